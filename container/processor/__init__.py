@@ -1,0 +1,1 @@
+"""Mediagate processor container."""

@@ -1,0 +1,1 @@
+"""Adapters for the ports: ``cloudflare`` (Pyodide, bindings) and ``local`` (CPython)."""

@@ -1,0 +1,231 @@
+"""A filesystem object store that behaves like R2, multipart rules included.
+
+Objects live under ``<root>/objects/<key>``; a multipart upload under
+``<root>/multipart/<upload id>/``. ``complete_multipart`` enforces R2's rules (all parts
+but the last the same size and at least 5 MiB, the last no larger, at most 10,000
+parts, ETags matching) so any violation by the tus engine fails tests here rather than
+in production. Writes go to a temporary file and are renamed into place, so a killed
+process never leaves a half-written object or part.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from ...ports import ByteStream, CompletedPart, ObjectInfo, StoreError
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
+MAX_PARTS = 10_000
+READ_CHUNK = 1024 * 1024
+
+
+class FileBody:
+    """An async byte stream over a byte range of a file."""
+
+    def __init__(self, path: Path, info: ObjectInfo, start: int, end: int) -> None:
+        self.path = path
+        self.info = info
+        self.start = start
+        self.end = end
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        remaining = self.end - self.start
+        with open(self.path, "rb") as fh:
+            fh.seek(self.start)
+            while remaining > 0:
+                data = fh.read(min(READ_CHUNK, remaining))
+                if not data:
+                    break
+                remaining -= len(data)
+                yield data
+
+
+class LocalObjectStore:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.objects = self.root / "objects"
+        self.multipart = self.root / "multipart"
+        self.objects.mkdir(parents=True, exist_ok=True)
+        self.multipart.mkdir(parents=True, exist_ok=True)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def path_for(self, key: str) -> Path:
+        """Map a key to a path, refusing anything that could escape the store."""
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in key:
+            raise StoreError(f"invalid object key {key!r}")
+        return self.objects.joinpath(*parts)
+
+    def _upload_dir(self, upload_id: str) -> Path:
+        if not upload_id.isalnum():
+            raise StoreError("invalid multipart upload id")
+        return self.multipart / upload_id
+
+    @staticmethod
+    async def _write(path: Path, data: bytes | ByteStream, expected: int | None = None) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        written = 0
+        try:
+            with open(tmp, "wb") as fh:
+                if isinstance(data, bytes | bytearray | memoryview):
+                    fh.write(data)
+                    written = len(data)
+                else:
+                    async for chunk in data:
+                        fh.write(chunk)
+                        written += len(chunk)
+            if expected is not None and written != expected:
+                raise StoreError(f"part body was {written} bytes, declared {expected}")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return written
+
+    def _meta_path(self, path: Path) -> Path:
+        return path.with_name(f".{path.name}.meta")
+
+    # -- objects -------------------------------------------------------------------------
+
+    async def put(self, key: str, data: bytes | ByteStream, *, content_type: str | None = None) -> ObjectInfo:
+        path = self.path_for(key)
+        size = await self._write(path, data)
+        self._write_meta(path, content_type)
+        return ObjectInfo(key, size, content_type)
+
+    def _write_meta(self, path: Path, content_type: str | None) -> None:
+        meta = self._meta_path(path)
+        if content_type:
+            meta.write_text(json.dumps({"content_type": content_type}))
+        else:
+            meta.unlink(missing_ok=True)
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        path = self.path_for(key)
+        try:
+            size = path.stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not path.is_file():
+            return None
+        content_type = None
+        meta = self._meta_path(path)
+        if meta.exists():
+            content_type = json.loads(meta.read_text()).get("content_type")
+        return ObjectInfo(key, size, content_type)
+
+    async def get(self, key: str, *, start: int = 0, end: int | None = None) -> FileBody | None:
+        info = await self.head(key)
+        if info is None:
+            return None
+        stop = info.size if end is None else min(end, info.size)
+        return FileBody(self.path_for(key), info, max(0, start), max(start, stop))
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            path = self.path_for(key)
+            path.unlink(missing_ok=True)
+            self._meta_path(path).unlink(missing_ok=True)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        base = self.objects
+        found = []
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith("."):
+                    continue
+                key = os.path.relpath(os.path.join(dirpath, name), base).replace(os.sep, "/")
+                if key.startswith(prefix):
+                    found.append(key)
+        return sorted(found)
+
+    # -- multipart -------------------------------------------------------------------------
+
+    async def create_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        self.path_for(key)
+        upload_id = uuid.uuid4().hex
+        d = self._upload_dir(upload_id)
+        d.mkdir(parents=True)
+        (d / "upload.json").write_text(json.dumps({"key": key, "content_type": content_type}))
+        return upload_id
+
+    def _load_upload(self, key: str, upload_id: str) -> tuple[Path, dict]:
+        d = self._upload_dir(upload_id)
+        try:
+            meta = json.loads((d / "upload.json").read_text())
+        except FileNotFoundError as exc:
+            raise StoreError(f"NoSuchUpload: multipart upload {upload_id} does not exist") from exc
+        if meta["key"] != key:
+            raise StoreError("multipart upload belongs to another key")
+        return d, meta
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | ByteStream, size: int) -> str:
+        d, _ = self._load_upload(key, upload_id)
+        if not 1 <= number <= MAX_PARTS:
+            raise StoreError(f"part number {number} outside 1..{MAX_PARTS}")
+        if size > MAX_PART_SIZE:
+            raise StoreError("part larger than 5 GiB")
+        etag = uuid.uuid4().hex
+        await self._write(d / f"part-{number:05d}", data, expected=size)
+        (d / f"part-{number:05d}.etag").write_text(etag)
+        return etag
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> ObjectInfo:
+        d, meta = self._load_upload(key, upload_id)
+        if not parts:
+            raise StoreError("complete_multipart needs at least one part")
+        if len(parts) > MAX_PARTS:
+            raise StoreError(f"more than {MAX_PARTS} parts")
+        numbers = [p.number for p in parts]
+        if numbers != sorted(set(numbers)):
+            raise StoreError("InvalidPartOrder: part numbers must be ascending and unique")
+        sizes = []
+        for p in parts:
+            part = d / f"part-{p.number:05d}"
+            try:
+                etag = (d / f"part-{p.number:05d}.etag").read_text()
+            except FileNotFoundError as exc:
+                raise StoreError(f"InvalidPart: part {p.number} was never uploaded") from exc
+            if etag != p.etag:
+                raise StoreError(f"InvalidPart: ETag mismatch for part {p.number}")
+            sizes.append(part.stat().st_size)
+        if len(sizes) > 1:
+            body = sizes[:-1]
+            if len(set(body)) != 1:
+                raise StoreError(f"InvalidPart: non-trailing parts differ in size {sorted(set(body))}")
+            if body[0] < MIN_PART_SIZE:
+                raise StoreError(f"EntityTooSmall: parts must be at least {MIN_PART_SIZE} bytes")
+            if sizes[-1] > body[0]:
+                raise StoreError("InvalidPart: the last part is larger than the others")
+        target = self.path_for(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "wb") as out:
+                for p in parts:
+                    with open(d / f"part-{p.number:05d}", "rb") as src:
+                        shutil.copyfileobj(src, out, 4 * READ_CHUNK)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._write_meta(target, meta.get("content_type"))
+        shutil.rmtree(d, ignore_errors=True)
+        return ObjectInfo(key, sum(sizes), meta.get("content_type"))
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            d, _ = self._load_upload(key, upload_id)
+        except StoreError:
+            return
+        shutil.rmtree(d, ignore_errors=True)
+
+    def open_multipart_count(self) -> int:
+        """How many multipart uploads are in progress (tests check cleanup aborts them)."""
+        return sum(1 for p in self.multipart.iterdir() if p.is_dir())

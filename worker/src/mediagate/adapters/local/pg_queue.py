@@ -1,0 +1,121 @@
+"""A durable job queue on Postgres, shaped like Cloudflare Queues' pull consumer API.
+
+``send`` enqueues; ``pull`` leases up to ``batch_size`` visible messages for
+``visibility_timeout`` seconds (a leased message reappears if not acked in time, e.g.
+when its consumer was killed); ``ack`` deletes; ``retry`` makes a message visible again
+after a delay. A message pulled more than ``max_attempts`` times goes to
+``queue_dead_letters`` instead of being delivered again. Every operation is a single
+statement with ``FOR UPDATE SKIP LOCKED``, safe with any number of consumers.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ...ports import Clock, Database, SystemClock
+
+
+@dataclass(frozen=True)
+class LeasedMessage:
+    id: str
+    lease_id: str
+    body: dict[str, Any]
+    attempts: int
+
+
+class PostgresQueue:
+    def __init__(self, db: Database, name: str, *, max_attempts: int = 3, clock: Clock | None = None) -> None:
+        self.db = db
+        self.name = name
+        self.max_attempts = max_attempts
+        self.clock = clock or SystemClock()
+
+    async def send(self, body: dict[str, Any], *, delay_seconds: int = 0) -> str:
+        rows = await self.db.fetch(
+            """INSERT INTO queue_messages (queue, body, visible_at)
+               VALUES ($1, $2::jsonb, to_timestamp($3::float8)) RETURNING id::text AS id""",
+            self.name,
+            json.dumps(body),
+            self.clock.now() + delay_seconds,
+        )
+        return rows[0]["id"]
+
+    async def pull(self, *, batch_size: int = 1, visibility_timeout: float = 300) -> list[LeasedMessage]:
+        await self._dead_letter_exhausted()
+        lease = uuid.uuid4().hex
+        now = self.clock.now()
+        rows = await self.db.fetch(
+            """WITH picked AS (
+                 SELECT id FROM queue_messages
+                 WHERE queue = $1 AND visible_at <= to_timestamp($2::float8) AND attempts < $5::int
+                 ORDER BY visible_at, created_at
+                 LIMIT $3::int FOR UPDATE SKIP LOCKED)
+               UPDATE queue_messages m
+               SET attempts = m.attempts + 1, lease_id = $4 || ':' || m.id::text,
+                   visible_at = to_timestamp($2::float8 + $6::float8)
+               FROM picked WHERE m.id = picked.id
+               RETURNING m.id::text AS id, m.lease_id, m.body, m.attempts""",
+            self.name,
+            now,
+            batch_size,
+            lease,
+            self.max_attempts,
+            visibility_timeout,
+        )
+        return [
+            LeasedMessage(r["id"], r["lease_id"], _json(r["body"]), int(r["attempts"]))
+            for r in rows
+        ]
+
+    async def ack(self, lease_id: str) -> bool:
+        return await self.db.execute("DELETE FROM queue_messages WHERE lease_id = $1", lease_id) == 1
+
+    async def retry(self, lease_id: str, *, delay_seconds: float = 0, reason: str | None = None) -> str:
+        """Release a leased message for another attempt, or dead-letter it when attempts are used up.
+
+        Returns ``"retried"``, ``"dead"`` or ``"unknown"`` (the lease expired and was re-taken)."""
+        dead = await self.db.fetch(
+            """WITH gone AS (
+                 DELETE FROM queue_messages WHERE lease_id = $1 AND attempts >= $2::int
+                 RETURNING id, queue, body, attempts, created_at)
+               INSERT INTO queue_dead_letters (id, queue, body, attempts, reason, created_at)
+               SELECT id, queue, body, attempts, $3, created_at FROM gone RETURNING id""",
+            lease_id,
+            self.max_attempts,
+            reason,
+        )
+        if dead:
+            return "dead"
+        n = await self.db.execute(
+            """UPDATE queue_messages SET lease_id = NULL, visible_at = to_timestamp($2::float8)
+               WHERE lease_id = $1""",
+            lease_id,
+            self.clock.now() + delay_seconds,
+        )
+        return "retried" if n == 1 else "unknown"
+
+    async def _dead_letter_exhausted(self) -> None:
+        """Messages whose every attempt timed out (consumer killed each time) go to the DLQ."""
+        await self.db.execute(
+            """WITH gone AS (
+                 DELETE FROM queue_messages
+                 WHERE queue = $1 AND attempts >= $2::int AND visible_at <= to_timestamp($3::float8)
+                 RETURNING id, queue, body, attempts, created_at)
+               INSERT INTO queue_dead_letters (id, queue, body, attempts, reason, created_at)
+               SELECT id, queue, body, attempts, 'visibility timeout after the last attempt', created_at
+               FROM gone""",
+            self.name,
+            self.max_attempts,
+            self.clock.now(),
+        )
+
+    async def depth(self) -> int:
+        rows = await self.db.fetch("SELECT count(*) AS n FROM queue_messages WHERE queue = $1", self.name)
+        return int(rows[0]["n"])
+
+
+def _json(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else value

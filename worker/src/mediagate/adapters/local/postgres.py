@@ -1,0 +1,44 @@
+"""The Database port on a local Postgres through a psycopg async connection pool.
+
+Uses psycopg's raw cursors so the core's ``$1`` placeholders reach Postgres unchanged,
+exactly as they do over Neon's SQL-over-HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncRawCursor
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from ...ports import Row
+
+
+class PostgresDatabase:
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.pool = AsyncConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            kwargs={"autocommit": True, "cursor_factory": AsyncRawCursor, "row_factory": dict_row},
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=True, timeout=30)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        async with self.pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(sql, params)
+            if cur.description is None:
+                return []
+            return list(await cur.fetchall())
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        async with self.pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(sql, params)
+            return cur.rowcount

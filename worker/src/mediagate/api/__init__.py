@@ -1,0 +1,1 @@
+"""The HTTP surface (Starlette ASGI): tus uploads, the JSON API, health."""

@@ -1,0 +1,64 @@
+"""The ASGI application shared by the Worker and the local server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..auth import AuthError
+from ..services import Services
+from ..tus.protocol import ALLOWED_HEADERS, EXPOSED_HEADERS
+from . import tus_routes
+from .errors import auth_error_handler, json_error
+
+log = logging.getLogger("mediagate.api")
+
+
+async def health(request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        await services.db.fetch("SELECT 1 AS ok")
+    except Exception as exc:  # noqa: BLE001 - health reports any dependency failure
+        return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return json_error(404, f"no route for {request.url.path}", head=request.method == "HEAD")
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    return json_error(405, f"method {request.method} not allowed on {request.url.path}", head=request.method == "HEAD")
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return json_error(500, "internal error; the request was not applied", head=request.method == "HEAD")
+
+
+def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    routes: list[BaseRoute] = [Route("/api/health", health, methods=["GET"]), *tus_routes.routes, *extra_routes]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(services.settings.cors_origins),
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=list(ALLOWED_HEADERS),
+            expose_headers=list(EXPOSED_HEADERS) + ["Content-Disposition", "Content-Range", "Accept-Ranges"],
+            max_age=86400,
+        )
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={AuthError: auth_error_handler, 404: not_found, 405: method_not_allowed, 500: internal_error},
+    )
+    app.state.services = services
+    return app

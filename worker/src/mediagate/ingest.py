@@ -1,0 +1,81 @@
+"""What happens on an upload's last byte: the files row, the job row and the queue message.
+
+Idempotent per upload (``files.upload_id`` is unique), so a crash between the steps is
+repaired by running it again (the tus engine's cleanup does).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+
+from .classify import SNIFF_BYTES, classify
+from .jobs import JOB_TYPES, job_message
+from .ports import Database, JobQueue, ObjectStore
+from .tus.state import UploadState
+
+
+def display_name(metadata: dict[str, str], upload_id: str) -> str:
+    """The client's file name without any directory part, or a fallback."""
+    raw = metadata.get("filename") or metadata.get("name") or ""
+    name = posixpath.basename(raw.replace("\\", "/")).strip()
+    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f")
+    return name[:255] or f"upload-{upload_id[:8]}"
+
+
+class Ingest:
+    def __init__(self, db: Database, store: ObjectStore, queue: JobQueue) -> None:
+        self.db = db
+        self.store = store
+        self.queue = queue
+
+    async def __call__(self, upload: UploadState) -> str:
+        """Record the finished upload and queue its processing; returns the file id."""
+        head = b""
+        body = await self.store.get(upload.object_key, start=0, end=SNIFF_BYTES)
+        if body is not None:
+            async for chunk in body:
+                head += chunk
+        name = display_name(upload.metadata, upload.id)
+        kind = classify(name, upload.metadata.get("filetype"), head)
+        size = upload.length or 0
+        rows = await self.db.fetch(
+            """WITH f AS (
+                 INSERT INTO files (user_id, original_key, file_type, mime_type, file_size, upload_status,
+                   processing_status, filename, upload_id, metadata)
+                 VALUES ($1::uuid, $2, $3, $4, $5::bigint, 'completed', 'pending', $6, $7, $8::jsonb)
+                 ON CONFLICT (upload_id) DO NOTHING
+                 RETURNING id)
+               INSERT INTO processing_jobs (file_id, job_type)
+               SELECT id, $9 FROM f
+               RETURNING id::text AS job_id, file_id::text AS file_id""",
+            upload.user_id,
+            upload.object_key,
+            kind.file_type,
+            kind.mime_type,
+            size,
+            name,
+            upload.id,
+            json.dumps({"upload": {"metadata": upload.metadata}, "is_raw": kind.is_raw}),
+            JOB_TYPES[kind.file_type],
+        )
+        if not rows:  # already ingested by an earlier attempt
+            existing = await self.db.fetch("SELECT id::text AS id FROM files WHERE upload_id = $1", upload.id)
+            return existing[0]["id"]
+        job_id, file_id = rows[0]["job_id"], rows[0]["file_id"]
+        message = job_message(
+            job_id=job_id,
+            file_id=file_id,
+            user_id=upload.user_id,
+            object_key=upload.object_key,
+            file_type=kind.file_type,
+            mime_type=kind.mime_type,
+            filename=name,
+            is_raw=kind.is_raw,
+            metadata=upload.metadata,
+        )
+        message_id = await self.queue.send(message)
+        await self.db.execute(
+            "UPDATE processing_jobs SET queue_message_id = $2 WHERE id = $1::uuid", job_id, message_id
+        )
+        return file_id

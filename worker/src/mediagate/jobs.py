@@ -1,0 +1,63 @@
+"""The processing job model and the queue message contract.
+
+A job message (JSON, well under Cloudflare Queues' 128 KB limit)::
+
+    {
+      "v": 1,                       # contract version
+      "job_id": "<uuid>",           # processing_jobs.id
+      "file_id": "<uuid>",          # files.id
+      "user_id": "<uuid>",
+      "job_type": "video_transcode" | "image_preview" | "other",
+      "object_key": "originals/<user>/<upload>",   # the original in the object store
+      "output_prefix": "derived/<file_id>/",       # where every output goes
+      "file_type": "video" | "image" | "other",
+      "mime_type": "video/mp4",
+      "filename": "clip.mp4",
+      "is_raw": false,
+      "options": {"colorspace": "slog3"}            # from Upload-Metadata, optional
+    }
+
+Consumers must be idempotent: a message can be delivered more than once (after a
+visibility timeout or a retry). Outputs are written under ``output_prefix`` with fixed
+names, so a re-run overwrites rather than duplicates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONTRACT_VERSION = 1
+JOB_TYPES = {"video": "video_transcode", "image": "image_preview", "other": "other"}
+OPTION_KEYS = ("colorspace",)
+
+
+def output_prefix(file_id: str) -> str:
+    return f"derived/{file_id}/"
+
+
+def job_message(
+    *,
+    job_id: str,
+    file_id: str,
+    user_id: str,
+    object_key: str,
+    file_type: str,
+    mime_type: str,
+    filename: str,
+    is_raw: bool,
+    metadata: dict[str, str],
+) -> dict[str, Any]:
+    return {
+        "v": CONTRACT_VERSION,
+        "job_id": job_id,
+        "file_id": file_id,
+        "user_id": user_id,
+        "job_type": JOB_TYPES[file_type],
+        "object_key": object_key,
+        "output_prefix": output_prefix(file_id),
+        "file_type": file_type,
+        "mime_type": mime_type,
+        "filename": filename,
+        "is_raw": is_raw,
+        "options": {k: metadata[k] for k in OPTION_KEYS if metadata.get(k)},
+    }

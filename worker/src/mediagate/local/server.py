@@ -1,0 +1,88 @@
+"""Run the Worker core locally: uvicorn + Postgres + the filesystem store.
+
+Environment: DATABASE_URL, DATA_DIR (objects under DATA_DIR/store), JWT_SECRET,
+HOST/PORT (127.0.0.1:8787), FRONTEND_DIR (built web app, optional), CLEANUP_INTERVAL
+(seconds between expired-upload sweeps; the cron trigger's job on Cloudflare).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from ..adapters.local.fs_store import LocalObjectStore
+from ..adapters.local.pg_queue import PostgresQueue
+from ..adapters.local.postgres import PostgresDatabase
+from ..api.app import create_app
+from ..config import Settings
+from ..services import Services
+
+log = logging.getLogger("mediagate.local")
+
+
+def build_services(env: dict[str, str]) -> Services:
+    settings = Settings.from_env(env)
+    db = PostgresDatabase(env["DATABASE_URL"])
+    store = LocalObjectStore(Path(env.get("DATA_DIR", "data")) / "store")
+    queue = PostgresQueue(db, settings.queue_name, max_attempts=int(env.get("QUEUE_MAX_ATTEMPTS", "3")))
+    return Services(settings=settings, store=store, db=db, queue=queue)
+
+
+async def _cleanup_loop(services: Services, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            result = await services.tus.cleanup()
+            if any(result.values()):
+                log.info("upload cleanup: %s", result)
+        except Exception:  # noqa: BLE001 - keep sweeping whatever one sweep hit
+            log.exception("upload cleanup failed")
+
+
+def build_app(env: dict[str, str]) -> Starlette:
+    services = build_services(env)
+    extra = []
+    frontend = env.get("FRONTEND_DIR")
+    if frontend and Path(frontend).is_dir():
+        extra.append(Mount("/", app=StaticFiles(directory=frontend, html=True), name="frontend"))
+    app = create_app(services, extra_routes=extra)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await services.db.open()  # type: ignore[attr-defined]
+        task = asyncio.create_task(_cleanup_loop(services, float(env.get("CLEANUP_INTERVAL", "60"))))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await services.db.close()  # type: ignore[attr-defined]
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    env = dict(os.environ)
+    app = build_app(env)
+    uvicorn.run(
+        app,
+        host=env.get("HOST", "127.0.0.1"),
+        port=int(env.get("PORT", "8787")),
+        log_level=env.get("LOG_LEVEL", "info").lower(),
+        access_log=env.get("ACCESS_LOG", "0") == "1",
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The ports the core talks through. Adapters implement them for Cloudflare and locally.
+
+Each port is deliberately small: what R2, Queues and Neon-over-HTTP can all do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+ByteStream = AsyncIterable[bytes]
+
+
+class StoreError(Exception):
+    """The object store refused an operation (e.g. a multipart rule was broken)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    content_type: str | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class CompletedPart:
+    number: int
+    etag: str
+
+
+class ObjectBody(Protocol):
+    info: ObjectInfo
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+
+class ObjectStore(Protocol):
+    """An R2-shaped object store: whole-object put/get plus multipart uploads."""
+
+    async def put(self, key: str, data: bytes | ByteStream, *, content_type: str | None = None) -> ObjectInfo: ...
+
+    async def get(self, key: str, *, start: int = 0, end: int | None = None) -> ObjectBody | None:
+        """Return the object body for bytes [start, end) or None when missing."""
+
+    async def head(self, key: str) -> ObjectInfo | None: ...
+
+    async def delete(self, keys: Sequence[str]) -> None: ...
+
+    async def list_keys(self, prefix: str) -> list[str]: ...
+
+    async def create_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        """Start a multipart upload and return its upload id."""
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | ByteStream, size: int) -> str:
+        """Store part ``number`` (exactly ``size`` bytes) and return its ETag."""
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> ObjectInfo: ...
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+Row = dict[str, Any]
+
+
+class Database(Protocol):
+    """SQL with PostgreSQL ``$1`` placeholders, one statement per call (Neon HTTP-friendly).
+
+    The core never holds an interactive transaction: every state change is a single
+    atomic statement (conditional UPDATEs, CTEs), so the same SQL runs over Neon's
+    SQL-over-HTTP and over a local psycopg pool.
+    """
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]: ...
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run a statement and return the number of affected rows."""
+
+
+class JobQueue(Protocol):
+    """The producer side of the processing queue (Cloudflare Queues ``send``)."""
+
+    async def send(self, body: dict[str, Any], *, delay_seconds: int = 0) -> str:
+        """Enqueue a JSON message and return its message id (may be synthetic)."""
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch."""
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()

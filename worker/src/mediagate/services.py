@@ -1,0 +1,25 @@
+"""The wiring: one object holding the adapters a runtime chose, and the core built on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import Settings
+from .ingest import Ingest
+from .ports import Clock, Database, JobQueue, ObjectStore, SystemClock
+from .tus.engine import TusEngine
+from .tus.state import UploadRepository
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: ObjectStore
+    db: Database
+    queue: JobQueue
+    clock: Clock = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        self.uploads = UploadRepository(self.db)
+        self.ingest = Ingest(self.db, self.store, self.queue)
+        self.tus = TusEngine(self.settings, self.store, self.uploads, self.clock, self.ingest)

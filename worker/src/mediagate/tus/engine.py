@@ -1,0 +1,276 @@
+"""The tus engine: create, inspect, append to and terminate uploads.
+
+HTTP-agnostic: the API layer turns requests into calls here and ``TusError`` into
+responses. All state goes through ``UploadRepository`` and all bytes through the
+``ObjectStore`` port, so the same engine runs in the Worker and locally.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
+
+from ..auth import Principal
+from ..config import Settings
+from ..ports import Clock, CompletedPart, ObjectStore, StoreError
+from .parts import PartWriter
+from .protocol import CHECKSUM_ALGORITHMS, CHECKSUM_MISMATCH, TusError
+from .state import UploadRepository, UploadState
+
+Finalizer = Callable[[UploadState], Awaitable[str]]
+
+
+class BodyInterrupted(Exception):
+    """The client went away mid-body (raised by the API layer's body iterator)."""
+
+
+@dataclass(frozen=True)
+class PatchRequest:
+    offset: int
+    body: AsyncIterable[bytes]
+    content_length: int | None = None
+    checksum: tuple[str, bytes] | None = None
+    upload_length: int | None = None
+
+
+def original_key(user_id: str, upload_id: str) -> str:
+    return f"originals/{user_id}/{upload_id}"
+
+
+class TusEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        uploads: UploadRepository,
+        clock: Clock,
+        finalize: Finalizer,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.uploads = uploads
+        self.clock = clock
+        self.finalize = finalize
+
+    # -- lookups -------------------------------------------------------------------
+
+    async def get(self, principal: Principal, upload_id: str) -> UploadState:
+        """The caller's upload: 404 when unknown or someone else's, 410 when expired."""
+        state = await self.uploads.get(upload_id) if _valid_id(upload_id) else None
+        if state is None or state.user_id != principal.user_id or state.state == "terminated":
+            raise TusError(404, "upload not found")
+        if state.state == "expired" or (state.state == "active" and state.expires_at < self.clock.now()):
+            raise TusError(410, "upload expired")
+        return state
+
+    # -- creation ------------------------------------------------------------------
+
+    def check_length(self, length: int) -> None:
+        if length > self.settings.max_upload_size:
+            raise TusError(413, f"upload is larger than the maximum of {self.settings.max_upload_size} bytes")
+
+    async def create(self, principal: Principal, length: int | None, metadata: dict[str, str]) -> UploadState:
+        if length is not None:
+            self.check_length(length)
+        upload_id = uuid.uuid4().hex
+        key = original_key(principal.user_id, upload_id)
+        content_type = metadata.get("filetype") or "application/octet-stream"
+        multipart_id = await self.store.create_multipart(key, content_type=content_type[:100])
+        state = UploadState(
+            id=upload_id,
+            user_id=principal.user_id,
+            length=length,
+            offset=0,
+            metadata=metadata,
+            object_key=key,
+            multipart_id=multipart_id,
+            part_size=self.settings.part_size,
+            expires_at=self.clock.now() + self.settings.upload_ttl_seconds,
+        )
+        await self.uploads.insert(state)
+        if length == 0:
+            await self._complete_empty(state)
+        return state
+
+    async def _complete_empty(self, state: UploadState) -> None:
+        token = uuid.uuid4().hex
+        locked = await self.uploads.acquire_lock(state.id, token, self.clock.now(), self.settings.lock_stale_seconds)
+        if locked is None:
+            raise TusError(423, "upload is locked by another request")
+        try:
+            await self._complete(locked, PartWriter(self.store, locked), token, from_offset=locked.offset)
+            state.state, state.file_id = locked.state, locked.file_id
+        finally:
+            await self.uploads.release_lock(state.id, token)
+
+    # -- PATCH -----------------------------------------------------------------------
+
+    async def patch(self, principal: Principal, upload_id: str, req: PatchRequest) -> UploadState:
+        state = await self.get(principal, upload_id)
+        if req.offset != state.offset:
+            raise TusError(409, f"Upload-Offset {req.offset} does not match the current offset {state.offset}")
+        if req.upload_length is not None:
+            state = await self._declare_length(state, req.upload_length)
+        if state.is_complete:
+            if req.content_length:
+                raise TusError(409, "upload is already complete")
+            return state
+        if req.content_length is not None:
+            self._check_room(state, req.offset + req.content_length)
+
+        token = uuid.uuid4().hex
+        now = self.clock.now()
+        locked = await self.uploads.acquire_lock(upload_id, token, now, self.settings.lock_stale_seconds)
+        if locked is None:
+            raise TusError(423, "upload is locked by another request; retry shortly", {"Retry-After": "1"})
+        try:
+            if locked.offset != req.offset:
+                raise TusError(409, f"Upload-Offset {req.offset} does not match the current offset {locked.offset}")
+            return await self._write(locked, req, token)
+        finally:
+            await self.uploads.release_lock(upload_id, token)
+
+    async def _declare_length(self, state: UploadState, length: int) -> UploadState:
+        if state.length is not None:
+            if state.length != length:
+                raise TusError(400, "Upload-Length cannot change once set")
+            return state
+        self.check_length(length)
+        if length < state.offset:
+            raise TusError(400, "Upload-Length is smaller than the bytes already received")
+        await self.uploads.set_length(state.id, length)
+        state.length = length
+        return state
+
+    def _check_room(self, state: UploadState, end: int) -> None:
+        limit = state.length if state.length is not None else self.settings.max_upload_size
+        if end > limit:
+            what = "Upload-Length" if state.length is not None else "the maximum upload size"
+            raise TusError(413, f"body would end at byte {end}, beyond {what} ({limit})")
+
+    async def _write(self, state: UploadState, req: PatchRequest, token: str) -> UploadState:
+        start = state.offset
+        committed_offset = start
+        writer = PartWriter(self.store, state)
+        hasher = CHECKSUM_ALGORITHMS[req.checksum[0]]() if req.checksum else None
+        received = 0
+        interrupted = False
+        last_beat = self.clock.now()
+        try:
+            async for chunk in req.body:
+                if not chunk:
+                    continue
+                received += len(chunk)
+                self._check_room(state, start + received)
+                if hasher is not None:
+                    hasher.update(chunk)
+                flushed = await writer.feed(chunk)
+                now = self.clock.now()
+                if flushed and hasher is None:
+                    await self._commit(state, writer, token, committed_offset)
+                    committed_offset = state.offset
+                    last_beat = now
+                elif now - last_beat > self.settings.lock_stale_seconds / 3:
+                    if not await self.uploads.heartbeat(state.id, token, now):
+                        raise TusError(409, "upload was taken over by another request")
+                    last_beat = now
+        except BodyInterrupted:
+            interrupted = True
+        except TusError:
+            await writer.discard()
+            if hasher is None and state.offset != committed_offset:
+                await self._commit(state, writer, token, committed_offset)
+            raise
+
+        if req.content_length is not None and not interrupted and received != req.content_length:
+            interrupted = True
+        if hasher is not None:
+            if interrupted:
+                await writer.discard()
+                raise TusError(400, "body ended early; a checksummed chunk is kept only when complete")
+            if not hmac.compare_digest(hasher.digest(), req.checksum[1]):
+                await writer.discard()
+                raise TusError(CHECKSUM_MISMATCH, f"{req.checksum[0]} checksum mismatch; the chunk was discarded")
+
+        end = start + received
+        if not interrupted and state.length is not None and end == state.length:
+            await self._complete(state, writer, token, committed_offset)
+            return state
+        await writer.finish(final=False)
+        await self._commit(state, writer, token, committed_offset)
+        return state
+
+    async def _commit(self, state: UploadState, writer: PartWriter, token: str, from_offset: int) -> None:
+        now = self.clock.now()
+        if state.state == "active":
+            state.expires_at = now + self.settings.upload_ttl_seconds
+        if not await self.uploads.commit(state, token=token, from_offset=from_offset, now=now):
+            await writer.discard()
+            raise TusError(409, "upload changed during this request; HEAD it and resume")
+        if writer.consumed:
+            await self.store.delete([c.key for c in writer.consumed])
+            writer.consumed = []
+        writer.created = []
+
+    async def _complete(self, state: UploadState, writer: PartWriter, token: str, from_offset: int) -> None:
+        await writer.finish(final=True)
+        try:
+            if state.parts:
+                await self.store.complete_multipart(
+                    state.object_key, state.multipart_id or "", [CompletedPart(p.number, p.etag) for p in state.parts]
+                )
+            else:
+                if state.multipart_id:
+                    await self.store.abort_multipart(state.object_key, state.multipart_id)
+                await self.store.put(state.object_key, b"", content_type=state.metadata.get("filetype"))
+        except StoreError as exc:
+            raise TusError(500, f"could not assemble the upload: {exc}") from exc
+        state.state = "completed"
+        await self._commit(state, writer, token, from_offset)
+        state.file_id = await self.finalize(state)
+        await self.uploads.set_file(state.id, state.file_id)
+
+    # -- termination and expiry ------------------------------------------------------
+
+    async def terminate(self, principal: Principal, upload_id: str) -> None:
+        state = await self.get(principal, upload_id)
+        if state.is_complete:
+            raise TusError(409, "upload is complete; delete the file through the files API instead")
+        token = uuid.uuid4().hex
+        if await self.uploads.acquire_lock(upload_id, token, self.clock.now(), self.settings.lock_stale_seconds) is None:
+            raise TusError(423, "upload is locked by another request; retry shortly", {"Retry-After": "1"})
+        await self._discard_bytes(state)
+        await self.uploads.delete(upload_id)
+
+    async def _discard_bytes(self, state: UploadState) -> None:
+        if state.multipart_id:
+            await self.store.abort_multipart(state.object_key, state.multipart_id)
+        keys = [s.key for s in state.staged]
+        keys += await self.store.list_keys(f"staging/{state.id}/")
+        if keys:
+            await self.store.delete(sorted(set(keys)))
+
+    async def cleanup(self) -> dict[str, int]:
+        """Expire stale uploads (abort their multipart uploads, drop staged bytes) and
+        finish completed uploads whose files row was not written (a crash mid-finalise)."""
+        expired = 0
+        for state in await self.uploads.expired(self.clock.now()):
+            token = uuid.uuid4().hex
+            locked = await self.uploads.acquire_lock(state.id, token, self.clock.now(), self.settings.lock_stale_seconds)
+            if locked is None:
+                continue
+            await self._discard_bytes(locked)
+            await self.uploads.mark(state.id, "expired")
+            expired += 1
+        finalized = 0
+        for state in await self.uploads.completed_without_file():
+            file_id = await self.finalize(state)
+            await self.uploads.set_file(state.id, file_id)
+            finalized += 1
+        return {"expired": expired, "finalized": finalized}
+
+
+def _valid_id(upload_id: str) -> bool:
+    return len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)

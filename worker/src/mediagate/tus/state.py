@@ -1,0 +1,200 @@
+"""Durable upload state on the Database port, changed only by single atomic statements.
+
+A PATCH takes a lease-style lock (``lock_token`` + ``lock_heartbeat``); a lock whose
+heartbeat is older than the stale limit is taken over, so a crashed server never blocks
+an upload for long. Progress is committed only while holding the lock and only from the
+offset the writer started at, so two writers can never both advance an upload.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..ports import Database, Row
+
+
+@dataclass
+class StagedChunk:
+    key: str
+    size: int
+
+
+@dataclass
+class Part:
+    number: int
+    etag: str
+    size: int
+
+
+@dataclass
+class UploadState:
+    id: str
+    user_id: str
+    length: int | None
+    offset: int
+    metadata: dict[str, str]
+    object_key: str
+    multipart_id: str | None
+    part_size: int
+    expires_at: float
+    parts: list[Part] = field(default_factory=list)
+    staged: list[StagedChunk] = field(default_factory=list)
+    state: str = "active"
+    file_id: str | None = None
+
+    @property
+    def staged_size(self) -> int:
+        return sum(s.size for s in self.staged)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.state == "completed"
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _from_row(row: Row) -> UploadState:
+    return UploadState(
+        id=row["id"],
+        user_id=str(row["user_id"]),
+        length=None if row["upload_length"] is None else int(row["upload_length"]),
+        offset=int(row["upload_offset"]),
+        metadata=_json(row["metadata"]) or {},
+        object_key=row["object_key"],
+        multipart_id=row["multipart_id"],
+        part_size=int(row["part_size"]),
+        expires_at=float(row["expires_epoch"]),
+        parts=[Part(int(p["n"]), p["etag"], int(p["size"])) for p in _json(row["parts"]) or []],
+        staged=[StagedChunk(s["key"], int(s["size"])) for s in _json(row["staged"]) or []],
+        state=row["state"],
+        file_id=None if row["file_id"] is None else str(row["file_id"]),
+    )
+
+
+def _parts_json(parts: list[Part]) -> str:
+    return json.dumps([{"n": p.number, "etag": p.etag, "size": p.size} for p in parts])
+
+
+def _staged_json(staged: list[StagedChunk]) -> str:
+    return json.dumps([{"key": s.key, "size": s.size} for s in staged])
+
+
+_COLUMNS = """id, user_id::text AS user_id, upload_length, upload_offset, metadata, object_key,
+  multipart_id, part_size, parts, staged, state, file_id::text AS file_id,
+  extract(epoch FROM expires_at)::float8 AS expires_epoch"""
+
+
+class UploadRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, s: UploadState) -> None:
+        await self.db.execute(
+            """INSERT INTO uploads (id, user_id, upload_length, upload_offset, metadata, object_key,
+                 multipart_id, part_size, parts, staged, state, expires_at)
+               VALUES ($1, $2::uuid, $3::bigint, $4::bigint, $5::jsonb, $6, $7, $8::bigint, $9::jsonb,
+                 $10::jsonb, $11, to_timestamp($12::float8))""",
+            s.id,
+            s.user_id,
+            s.length,
+            s.offset,
+            json.dumps(s.metadata),
+            s.object_key,
+            s.multipart_id,
+            s.part_size,
+            _parts_json(s.parts),
+            _staged_json(s.staged),
+            s.state,
+            s.expires_at,
+        )
+
+    async def get(self, upload_id: str) -> UploadState | None:
+        rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM uploads WHERE id = $1", upload_id)
+        return _from_row(rows[0]) if rows else None
+
+    async def acquire_lock(self, upload_id: str, token: str, now: float, stale_seconds: int) -> UploadState | None:
+        """Take the write lock, or take over a stale one. Returns the locked state or None."""
+        rows = await self.db.fetch(
+            f"""UPDATE uploads SET lock_token = $2, lock_heartbeat = to_timestamp($3::float8)
+                WHERE id = $1 AND (lock_token IS NULL
+                  OR lock_heartbeat < to_timestamp($3::float8) - make_interval(secs => $4::float8))
+                RETURNING {_COLUMNS}""",
+            upload_id,
+            token,
+            now,
+            stale_seconds,
+        )
+        return _from_row(rows[0]) if rows else None
+
+    async def heartbeat(self, upload_id: str, token: str, now: float) -> bool:
+        n = await self.db.execute(
+            "UPDATE uploads SET lock_heartbeat = to_timestamp($3::float8) WHERE id = $1 AND lock_token = $2",
+            upload_id,
+            token,
+            now,
+        )
+        return n == 1
+
+    async def release_lock(self, upload_id: str, token: str) -> None:
+        await self.db.execute(
+            "UPDATE uploads SET lock_token = NULL, lock_heartbeat = NULL WHERE id = $1 AND lock_token = $2",
+            upload_id,
+            token,
+        )
+
+    async def commit(self, s: UploadState, *, token: str, from_offset: int, now: float) -> bool:
+        """Persist progress made under the lock. False when the lock or offset moved on."""
+        n = await self.db.execute(
+            """UPDATE uploads SET upload_offset = $3::bigint, upload_length = $4::bigint,
+                 parts = $5::jsonb, staged = $6::jsonb, state = $7, expires_at = to_timestamp($8::float8),
+                 lock_heartbeat = to_timestamp($9::float8), updated_at = to_timestamp($9::float8)
+               WHERE id = $1 AND lock_token = $2 AND upload_offset = $10::bigint""",
+            s.id,
+            token,
+            s.offset,
+            s.length,
+            _parts_json(s.parts),
+            _staged_json(s.staged),
+            s.state,
+            s.expires_at,
+            now,
+            from_offset,
+        )
+        return n == 1
+
+    async def set_length(self, upload_id: str, length: int) -> bool:
+        n = await self.db.execute(
+            "UPDATE uploads SET upload_length = $2::bigint WHERE id = $1 AND upload_length IS NULL",
+            upload_id,
+            length,
+        )
+        return n == 1
+
+    async def set_file(self, upload_id: str, file_id: str) -> None:
+        await self.db.execute("UPDATE uploads SET file_id = $2::uuid WHERE id = $1", upload_id, file_id)
+
+    async def mark(self, upload_id: str, state: str) -> None:
+        await self.db.execute("UPDATE uploads SET state = $2, lock_token = NULL WHERE id = $1", upload_id, state)
+
+    async def delete(self, upload_id: str) -> None:
+        await self.db.execute("DELETE FROM uploads WHERE id = $1", upload_id)
+
+    async def expired(self, now: float, limit: int = 100) -> list[UploadState]:
+        rows = await self.db.fetch(
+            f"""SELECT {_COLUMNS} FROM uploads
+                WHERE state = 'active' AND expires_at < to_timestamp($1::float8)
+                ORDER BY expires_at LIMIT $2::int""",
+            now,
+            limit,
+        )
+        return [_from_row(r) for r in rows]
+
+    async def completed_without_file(self, limit: int = 100) -> list[UploadState]:
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM uploads WHERE state = 'completed' AND file_id IS NULL LIMIT $1::int", limit
+        )
+        return [_from_row(r) for r in rows]
