@@ -1,0 +1,125 @@
+"""Start real components for tests and benchmarks: a private Postgres and the local server.
+
+Used by tests/conftest.py and by bench/*.py, so both measure and test the real thing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+WORKER_SRC = REPO / "worker" / "src"
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def shared_tmpdir(prefix: str) -> Path:
+    """A temp dir other local users (postgres) can traverse."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+class Postgres:
+    """A throwaway cluster via scripts/postgres.sh; ``create_database`` gives each user a clean DB."""
+
+    def __init__(self) -> None:
+        self.dir = shared_tmpdir("mediagate-pg-") / "pg"
+        self.port = free_port()
+        out = subprocess.run(
+            [str(REPO / "scripts" / "postgres.sh"), "start", str(self.dir), str(self.port)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        self.admin_url = out.stdout.strip().splitlines()[-1]
+
+    def create_database(self, name: str | None = None) -> str:
+        import psycopg
+
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = self.admin_url.rsplit("/", 1)[0] + "/" + name
+        subprocess.run([PYTHON, "-m", "mediagate.local.migrate", "--dsn", url], check=True, cwd=WORKER_SRC, capture_output=True)
+        return url
+
+    def stop(self) -> None:
+        subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(self.dir), str(self.port)], check=False)
+
+
+class Server:
+    """The local Worker runtime as a real process (so tests can kill -9 and restart it)."""
+
+    def __init__(self, database_url: str, data_dir: Path, *, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DATA_DIR": str(data_dir),
+            "JWT_SECRET": "test-secret-for-mediagate-local-tests-only",
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(WORKER_SRC),
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> Server:
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "mediagate.local.server"], cwd=WORKER_SRC, env=self.env, stdout=self.log, stderr=self.log
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not become healthy")
+
+    def kill(self) -> None:
+        """kill -9: no graceful shutdown, like a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def token(self, user_id: str, *, role: str = "user", ttl: int = 3600) -> str:
+        sys.path.insert(0, str(WORKER_SRC))
+        from mediagate.auth import issue_token
+
+        return issue_token(self.env["JWT_SECRET"], user_id, role=role, ttl_seconds=ttl)

@@ -1,0 +1,52 @@
+"""Small helpers for speaking tus by hand in tests (httpx, no client library)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import httpx
+
+TUS = {"Tus-Resumable": "1.0.0"}
+OCTET = {"Content-Type": "application/offset+octet-stream"}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def metadata(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+def create(base: str, token: str, length: int | None, **meta: str) -> httpx.Response:
+    headers = {**TUS, **auth(token)}
+    if length is None:
+        headers["Upload-Defer-Length"] = "1"
+    else:
+        headers["Upload-Length"] = str(length)
+    if meta:
+        headers["Upload-Metadata"] = metadata(**meta)
+    return httpx.post(base + "/api/upload", headers=headers)
+
+
+def patch(url: str, token: str, offset: int, body: bytes, **extra: str) -> httpx.Response:
+    headers = {**TUS, **OCTET, **auth(token), "Upload-Offset": str(offset), **extra}
+    return httpx.patch(url, headers=headers, content=body, timeout=60)
+
+
+def head(url: str, token: str) -> httpx.Response:
+    return httpx.head(url, headers={**TUS, **auth(token)})
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def stored_object(data_dir: Path, user_id: str, upload_url: str) -> Path:
+    return data_dir / "store" / "objects" / "originals" / user_id / upload_url.rsplit("/", 1)[1]
