@@ -1,0 +1,99 @@
+"""The Postgres-backed queue: leases, visibility timeout, retry delay, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from mediagate.adapters.local.pg_queue import PostgresQueue
+from mediagate.adapters.local.postgres import PostgresDatabase
+
+
+class FakeClock:
+    """Time is an input here: a controllable clock instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.t = 1_900_000_000.0
+
+    def now(self) -> float:
+        return self.t
+
+
+@pytest.fixture()
+def queue_env(fresh_database_url):
+    async def make():
+        db = PostgresDatabase(fresh_database_url, max_size=4)
+        await db.open()
+        clock = FakeClock()
+        return db, clock, PostgresQueue(db, "jobs", max_attempts=2, clock=clock)
+
+    return make
+
+
+def test_send_pull_ack(queue_env):
+    async def go() -> None:
+        db, clock, q = await queue_env()
+        mid = await q.send({"n": 1})
+        [m] = await q.pull(batch_size=10, visibility_timeout=30)
+        assert m.id == mid and m.body == {"n": 1} and m.attempts == 1
+        assert await q.pull() == []  # leased: invisible
+        assert await q.ack(m.lease_id)
+        assert await q.depth() == 0
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_visibility_timeout_redelivers_then_dead_letters(queue_env):
+    async def go() -> None:
+        db, clock, q = await queue_env()
+        await q.send({"job": "x"})
+        [first] = await q.pull(visibility_timeout=30)
+        clock.t += 31  # consumer died: lease expires
+        [second] = await q.pull(visibility_timeout=30)
+        assert second.id == first.id and second.attempts == 2
+        assert not await q.ack(first.lease_id)  # the stale lease can't ack
+        clock.t += 31
+        assert await q.pull() == []  # attempts used up
+        rows = await db.fetch("SELECT body, attempts, reason FROM queue_dead_letters")
+        assert rows[0]["attempts"] == 2 and "visibility timeout" in rows[0]["reason"]
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_retry_delay_and_dead_letter_on_last_attempt(queue_env):
+    async def go() -> None:
+        db, clock, q = await queue_env()
+        await q.send({"job": "y"})
+        [m] = await q.pull()
+        assert await q.retry(m.lease_id, delay_seconds=10, reason="boom") == "retried"
+        assert await q.pull() == []  # delayed
+        clock.t += 11
+        [m2] = await q.pull()
+        assert m2.attempts == 2
+        assert await q.retry(m2.lease_id, reason="still broken") == "dead"
+        rows = await db.fetch("SELECT reason FROM queue_dead_letters")
+        assert rows == [{"reason": "still broken"}]
+        assert await q.depth() == 0
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_delayed_send_and_batches(queue_env):
+    async def go() -> None:
+        db, clock, q = await queue_env()
+        for i in range(5):
+            await q.send({"i": i})
+        await q.send({"late": True}, delay_seconds=60)
+        batch = await q.pull(batch_size=3)
+        assert len(batch) == 3
+        rest = await q.pull(batch_size=10)
+        assert len(rest) == 2
+        clock.t += 61
+        [late] = await q.pull(batch_size=10)
+        assert late.body == {"late": True}
+        await db.close()
+
+    asyncio.run(go())
