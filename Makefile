@@ -1,0 +1,25 @@
+# Mediagate: `make dev` runs everything locally, `make test` runs every test.
+.PHONY: install dev test token lint format bench
+
+install:
+	@scripts/install.sh
+
+dev: install
+	@scripts/dev.sh
+
+test: install
+	@scripts/test.sh $(ARGS)
+
+# Prints only the token (installs go to stderr): make token USER=<uuid> [ADMIN=1]
+token:
+	@scripts/install.sh >&2
+	@scripts/token.sh "$(USER)" $(if $(ADMIN),--admin)
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff check --fix . ; .venv/bin/ruff format .
+
+bench:
+	.venv/bin/python bench/upload.py
