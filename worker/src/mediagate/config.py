@@ -28,6 +28,8 @@ class Settings:
     lock_stale_seconds: int = 10
     queue_name: str = "mediagate-jobs"
     cors_origins: tuple[str, ...] = ("*",)
+    webhook_secret: str = ""
+    webhook_tolerance_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -49,4 +51,6 @@ class Settings:
             lock_stale_seconds=_int(env, "UPLOAD_LOCK_STALE_SECONDS", 10),
             queue_name=str(env.get("QUEUE_NAME") or "mediagate-jobs"),
             cors_origins=origins or ("*",),
+            webhook_secret=str(env.get("WEBHOOK_SECRET") or ""),
+            webhook_tolerance_seconds=_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300),
         )

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from ..auth import AuthError
 from ..services import Services
 from ..tus.protocol import ALLOWED_HEADERS, EXPOSED_HEADERS
-from . import tus_routes
+from . import tus_routes, webhook_routes
 from .errors import auth_error_handler, json_error
 
 log = logging.getLogger("mediagate.api")
@@ -44,7 +44,7 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    routes: list[BaseRoute] = [Route("/api/health", health, methods=["GET"]), *tus_routes.routes, *extra_routes]
+    routes: list[BaseRoute] = [Route("/api/health", health, methods=["GET"]), *tus_routes.routes, *webhook_routes.routes, *extra_routes]
     middleware = [
         Middleware(
             CORSMiddleware,

@@ -97,6 +97,15 @@ class PostgresQueue:
         )
         return "retried" if n == 1 else "unknown"
 
+    async def extend(self, lease_id: str, visibility_timeout: float) -> bool:
+        """Keep a long-running job's lease: it stays invisible for another ``visibility_timeout``."""
+        n = await self.db.execute(
+            "UPDATE queue_messages SET visible_at = to_timestamp($2::float8) WHERE lease_id = $1",
+            lease_id,
+            self.clock.now() + visibility_timeout,
+        )
+        return n == 1
+
     async def _dead_letter_exhausted(self) -> None:
         """Messages whose every attempt timed out (consumer killed each time) go to the DLQ."""
         await self.db.execute(

@@ -1,0 +1,142 @@
+"""One job, end to end: fetch the original, run the processor for its type, publish outputs.
+
+Media work runs in a thread (ffmpeg subprocesses, Pillow, rawpy); progress and the
+first playable HLS rung are published from there through the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import posixpath
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .media.result import MediaError, ProcessResult
+from .settings import ProcessorSettings
+from .status import StatusStore
+from .storage import ProcessorStore
+
+log = logging.getLogger("processor.pipeline")
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".ts": "video/mp2t",
+    ".jpg": "image/jpeg",
+    ".webp": "image/webp",
+    ".vtt": "text/vtt",
+    ".json": "application/json",
+}
+
+
+class Cancelled(Exception):
+    """The file was deleted while its job ran: outputs are discarded."""
+
+
+def run_media(
+    message: dict[str, Any],
+    src: Path,
+    out_dir: Path,
+    settings: ProcessorSettings,
+    on_progress: Callable[[float], None],
+    on_first_playable: Callable[[str], None],
+) -> ProcessResult:
+    """Pick and run the processor for this file (blocking; call in a thread)."""
+    file_type = message.get("file_type")
+    colorspace = (message.get("options") or {}).get("colorspace")
+    if file_type == "video":
+        from .media.log import bake_lut, normalize_curve
+        from .media.video import process_video
+
+        lut = None
+        if colorspace:
+            lut = str(bake_lut(normalize_curve(colorspace), out_dir.parent / "log_to_rec709.cube"))
+        return process_video(
+            src,
+            out_dir,
+            rungs=settings.hls_rungs,
+            lut_path=lut,
+            on_progress=on_progress,
+            on_first_playable=on_first_playable,
+            preset=settings.video_preset,
+        )
+    if file_type == "image":
+        from .media.log import normalize_curve
+
+        curve = normalize_curve(colorspace) if colorspace else None
+        if message.get("is_raw"):
+            from .media.raw import process_raw
+
+            return process_raw(src, out_dir, log_curve=curve)
+        from .media.image import process_image
+
+        return process_image(src, out_dir, log_curve=curve)
+    return ProcessResult(outputs=[], metadata={"note": "stored as-is; download only"})
+
+
+def content_type(path: str) -> str:
+    return CONTENT_TYPES.get(posixpath.splitext(path)[1].lower(), "application/octet-stream")
+
+
+class Pipeline:
+    def __init__(self, settings: ProcessorSettings, store: ProcessorStore, status: StatusStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.status = status
+
+    async def run(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Process one job message; returns the completion fields. Raises MediaError for bad media."""
+        job_id, file_id, prefix = message["job_id"], message["file_id"], message["output_prefix"]
+        if not await self.status.start(job_id, file_id):
+            raise Cancelled(f"file {file_id} no longer exists")
+        loop = asyncio.get_running_loop()
+        work = Path(tempfile.mkdtemp(prefix="mediagate-job-"))
+        try:
+            ext = posixpath.splitext(message.get("filename") or "")[1].lower()[:10]
+            src = work / f"original{ext}"
+            await self.store.download(message["object_key"], src)
+            if src.stat().st_size == 0:
+                raise MediaError("the file is empty (0 bytes)")
+            out_dir = work / "out"
+            out_dir.mkdir()
+            last = {"pct": -10.0}
+
+            def on_progress(pct: float) -> None:
+                if pct - last["pct"] >= 5 or pct >= 100:
+                    last["pct"] = pct
+                    asyncio.run_coroutine_threadsafe(self.status.progress(job_id, file_id, pct), loop).result(30)
+
+            def on_first_playable(playlist: str) -> None:
+                fut = asyncio.run_coroutine_threadsafe(self._publish_first_rung(message, out_dir, playlist), loop)
+                fut.result(120)
+
+            result = await asyncio.to_thread(run_media, message, src, out_dir, self.settings, on_progress, on_first_playable)
+            for output in result.outputs:
+                await self.store.upload(out_dir / output.path, prefix + output.path, output.content_type)
+            fields = {
+                "preview_key": prefix + result.preview if result.preview else None,
+                "thumbnail_key": prefix + result.thumbnail if result.thumbnail else None,
+                "hls_playlist_key": prefix + result.hls_master if result.hls_master else None,
+                "placeholder": result.placeholder,
+                "metadata": result.metadata,
+            }
+            if not await self.status.complete(job_id, file_id, fields):
+                await self.store.delete_prefix(prefix)
+                raise Cancelled(f"file {file_id} was deleted during processing")
+            return fields
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    async def _publish_first_rung(self, message: dict[str, Any], out_dir: Path, playlist: str) -> None:
+        """Upload what exists of the HLS tree now (the first rung and a provisional master)."""
+        prefix = message["output_prefix"]
+        for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
+            rel = path.relative_to(out_dir).as_posix()
+            if rel.startswith("hls/"):
+                await self.store.upload(path, prefix + rel, content_type(rel))
+        await self.status.playable(message["job_id"], message["file_id"], prefix + playlist)

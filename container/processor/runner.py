@@ -1,0 +1,129 @@
+"""The pull loop: lease jobs, run at most N at once, ack, retry with backoff, dead-letter.
+
+A job whose processor is killed is not acked; its lease runs out and the queue delivers
+it again. Outputs have fixed names, so a re-run overwrites them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from .jobsource import JobSource, Lease
+from .media.result import MediaError
+from .notify import Notifier
+from .pipeline import Cancelled, Pipeline
+from .settings import ProcessorSettings
+from .status import StatusStore
+
+log = logging.getLogger("processor.runner")
+
+
+def retry_delay(settings: ProcessorSettings, attempts: int) -> float:
+    """Exponential backoff: base, 2×base, 4×base… capped at 10 minutes."""
+    return min(600.0, settings.retry_base_delay * 2 ** max(0, attempts - 1))
+
+
+class Runner:
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        source: JobSource,
+        pipeline: Pipeline,
+        status: StatusStore,
+        notifier: Notifier,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.pipeline = pipeline
+        self.status = status
+        self.notifier = notifier
+        self.slots = asyncio.Semaphore(settings.max_concurrency)
+        self.running = 0
+        self.peak = 0
+        self.processed = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+
+    def free_slots(self) -> int:
+        return self.settings.max_concurrency - self.running
+
+    async def run_forever(self) -> None:
+        while not self._stop.is_set():
+            free = self.free_slots()
+            leases: list[Lease] = []
+            if free > 0:
+                try:
+                    leases = await self.source.pull(free, self.settings.visibility_timeout)
+                except Exception:  # noqa: BLE001 - a queue hiccup must not end the loop
+                    log.exception("pulling jobs failed")
+            for lease in leases:
+                self.running += 1
+                self.peak = max(self.peak, self.running)
+                task = asyncio.create_task(self._handle(lease))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            if not leases:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.settings.poll_interval)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in list(self.tasks):
+            task.cancel()
+
+    async def _handle(self, lease: Lease) -> None:
+        try:
+            async with self.slots:
+                await self.handle(lease)
+        finally:
+            self.running -= 1
+
+    async def handle(self, lease: Lease) -> None:
+        """Process one leased message and settle it with the queue."""
+        message = lease.body
+        heartbeat = asyncio.create_task(self._keep_lease(lease.lease_id))
+        try:
+            fields = await self.pipeline.run(message)
+        except Cancelled as exc:
+            log.info("job %s cancelled: %s", message.get("job_id"), exc)
+            await self.source.ack(lease.lease_id)
+            return
+        except MediaError as exc:
+            reason = str(exc) or "the file could not be processed"
+            await self._fail(lease, message, reason, final=True)
+            await self.source.ack(lease.lease_id)
+            return
+        except Exception as exc:  # noqa: BLE001 - any other failure is retried
+            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            log.exception("job %s attempt %d failed", message.get("job_id"), lease.attempts)
+            final = lease.attempts >= self.settings.max_attempts
+            await self._fail(lease, message, reason, final=final)
+            await self.source.retry(lease.lease_id, retry_delay(self.settings, lease.attempts), reason)
+            return
+        finally:
+            heartbeat.cancel()
+        await self.source.ack(lease.lease_id)
+        self.processed += 1
+        await self.notifier.send("processing-complete", message, {"status": "completed", **_public(fields)})
+
+    async def _fail(self, lease: Lease, message: dict[str, Any], reason: str, *, final: bool) -> None:
+        await self.status.fail(message["job_id"], message["file_id"], reason, final=final)
+        if final:
+            await self.notifier.send(
+                "processing-failed", message, {"status": "failed", "error": reason, "attempts": lease.attempts}
+            )
+
+    async def _keep_lease(self, lease_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval)
+            try:
+                await self.source.extend(lease_id, self.settings.visibility_timeout)
+            except Exception:  # noqa: BLE001
+                log.exception("could not extend lease %s", lease_id)
+
+
+def _public(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k != "metadata"}

@@ -1,0 +1,138 @@
+"""The processor service (FastAPI): health, push delivery, and the pull loop.
+
+``GET /healthz`` reports readiness and the concurrency counters; ``POST /jobs`` processes
+one job message pushed by a queue consumer (the Worker forwarding from Cloudflare
+Queues); the pull loop leases jobs itself (local Postgres queue, or Cloudflare Queues'
+HTTP pull API). ``python -m processor.service`` runs it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+
+from mediagate.adapters.local.fs_store import LocalObjectStore
+from mediagate.adapters.local.pg_queue import PostgresQueue
+from mediagate.adapters.local.postgres import PostgresDatabase
+
+from .jobsource import CloudflarePullSource, JobSource, Lease, PostgresJobSource
+from .notify import Notifier
+from .pipeline import Pipeline
+from .runner import Runner
+from .settings import ProcessorSettings
+from .status import StatusStore
+from .storage import LocalProcessorStore, ProcessorStore, S3ProcessorStore
+
+log = logging.getLogger("processor")
+REQUIRED_KEYS = ("job_id", "file_id", "user_id", "object_key", "output_prefix", "file_type")
+
+
+def build_store(settings: ProcessorSettings) -> ProcessorStore:
+    if settings.store_backend == "r2":
+        return S3ProcessorStore(
+            settings.r2_endpoint, settings.r2_bucket, settings.r2_access_key_id, settings.r2_secret_access_key
+        )
+    return LocalProcessorStore(LocalObjectStore(Path(settings.data_dir) / "store"))
+
+
+def build_source(settings: ProcessorSettings, db: PostgresDatabase) -> JobSource:
+    if settings.queue_backend == "cloudflare":
+        return CloudflarePullSource(settings.cf_account_id, settings.cf_queue_id, settings.cf_api_token)
+    return PostgresJobSource(PostgresQueue(db, settings.queue_name, max_attempts=settings.max_attempts))
+
+
+class NoRetrySource:
+    """Push delivery: the pushing consumer acks/retries from the HTTP status we answer."""
+
+    async def ack(self, lease_id: str) -> None: ...
+
+    async def retry(self, lease_id: str, delay_seconds: float, reason: str) -> None:
+        raise HTTPException(status_code=503, detail={"retry_after": delay_seconds, "reason": reason})
+
+    async def extend(self, lease_id: str, visibility_timeout: float) -> None: ...
+
+    async def pull(self, batch_size: int, visibility_timeout: float) -> list[Lease]:
+        return []
+
+
+def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
+    settings = settings or ProcessorSettings.from_env()
+    db = PostgresDatabase(settings.database_url, max_size=settings.max_concurrency * 2 + 2)
+    status = StatusStore(db)
+    notifier = Notifier(settings.worker_url, settings.webhook_secret, status)
+    pipeline = Pipeline(settings, build_store(settings), status)
+    runner = Runner(settings, build_source(settings, db), pipeline, status, notifier)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await db.open()
+        loop_task = asyncio.create_task(runner.run_forever()) if settings.pull_enabled else None
+        try:
+            yield
+        finally:
+            await runner.stop()
+            if loop_task:
+                loop_task.cancel()
+            await notifier.close()
+            await db.close()
+
+    app = FastAPI(title="Mediagate processor", lifespan=lifespan)
+    app.state.runner = runner
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        await db.fetch("SELECT 1 AS ok")
+        return {
+            "status": "ok",
+            "running": runner.running,
+            "peak_running": runner.peak,
+            "max_concurrency": settings.max_concurrency,
+            "processed": runner.processed,
+        }
+
+    @app.post("/jobs", status_code=200)
+    async def push_job(request: Request) -> dict[str, Any]:
+        try:
+            message = await request.json()
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail="body must be a JSON job message") from exc
+        missing = [k for k in REQUIRED_KEYS if not isinstance(message, dict) or k not in message]
+        if missing:
+            raise HTTPException(status_code=422, detail=f"job message lacks {', '.join(missing)}")
+        if runner.free_slots() <= 0:
+            raise HTTPException(status_code=429, detail="at capacity; retry later", headers={"Retry-After": "5"})
+        attempts = int(request.headers.get("x-attempts", "1"))
+        push_runner = Runner(settings, NoRetrySource(), pipeline, status, notifier)
+        push_runner.slots = runner.slots
+        runner.running += 1
+        runner.peak = max(runner.peak, runner.running)
+        try:
+            async with runner.slots:
+                await push_runner.handle(Lease(lease_id=f"push:{message['job_id']}", body=message, attempts=attempts))
+        finally:
+            runner.running -= 1
+        return {"ok": True, "job_id": message["job_id"]}
+
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(
+        create_app(),
+        host=os.environ.get("PROCESSOR_HOST", "127.0.0.1"),
+        port=int(os.environ.get("PROCESSOR_PORT", "8788")),
+        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+    )
+
+
+if __name__ == "__main__":
+    main()

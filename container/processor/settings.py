@@ -1,0 +1,69 @@
+"""Processor settings from the environment (the container's vars and secrets)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    database_url: str
+    worker_url: str = ""
+    webhook_secret: str = ""
+    max_concurrency: int = 3
+    visibility_timeout: float = 1800.0
+    heartbeat_interval: float = 60.0
+    poll_interval: float = 1.0
+    max_attempts: int = 3
+    retry_base_delay: float = 5.0
+    hls_rungs: tuple[int, ...] = (1080, 720, 480)
+    video_preset: str = "veryfast"
+    queue_backend: str = "postgres"  # or "cloudflare" (HTTP pull consumer)
+    queue_name: str = "mediagate-jobs"
+    store_backend: str = "local"  # or "r2" (S3 API)
+    data_dir: str = "data"
+    cf_account_id: str = ""
+    cf_queue_id: str = ""
+    cf_api_token: str = ""
+    r2_endpoint: str = ""
+    r2_bucket: str = ""
+    r2_access_key_id: str = ""
+    r2_secret_access_key: str = ""
+    pull_enabled: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorSettings:
+        e = os.environ if env is None else env
+
+        def num(name: str, default: float) -> float:
+            raw = e.get(name)
+            return float(raw) if raw not in (None, "") else default
+
+        rungs = tuple(int(x) for x in (e.get("HLS_RUNGS") or "1080,720,480").split(",") if x.strip())
+        return cls(
+            database_url=e.get("DATABASE_URL", ""),
+            worker_url=(e.get("WORKER_URL") or "").rstrip("/"),
+            webhook_secret=e.get("WEBHOOK_SECRET", ""),
+            max_concurrency=int(num("MAX_CONCURRENCY", 3)),
+            visibility_timeout=num("VISIBILITY_TIMEOUT", 1800),
+            heartbeat_interval=num("HEARTBEAT_INTERVAL", 60),
+            poll_interval=num("POLL_INTERVAL", 1.0),
+            max_attempts=int(num("QUEUE_MAX_ATTEMPTS", 3)),
+            retry_base_delay=num("RETRY_BASE_DELAY", 5),
+            hls_rungs=tuple(sorted(rungs, reverse=True)),
+            video_preset=e.get("VIDEO_PRESET", "veryfast"),
+            queue_backend=e.get("QUEUE_BACKEND", "postgres"),
+            queue_name=e.get("QUEUE_NAME", "mediagate-jobs"),
+            store_backend=e.get("STORE_BACKEND", "local"),
+            data_dir=e.get("DATA_DIR", "data"),
+            cf_account_id=e.get("CF_ACCOUNT_ID", ""),
+            cf_queue_id=e.get("CF_QUEUE_ID", ""),
+            cf_api_token=e.get("CF_API_TOKEN", ""),
+            r2_endpoint=e.get("R2_ENDPOINT", ""),
+            r2_bucket=e.get("R2_BUCKET", ""),
+            r2_access_key_id=e.get("R2_ACCESS_KEY_ID", ""),
+            r2_secret_access_key=e.get("R2_SECRET_ACCESS_KEY", ""),
+            pull_enabled=e.get("PULL_ENABLED", "1") != "0",
+        )
