@@ -19,7 +19,9 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER_SRC = REPO / "worker" / "src"
+CONTAINER_SRC = REPO / "container"
 PYTHON = sys.executable
+WEBHOOK_SECRET = "test-webhook-secret"
 
 
 def free_port() -> int:
@@ -56,53 +58,46 @@ class Postgres:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         url = self.admin_url.rsplit("/", 1)[0] + "/" + name
-        subprocess.run([PYTHON, "-m", "mediagate.local.migrate", "--dsn", url], check=True, cwd=WORKER_SRC, capture_output=True)
+        subprocess.run(
+            [PYTHON, "-m", "mediagate.local.migrate", "--dsn", url], check=True, cwd=WORKER_SRC, capture_output=True
+        )
         return url
 
     def stop(self) -> None:
         subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(self.dir), str(self.port)], check=False)
 
 
-class Server:
-    """The local Worker runtime as a real process (so tests can kill -9 and restart it)."""
+class Process:
+    """A real child process with a health URL, that tests can kill -9 and start again."""
 
-    def __init__(self, database_url: str, data_dir: Path, *, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "DATA_DIR": str(data_dir),
-            "JWT_SECRET": "test-secret-for-mediagate-local-tests-only",
-            "PORT": str(self.port),
-            "HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(WORKER_SRC),
-            **(env or {}),
-        }
+    module = ""
+    health_path = ""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / f"server-{self.port}.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> Server:
+    def start(self, timeout: float = 30):
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "mediagate.local.server"], cwd=WORKER_SRC, env=self.env, stdout=self.log, stderr=self.log
+            [PYTHON, "-m", self.module], cwd=REPO, env=self.env, stdout=self.log, stderr=self.log
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(f"{self.module} exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                if httpx.get(self.url + self.health_path, timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("server did not become healthy")
+        raise RuntimeError(f"{self.module} did not become healthy")
 
     def kill(self) -> None:
         """kill -9: no graceful shutdown, like a crash."""
@@ -117,6 +112,63 @@ class Server:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class Processor(Process):
+    """The processor service (container/processor) as a real process."""
+
+    module = "processor.service"
+    health_path = "/healthz"
+
+    def __init__(self, server: Server, *, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        super().__init__(
+            {
+                **os.environ,
+                "DATABASE_URL": server.env["DATABASE_URL"],
+                "DATA_DIR": str(server.data_dir),
+                "WORKER_URL": server.url,
+                "WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "PROCESSOR_PORT": str(self.port),
+                "POLL_INTERVAL": "0.2",
+                "RETRY_BASE_DELAY": "0.5",
+                "HLS_RUNGS": "720,480,360",
+                "VIDEO_PRESET": "ultrafast",
+                "LOG_LEVEL": "WARNING",
+                "PYTHONPATH": f"{WORKER_SRC}:{CONTAINER_SRC}",
+                **(env or {}),
+            },
+            server.data_dir / f"processor-{self.port}.log",
+        )
+
+    def health(self) -> dict:
+        return httpx.get(self.url + "/healthz", timeout=5).json()
+
+
+class Server(Process):
+    """The local Worker runtime as a real process (so tests can kill -9 and restart it)."""
+
+    module = "mediagate.local.server"
+    health_path = "/api/health"
+
+    def __init__(self, database_url: str, data_dir: Path, *, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        super().__init__(
+            {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "DATA_DIR": str(data_dir),
+                "JWT_SECRET": "test-secret-for-mediagate-local-tests-only",
+                "WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "PORT": str(self.port),
+                "HOST": "127.0.0.1",
+                "LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(WORKER_SRC),
+                **(env or {}),
+            },
+            data_dir / f"server-{self.port}.log",
+        )
 
     def token(self, user_id: str, *, role: str = "user", ttl: int = 3600) -> str:
         sys.path.insert(0, str(WORKER_SRC))

@@ -33,7 +33,13 @@ def signed_headers(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
 
 
 def verify(
-    secret: str, body: bytes, timestamp: str | None, signature: str | None, *, now: float, tolerance: int = DEFAULT_TOLERANCE
+    secret: str,
+    body: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    *,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE,
 ) -> None:
     if not timestamp or not signature:
         raise SignatureError("missing webhook signature headers")

@@ -25,7 +25,7 @@ async def health(request: Request) -> Response:
     services: Services = request.app.state.services
     try:
         await services.db.fetch("SELECT 1 AS ok")
-    except Exception as exc:  # noqa: BLE001 - health reports any dependency failure
+    except Exception as exc:
         return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
     return JSONResponse({"status": "ok"})
 
@@ -44,7 +44,12 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    routes: list[BaseRoute] = [Route("/api/health", health, methods=["GET"]), *tus_routes.routes, *webhook_routes.routes, *extra_routes]
+    routes: list[BaseRoute] = [
+        Route("/api/health", health, methods=["GET"]),
+        *tus_routes.routes,
+        *webhook_routes.routes,
+        *extra_routes,
+    ]
     middleware = [
         Middleware(
             CORSMiddleware,
@@ -58,7 +63,12 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={AuthError: auth_error_handler, 404: not_found, 405: method_not_allowed, 500: internal_error},
+        exception_handlers={
+            AuthError: auth_error_handler,
+            404: not_found,
+            405: method_not_allowed,
+            500: internal_error,
+        },
     )
     app.state.services = services
     return app

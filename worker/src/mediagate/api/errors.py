@@ -22,6 +22,4 @@ def authenticate(request: Request) -> Principal:
 
 async def auth_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AuthError)
-    return json_error(
-        401, str(exc), {"WWW-Authenticate": 'Bearer realm="mediagate"'}, head=request.method == "HEAD"
-    )
+    return json_error(401, str(exc), {"WWW-Authenticate": 'Bearer realm="mediagate"'}, head=request.method == "HEAD")

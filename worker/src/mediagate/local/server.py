@@ -44,7 +44,7 @@ async def _cleanup_loop(services: Services, interval: float) -> None:
             result = await services.tus.cleanup()
             if any(result.values()):
                 log.info("upload cleanup: %s", result)
-        except Exception:  # noqa: BLE001 - keep sweeping whatever one sweep hit
+        except Exception:
             log.exception("upload cleanup failed")
 
 

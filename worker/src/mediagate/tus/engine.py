@@ -239,7 +239,10 @@ class TusEngine:
         if state.is_complete:
             raise TusError(409, "upload is complete; delete the file through the files API instead")
         token = uuid.uuid4().hex
-        if await self.uploads.acquire_lock(upload_id, token, self.clock.now(), self.settings.lock_stale_seconds) is None:
+        if (
+            await self.uploads.acquire_lock(upload_id, token, self.clock.now(), self.settings.lock_stale_seconds)
+            is None
+        ):
             raise TusError(423, "upload is locked by another request; retry shortly", {"Retry-After": "1"})
         await self._discard_bytes(state)
         await self.uploads.delete(upload_id)
@@ -258,7 +261,9 @@ class TusEngine:
         expired = 0
         for state in await self.uploads.expired(self.clock.now()):
             token = uuid.uuid4().hex
-            locked = await self.uploads.acquire_lock(state.id, token, self.clock.now(), self.settings.lock_stale_seconds)
+            locked = await self.uploads.acquire_lock(
+                state.id, token, self.clock.now(), self.settings.lock_stale_seconds
+            )
             if locked is None:
                 continue
             await self._discard_bytes(locked)

@@ -93,4 +93,4 @@ class PartWriter:
             async for data in body:
                 yield data
         if self.buffer:
-            yield bytes(self.buffer)
+            yield self.buffer  # no copy: the buffer is replaced, not mutated, once the part is stored

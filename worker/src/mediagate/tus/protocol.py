@@ -106,7 +106,9 @@ def parse_checksum(raw: str | None) -> tuple[str, bytes] | None:
     algorithm, _, encoded = raw.strip().partition(" ")
     algorithm = algorithm.lower()
     if algorithm not in CHECKSUM_ALGORITHMS:
-        raise TusError(400, f"unsupported checksum algorithm {algorithm!r}; use one of {', '.join(CHECKSUM_ALGORITHMS)}")
+        raise TusError(
+            400, f"unsupported checksum algorithm {algorithm!r}; use one of {', '.join(CHECKSUM_ALGORITHMS)}"
+        )
     try:
         digest = base64.b64decode(encoded.strip(), validate=True)
     except binascii.Error as exc:

@@ -65,10 +65,7 @@ class PostgresQueue:
             self.max_attempts,
             visibility_timeout,
         )
-        return [
-            LeasedMessage(r["id"], r["lease_id"], _json(r["body"]), int(r["attempts"]))
-            for r in rows
-        ]
+        return [LeasedMessage(r["id"], r["lease_id"], _json(r["body"]), int(r["attempts"])) for r in rows]
 
     async def ack(self, lease_id: str) -> bool:
         return await self.db.execute("DELETE FROM queue_messages WHERE lease_id = $1", lease_id) == 1
