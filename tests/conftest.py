@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from support.stack import WORKER_SRC, Postgres, Server, shared_tmpdir
 
 sys.path.insert(0, str(WORKER_SRC))
@@ -49,7 +48,9 @@ def make_server(database_url: str) -> Iterator:
     """Factory for servers with their own settings; all stopped at the end of the test."""
     started: list[Server] = []
 
-    def factory(env: dict[str, str] | None = None, *, database: str | None = None, data_dir: Path | None = None) -> Server:
+    def factory(
+        env: dict[str, str] | None = None, *, database: str | None = None, data_dir: Path | None = None
+    ) -> Server:
         srv = Server(database or database_url, data_dir or shared_tmpdir("mediagate-data-"), env=env).start()
         started.append(srv)
         return srv

@@ -32,7 +32,7 @@ def queue_env(fresh_database_url):
 
 def test_send_pull_ack(queue_env):
     async def go() -> None:
-        db, clock, q = await queue_env()
+        db, _clock, q = await queue_env()
         mid = await q.send({"n": 1})
         [m] = await q.pull(batch_size=10, visibility_timeout=30)
         assert m.id == mid and m.body == {"n": 1} and m.attempts == 1

@@ -187,7 +187,14 @@ def test_last_byte_writes_file_job_and_queue_message(server, user_id, database_u
         ).fetchone()
         assert row is not None
         file_id, name, ftype, mime, size, key, upload_status, jstatus, jtype, msg_id = row
-        assert (name, ftype, mime, size, jstatus, jtype) == ("red dot.png", "image", "image/png", len(data), "queued", "image_preview")
+        assert (name, ftype, mime, size, jstatus, jtype) == (
+            "red dot.png",
+            "image",
+            "image/png",
+            len(data),
+            "queued",
+            "image_preview",
+        )
         assert key == f"originals/{user_id}/{url.rsplit('/', 1)[1]}"
         assert upload_status == "completed"
         body = conn.execute("SELECT body FROM queue_messages WHERE id = %s::uuid", (msg_id,)).fetchone()[0]

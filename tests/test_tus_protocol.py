@@ -243,7 +243,11 @@ def test_cors_on_success_and_errors(server, token):
     origin = {"Origin": "https://app.example"}
     pre = httpx.options(
         server.url + "/api/upload/abc",
-        headers={**origin, "Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "upload-offset,tus-resumable,authorization,content-type,upload-checksum"},
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "upload-offset,tus-resumable,authorization,content-type,upload-checksum",
+        },
     )
     assert pre.status_code == 200
     assert "PATCH" in pre.headers["Access-Control-Allow-Methods"]

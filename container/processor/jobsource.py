@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
-
 from mediagate.adapters.local.pg_queue import PostgresQueue
 
 

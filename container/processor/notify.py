@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import httpx
-
 from mediagate.webhooks import signed_headers
 
 from .status import StatusStore
@@ -20,7 +19,9 @@ ATTEMPTS = 4
 BASE_DELAY = 0.5
 
 
-async def post_signed(client: httpx.AsyncClient, url: str, secret: str, payload: dict[str, Any]) -> tuple[int, int | None, str | None]:
+async def post_signed(
+    client: httpx.AsyncClient, url: str, secret: str, payload: dict[str, Any]
+) -> tuple[int, int | None, str | None]:
     """POST with retries on network errors and 5xx/429; returns (attempts, status, error)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     status: int | None = None

@@ -115,7 +115,9 @@ class Pipeline:
                 fut = asyncio.run_coroutine_threadsafe(self._publish_first_rung(message, out_dir, playlist), loop)
                 fut.result(120)
 
-            result = await asyncio.to_thread(run_media, message, src, out_dir, self.settings, on_progress, on_first_playable)
+            result = await asyncio.to_thread(
+                run_media, message, src, out_dir, self.settings, on_progress, on_first_playable
+            )
             for output in result.outputs:
                 await self.store.upload(out_dir / output.path, prefix + output.path, output.content_type)
             fields = {

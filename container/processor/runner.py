@@ -57,7 +57,7 @@ class Runner:
             if free > 0:
                 try:
                     leases = await self.source.pull(free, self.settings.visibility_timeout)
-                except Exception:  # noqa: BLE001 - a queue hiccup must not end the loop
+                except Exception:
                     log.exception("pulling jobs failed")
             for lease in leases:
                 self.running += 1
@@ -96,7 +96,7 @@ class Runner:
             await self._fail(lease, message, reason, final=True)
             await self.source.ack(lease.lease_id)
             return
-        except Exception as exc:  # noqa: BLE001 - any other failure is retried
+        except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:1000]
             log.exception("job %s attempt %d failed", message.get("job_id"), lease.attempts)
             final = lease.attempts >= self.settings.max_attempts
@@ -121,7 +121,7 @@ class Runner:
             await asyncio.sleep(self.settings.heartbeat_interval)
             try:
                 await self.source.extend(lease_id, self.settings.visibility_timeout)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("could not extend lease %s", lease_id)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
-
 from mediagate.adapters.local.fs_store import LocalObjectStore
 from mediagate.adapters.local.pg_queue import PostgresQueue
 from mediagate.adapters.local.postgres import PostgresDatabase

@@ -56,7 +56,7 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
             allow_origins=list(services.settings.cors_origins),
             allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=list(ALLOWED_HEADERS),
-            expose_headers=list(EXPOSED_HEADERS) + ["Content-Disposition", "Content-Range", "Accept-Ranges"],
+            expose_headers=[*list(EXPOSED_HEADERS), "Content-Disposition", "Content-Range", "Accept-Ranges"],
             max_age=86400,
         )
     ]
