@@ -78,6 +78,8 @@ class Runner:
         try:
             async with self.slots:
                 await self.handle(lease)
+        except Exception:  # noqa: BLE001 - the lease runs out and the queue redelivers the job
+            log.exception("job %s could not be settled", lease.body.get("job_id"))
         finally:
             self.running -= 1
 

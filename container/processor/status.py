@@ -63,8 +63,8 @@ class StatusStore:
         """A failed attempt: final ones fail the file; others go back to 'queued' for a retry."""
         status = "failed" if final else "queued"
         await self.db.execute(
-            """UPDATE processing_jobs SET status = $2, error_message = $3,
-                 completed_at = CASE WHEN $2 = 'failed' THEN NOW() ELSE NULL END WHERE id = $1::uuid""",
+            """UPDATE processing_jobs SET status = $2::varchar, error_message = $3,
+                 completed_at = CASE WHEN $2::varchar = 'failed' THEN NOW() ELSE NULL END WHERE id = $1::uuid""",
             job_id,
             status,
             reason,

@@ -1,0 +1,326 @@
+"""The whole path: tus upload → queue → processor → outputs, DB state and signed webhooks.
+
+Real server and processor processes, real Postgres, real ffmpeg/Pillow/rawpy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+import pytest
+from PIL import Image
+from support.stack import WEBHOOK_SECRET, Processor, Server, free_port, shared_tmpdir
+from tus_helpers import auth, create, patch
+
+from mediagate.webhooks import sign, signed_headers, verify
+
+
+@pytest.fixture(scope="module")
+def stack(postgres):
+    url = postgres.create_database()
+    server = Server(url, shared_tmpdir("mediagate-e2e-")).start()
+    yield server, url
+    server.stop()
+
+
+@pytest.fixture()
+def processor(stack):
+    server, _ = stack
+    procs: list[Processor] = []
+
+    def start(env: dict[str, str] | None = None) -> Processor:
+        p = Processor(server, env=env).start()
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
+def upload(server: Server, user: str, data: bytes, name: str, **meta: str) -> str:
+    token = server.token(user)
+    r = create(server.url, token, len(data), filename=name, **meta)
+    assert r.status_code == 201, r.text
+    if data:
+        assert patch(r.headers["Location"], token, 0, data).status_code == 204
+    return r.headers["Location"].rsplit("/", 1)[1]
+
+
+def file_row(db_url: str, upload_id: str) -> dict:
+    with psycopg.connect(db_url, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute(
+            """SELECT f.*, j.id AS job_id, j.status AS job_status, j.error_message, j.attempts, j.started_at,
+                      j.completed_at, j.playable_at, j.progress
+               FROM files f JOIN processing_jobs j ON j.file_id = f.id WHERE f.upload_id = %s""",
+            (upload_id,),
+        ).fetchone()
+
+
+def wait_done(db_url: str, upload_id: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = file_row(db_url, upload_id)
+        if row and row["processing_status"] in ("completed", "failed") and row["job_status"] in ("completed", "failed"):
+            return row
+        time.sleep(0.25)
+    raise AssertionError(f"processing did not finish: {file_row(db_url, upload_id)}")
+
+
+def webhook_events(db_url: str, file_id) -> dict[str, dict]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT event, payload FROM webhook_events WHERE file_id = %s", (file_id,)).fetchall()
+    return {event: payload for event, payload in rows}
+
+
+def wait_webhook(db_url: str, file_id, event: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = webhook_events(db_url, file_id)
+        if event in events:
+            return events[event]
+        time.sleep(0.2)
+    raise AssertionError(f"no {event} webhook for {file_id}")
+
+
+def store_path(server: Server, key: str) -> Path:
+    return server.data_dir / "store" / "objects" / key
+
+
+def jpeg_with_orientation(width: int, height: int, orientation: int) -> bytes:
+    arr = np.zeros((height, width, 3), dtype=np.uint8)
+    arr[: height // 4, : width // 4] = (255, 0, 0)
+    img = Image.fromarray(arr)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "MediagateCam"
+    from io import BytesIO
+
+    buf = BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=90)
+    return buf.getvalue()
+
+
+def make_video(path: Path, *, seconds: float = 3, size: str = "640x360", audio: bool = True) -> bytes:
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30:duration={seconds}"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac"]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-shortest", str(path)]
+    subprocess.run(cmd, check=True, timeout=120)
+    return path.read_bytes()
+
+
+def test_image_is_processed_with_previews_metadata_and_webhook(stack, processor, user_id):
+    server, db = stack
+    processor()
+    upload_id = upload(server, user_id, jpeg_with_orientation(800, 400, 6), "rotated.jpg")
+    row = wait_done(db, upload_id)
+    assert row["processing_status"] == "completed", row["processing_error"]
+    assert row["job_status"] == "completed" and row["started_at"] <= row["completed_at"]
+    assert row["processing_progress"] == 100
+    media = row["metadata"]["media"]
+    assert (media["width"], media["height"]) == (400, 800)  # EXIF orientation 6 applied
+    preview = store_path(server, row["preview_key"])
+    thumb = store_path(server, row["thumbnail_key"])
+    assert row["preview_key"].startswith(f"derived/{row['id']}/")
+    with Image.open(preview) as im:
+        assert im.height > im.width
+    with Image.open(thumb) as im:
+        assert max(im.size) <= 480
+    assert row["placeholder"]
+    event = wait_webhook(db, row["id"], "processing-complete")
+    assert event["status"] == "completed" and event["preview_key"] == row["preview_key"]
+
+
+def test_other_files_complete_without_preview(stack, processor, user_id):
+    server, db = stack
+    processor()
+    upload_id = upload(server, user_id, os.urandom(1000), "data.bin")
+    row = wait_done(db, upload_id)
+    assert (row["file_type"], row["processing_status"], row["preview_key"]) == ("other", "completed", None)
+
+
+def test_bad_media_fails_with_reasons_and_webhooks_while_good_jobs_go_on(stack, processor, user_id, tmp_path):
+    server, db = stack
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # 400 MP of zeros: tiny file, huge image
+    video = make_video(tmp_path / "ok.mp4", seconds=2)
+    bad = {
+        "notes.jpg": b"this is a text file, not a JPEG\n" * 20,
+        "empty.png": b"",
+        "broken.dng": b"II*\x00" + os.urandom(4000),
+        "cut.mp4": video[: len(video) // 3],
+        "bomb.png": bomb.read_bytes(),
+    }
+    uploads = {name: upload(server, user_id, data, name) for name, data in bad.items()}
+    good = upload(server, user_id, jpeg_with_orientation(64, 64, 1), "good.jpg")
+    processor()
+    for name, upload_id in uploads.items():
+        row = wait_done(db, upload_id)
+        assert row["processing_status"] == "failed", name
+        assert row["processing_error"] and len(row["processing_error"]) > 10, name
+        assert row["job_status"] == "failed" and row["error_message"] == row["processing_error"]
+        event = wait_webhook(db, row["id"], "processing-failed")
+        assert event["error"] == row["processing_error"]
+    assert wait_done(db, good)["processing_status"] == "completed"
+
+
+def test_video_full_path_hls_poster_and_first_playable(stack, processor, user_id, tmp_path):
+    server, db = stack
+    processor()
+    upload_id = upload(server, user_id, make_video(tmp_path / "clip.mov", seconds=4), "clip.mov")
+    row = wait_done(db, upload_id, timeout=180)
+    assert row["processing_status"] == "completed", row["processing_error"]
+    master = store_path(server, row["hls_playlist_key"])
+    assert master.name == "master.m3u8"
+    import m3u8
+
+    playlist = m3u8.load(str(master))
+    assert playlist.is_variant and playlist.playlists
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(master), "-f", "null", "-"], check=True, timeout=120)
+    assert store_path(server, row["preview_key"]).stat().st_size > 0
+    assert row["playable_at"] is not None and row["playable_at"] <= row["completed_at"]
+    assert row["metadata"]["media"]["duration"] == pytest.approx(4, abs=0.2)
+
+
+def test_concurrency_limit_holds(stack, processor, user_id, tmp_path):
+    server, db = stack
+    data = make_video(tmp_path / "c.mp4", seconds=6, size="1280x720")
+    ids = [upload(server, user_id, data, f"c{i}.mp4") for i in range(6)]
+    proc = processor({"MAX_CONCURRENCY": "3", "HLS_RUNGS": "720,480", "VIDEO_PRESET": "veryfast"})
+    rows = [wait_done(db, i, timeout=300) for i in ids]
+    assert all(r["processing_status"] == "completed" for r in rows)
+    events = sorted([(r["started_at"], 1) for r in rows] + [(r["completed_at"], -1) for r in rows])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak <= 3
+    assert proc.health()["peak_running"] == 3  # it did use the capacity, and never more
+
+
+def test_killed_processor_job_is_redelivered_and_completes(stack, processor, user_id, tmp_path):
+    server, db = stack
+    data = make_video(tmp_path / "long.mp4", seconds=20, size="1280x720")
+    env = {"VISIBILITY_TIMEOUT": "3", "HEARTBEAT_INTERVAL": "1", "VIDEO_PRESET": "veryfast", "HLS_RUNGS": "720,480"}
+    first = processor(env)
+    upload_id = upload(server, user_id, data, "long.mp4")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = file_row(db, upload_id)
+        if row and row["job_status"] == "processing":
+            break
+        time.sleep(0.1)
+    time.sleep(1)
+    first.kill()
+    assert file_row(db, upload_id)["processing_status"] == "processing"
+    processor(env)
+    row = wait_done(db, upload_id, timeout=240)
+    assert row["processing_status"] == "completed", row["processing_error"]
+    assert row["attempts"] == 2
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(store_path(server, row["hls_playlist_key"])), "-f", "null", "-"],
+        check=True,
+        timeout=120,
+    )
+
+
+def test_transient_failures_retry_with_backoff_then_dead_letter(stack, processor, user_id):
+    server, db = stack
+    upload_id = upload(server, user_id, jpeg_with_orientation(32, 32, 1), "gone.jpg")
+    row = file_row(db, upload_id)
+    store_path(server, row["original_key"]).unlink()  # the original vanished: not the media's fault
+    processor({"QUEUE_MAX_ATTEMPTS": "3", "RETRY_BASE_DELAY": "0.3"})
+    row = wait_done(db, upload_id, timeout=60)
+    assert row["processing_status"] == "failed" and row["attempts"] == 3
+    assert "missing" in row["processing_error"]
+    dead = None
+    for _ in range(50):  # the queue settles the lease right after the file is marked failed
+        with psycopg.connect(db) as conn:
+            dead = conn.execute(
+                "SELECT attempts, reason FROM queue_dead_letters WHERE body->>'file_id' = %s", (str(row["id"]),)
+            ).fetchone()
+        if dead:
+            break
+        time.sleep(0.2)
+    assert dead is not None and dead[0] == 3 and "missing" in dead[1]
+    assert wait_webhook(db, row["id"], "processing-failed")["attempts"] == 3
+
+
+def test_push_delivery_endpoint(stack, processor, user_id):
+    server, db = stack
+    proc = processor({"PULL_ENABLED": "0"})
+    upload_id = upload(server, user_id, jpeg_with_orientation(40, 30, 1), "pushed.jpg")
+    with psycopg.connect(db) as conn:
+        body = conn.execute(
+            "SELECT body FROM queue_messages WHERE body->>'file_id' = (SELECT id::text FROM files WHERE upload_id = %s)",
+            (upload_id,),
+        ).fetchone()[0]
+    r = httpx.post(proc.url + "/jobs", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    assert file_row(db, upload_id)["processing_status"] == "completed"
+    assert httpx.post(proc.url + "/jobs", json={"job_id": "x"}).status_code == 422
+    assert httpx.post(proc.url + "/jobs", content=b"not json").status_code == 400
+
+
+def test_worker_webhook_rejects_bad_signatures_and_replays(stack):
+    server, _ = stack
+    body = json.dumps({"id": "evt-1", "file_id": "00000000-0000-4000-8000-000000000000"}).encode()
+    url = server.url + "/webhook/processing-complete"
+    now = int(time.time())
+    forged = {**signed_headers(WEBHOOK_SECRET, now, body), "X-Mediagate-Signature": sign("wrong", now, body)}
+    assert httpx.post(url, content=body, headers=forged).status_code == 401
+    stale = signed_headers(WEBHOOK_SECRET, now - 3600, body)
+    r = httpx.post(url, content=body, headers=stale)
+    assert r.status_code == 401 and "window" in r.json()["error"]
+    assert httpx.post(url, content=body).status_code == 401
+    ok = httpx.post(url, content=body, headers=signed_headers(WEBHOOK_SECRET, now, body))
+    assert ok.status_code == 200 and ok.json() == {"ok": True, "duplicate": False}
+    again = httpx.post(url, content=body, headers=signed_headers(WEBHOOK_SECRET, now, body))
+    assert again.json()["duplicate"] is True
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[dict, bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_user_webhook_gets_signed_events(stack, processor, user_id):
+    server, db = stack
+    port = free_port()
+    httpd = HTTPServer(("127.0.0.1", port), _Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        token = server.token(user_id)
+        r = httpx.post(server.url + "/api/webhooks", json={"url": f"http://127.0.0.1:{port}/hook"}, headers=auth(token))
+        assert r.status_code == 201
+        secret = r.json()["secret"]
+        bad = httpx.post(server.url + "/api/webhooks", json={"url": "ftp://x"}, headers=auth(token))
+        assert bad.status_code == 422
+        processor()
+        upload(server, user_id, jpeg_with_orientation(50, 50, 1), "hooked.jpg")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _Receiver.received:
+            time.sleep(0.2)
+        headers, body = _Receiver.received[0]
+        verify(secret, body, headers["X-Mediagate-Timestamp"], headers["X-Mediagate-Signature"], now=time.time())
+        assert json.loads(body)["event"] == "processing-complete"
+    finally:
+        httpd.shutdown()
