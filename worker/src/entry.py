@@ -1,0 +1,44 @@
+"""The Python Worker entry point (``main`` in wrangler.toml).
+
+``fetch`` serves the shared Starlette app through workers-py's ASGI bridge; ``scheduled``
+(the cron trigger) expires stale uploads and finishes interrupted ones. The app and its
+Services are built once per isolate, on the first event, from ``self.env``; see
+:mod:`mediagate.adapters.cloudflare.worker` for the bindings and vars it reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mediagate.adapters.cloudflare.worker import build_services
+from mediagate.api.app import create_app
+from mediagate.services import Services
+from workers import WorkerEntrypoint, asgi
+
+log = logging.getLogger("mediagate.worker")
+
+_isolate: dict[str, Any] = {}
+
+
+def _services(env: Any) -> Services:
+    services = _isolate.get("services")
+    if services is None:
+        services = _isolate["services"] = build_services(env)
+    return services
+
+
+def _app(env: Any) -> Any:
+    app = _isolate.get("app")
+    if app is None:
+        app = _isolate["app"] = create_app(_services(env))
+    return app
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request: Any) -> Any:
+        return await asgi.fetch(_app(self.env), request, self.env, self.ctx)
+
+    async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
+        result = await _services(self.env).tus.cleanup()
+        log.info("upload cleanup (%s): %s", getattr(controller, "cron", "?"), result)

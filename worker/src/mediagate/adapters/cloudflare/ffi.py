@@ -1,0 +1,345 @@
+"""The one place that touches the Pyodide FFI (``js``, ``pyodide.ffi``).
+
+In the Workers runtime (Pyodide, ``sys.platform == "emscripten"``) these helpers convert
+between Python and JavaScript values and drive Web streams. Under CPython they fall back
+to pass-through conversions and to small pure-Python stand-ins for the Web stream classes
+(``PyFixedLengthStream``, ``PyReadableStream``), so the adapters run unchanged against
+JS-shaped Python fakes in tests. Nothing here blocks or uses threads.
+
+Conventions the adapters rely on:
+
+* JavaScript ``null``/``undefined`` may reach Python as ``None`` or as Pyodide's
+  ``jsnull``; test with :func:`is_nullish`, read optional properties with :func:`js_get`.
+* Python ``dict``/``list`` values are *not* converted implicitly when passed to a JS
+  method (they would arrive as PyProxies): wrap them with :func:`to_js_obj`.
+* Bytes cross as a ``Uint8Array`` copy owned by JavaScript (:func:`to_js_bytes`), so a
+  pending write never points into Python memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import sys
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+IN_WORKERS = sys.platform == "emscripten"
+
+if IN_WORKERS:  # pragma: no cover - exercised only inside the Workers runtime
+    import js
+    from pyodide.ffi import to_js as _to_js
+
+    try:
+        from pyodide.ffi import jsnull as _jsnull
+    except ImportError:  # older Pyodide: JS null converts to None
+        _jsnull = None
+else:
+    js = None
+    _to_js = None
+    _jsnull = None
+
+
+class StreamLengthError(ValueError):
+    """A body fed into a fixed-length stream had more or fewer bytes than declared."""
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def is_nullish(value: Any) -> bool:
+    """True for Python ``None`` and for JavaScript ``null``/``undefined``."""
+    return value is None or (_jsnull is not None and value is _jsnull)
+
+
+def js_get(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj.name`` or ``default`` when the property is missing, ``undefined`` or ``null``."""
+    if is_nullish(obj):
+        return default
+    try:
+        value = getattr(obj, name)
+    except AttributeError:
+        return default
+    return default if is_nullish(value) else value
+
+
+def unwrap_binding(binding: Any) -> Any:
+    """The raw JS binding behind a workers-py ``_BindingWrapper`` (or the binding itself).
+
+    Recent workers-py wraps R2/KV/D1 bindings so Python values convert implicitly and
+    results come back converted with ``to_py``. The adapters do their own explicit
+    conversions, so they talk to the raw binding and get documented Pyodide semantics.
+    """
+    inner = getattr(binding, "_binding", None)
+    return binding if is_nullish(inner) else inner
+
+
+def to_js_obj(value: Any) -> Any:
+    """A ``dict`` (or list of dicts) as a plain JS object/array; pass-through under CPython."""
+    if IN_WORKERS:  # pragma: no cover
+        return _to_js(value, dict_converter=js.Object.fromEntries)
+    return value
+
+
+def to_js_bytes(data: bytes | bytearray | memoryview) -> Any:
+    """Bytes as a ``Uint8Array`` copy owned by JS; the bytes themselves under CPython."""
+    if IN_WORKERS:  # pragma: no cover
+        view = memoryview(data).cast("B")
+        array = js.Uint8Array.new(len(view))
+        if len(view):
+            array.assign(view)
+        return array
+    return bytes(data)
+
+
+def to_py_bytes(value: Any) -> bytes:
+    """A ``Uint8Array``/``ArrayBuffer`` (JsProxy) or a Python buffer as ``bytes``."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return value.to_bytes()
+
+
+async def maybe_await(value: Any) -> Any:
+    """Await a JS promise (or Python awaitable); return anything else unchanged.
+
+    Some binding methods are synchronous (``R2Bucket.resumeMultipartUpload``); calling
+    through this keeps the adapter correct if one ever becomes a promise."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+# -- streams ---------------------------------------------------------------------------------
+
+
+class _Chunk:
+    """What ``reader.read()`` resolves to: ``{done, value}`` with attribute access."""
+
+    __slots__ = ("done", "value")
+
+    def __init__(self, done: bool, value: Any = None) -> None:
+        self.done = done
+        self.value = value
+
+
+class PyReadableStream:
+    """A pure-Python stand-in for a JS ``ReadableStream`` (CPython tests only).
+
+    Built either from an async byte iterator (an R2 object body in a fake) or as the
+    readable side of :class:`PyFixedLengthStream`. ``known_length`` mirrors what R2
+    requires of a stream body: a length known up front (FixedLengthStream, request body).
+    """
+
+    def __init__(self, source: AsyncIterable[bytes] | None = None, *, known_length: int | None = None) -> None:
+        self._iter: AsyncIterator[bytes] | None = source.__aiter__() if source is not None else None
+        self._queue: asyncio.Queue[tuple[str, Any]] | None = None if source is not None else asyncio.Queue()
+        self.known_length = known_length
+        self.locked = False
+        self._finished = False
+
+    def getReader(self) -> _PyReader:  # JS API names from here on
+        if self.locked:
+            raise TypeError("ReadableStream is locked to a reader")
+        self.locked = True
+        return _PyReader(self)
+
+    async def _pull(self) -> _Chunk:
+        if self._finished:
+            return _Chunk(True)
+        if self._iter is not None:
+            try:
+                data = await self._iter.__anext__()
+            except StopAsyncIteration:
+                self._finished = True
+                return _Chunk(True)
+            return _Chunk(False, data)
+        assert self._queue is not None
+        kind, payload = await self._queue.get()
+        self._queue.task_done()
+        if kind == "chunk":
+            return _Chunk(False, payload)
+        self._finished = True
+        if kind == "error":
+            raise TypeError(f"stream errored: {payload}")
+        return _Chunk(True)
+
+
+class _PyReader:
+    def __init__(self, stream: PyReadableStream) -> None:
+        self._stream = stream
+
+    async def read(self) -> _Chunk:
+        return await self._stream._pull()
+
+    def releaseLock(self) -> None:
+        self._stream.locked = False
+
+    async def cancel(self, reason: Any = None) -> None:
+        self._stream._finished = True
+
+
+class _PyWriter:
+    def __init__(self, stream: PyFixedLengthStream) -> None:
+        self._stream = stream
+
+    async def write(self, chunk: Any) -> None:
+        s = self._stream
+        data = to_py_bytes(chunk)
+        s.written += len(data)
+        if s.written > s.size:
+            raise TypeError(f"FixedLengthStream: wrote {s.written} bytes, more than the expected {s.size}")
+        queue = s.readable._queue
+        assert queue is not None
+        queue.put_nowait(("chunk", data))
+        await queue.join()  # like a JS stream with highWaterMark 0: resolve once read
+
+    async def close(self) -> None:
+        s = self._stream
+        if s.written != s.size:
+            raise TypeError(f"FixedLengthStream: closed after {s.written} of {s.size} bytes")
+        assert s.readable._queue is not None
+        s.readable._queue.put_nowait(("end", None))
+
+    async def abort(self, reason: Any = None) -> None:
+        assert self._stream.readable._queue is not None
+        self._stream.readable._queue.put_nowait(("error", reason))
+
+    def releaseLock(self) -> None:
+        pass
+
+
+class _PyWritable:
+    def __init__(self, stream: PyFixedLengthStream) -> None:
+        self._stream = stream
+
+    def getWriter(self) -> _PyWriter:
+        return _PyWriter(self._stream)
+
+
+class PyFixedLengthStream:
+    """A pure-Python stand-in for the Workers ``FixedLengthStream`` (CPython tests only)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.written = 0
+        self.readable = PyReadableStream(known_length=size)
+        self.writable = _PyWritable(self)
+
+
+def _fixed_length_stream(size: int) -> Any:
+    if IN_WORKERS:  # pragma: no cover
+        return js.FixedLengthStream.new(size)
+    return PyFixedLengthStream(size)
+
+
+class _ConsumerGone(Exception):
+    """A write to the stream failed: the consumer stopped reading (it reports its own error)."""
+
+
+class StreamPump:
+    """Feeds an async byte iterator into a ``FixedLengthStream(size)`` while a consumer
+    (R2 ``put``/``uploadPart``) reads its ``readable`` side.
+
+    Writes wait for the consumer (back-pressure), so memory stays at about one chunk. The
+    pump counts bytes itself and fails with :class:`StreamLengthError` before the stream
+    would, so the caller gets a clear error. ``error`` holds a failure of the *producer*
+    side (the source iterator raised, or the length was wrong) and is set before the
+    writable side is aborted, so a caller whose consumer then failed reports the cause,
+    not the consumer's "stream aborted". A failed write (the consumer gave up first) is
+    not recorded: the consumer's own error is the one to report.
+    """
+
+    def __init__(self, chunks: AsyncIterable[bytes], size: int) -> None:
+        stream = _fixed_length_stream(size)
+        self.size = size
+        self.readable = stream.readable
+        self.written = 0
+        self.error: BaseException | None = None
+        self._writer = stream.writable.getWriter()
+        self._task = asyncio.ensure_future(self._pump(chunks))
+
+    async def _write(self, op: str, *args: Any) -> None:
+        try:
+            await getattr(self._writer, op)(*args)
+        except Exception as exc:
+            raise _ConsumerGone(f"{op} failed: {exc}") from exc
+
+    async def _pump(self, chunks: AsyncIterable[bytes]) -> None:
+        try:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                self.written += len(chunk)
+                if self.written > self.size:
+                    raise StreamLengthError(f"body has more than the declared {self.size} bytes")
+                await self._write("write", to_js_bytes(chunk))
+            if self.written != self.size:
+                raise StreamLengthError(f"body ended after {self.written} of the declared {self.size} bytes")
+            await self._write("close")
+        except (_ConsumerGone, asyncio.CancelledError):
+            raise
+        except BaseException as exc:
+            self.error = exc
+            try:
+                await self._writer.abort(str(exc) or type(exc).__name__)
+            except Exception:
+                pass  # the stream may already be errored or closed
+            raise
+
+    async def wait(self) -> None:
+        """Wait for the pump to finish after the consumer succeeded; re-raises its error."""
+        await self._task
+
+    async def stop(self) -> BaseException | None:
+        """After the consumer failed: cancel a pump still blocked on a write and return
+        the producer-side error that caused the failure, if there was one."""
+        if not self._task.done():
+            self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass  # cancelled just now, or a producer error kept in self.error
+        return self.error
+
+
+def js_stream_from(chunks: AsyncIterable[bytes], size: int) -> StreamPump:
+    """Start streaming ``chunks`` (exactly ``size`` bytes) into a fixed-length stream.
+
+    Pass ``pump.readable`` to the consumer, then ``await pump.wait()`` after it succeeded,
+    or ``await pump.stop()`` after it failed."""
+    return StreamPump(chunks, size)
+
+
+async def async_iter_js_stream(readable: Any) -> AsyncIterator[bytes]:
+    """Read a JS ``ReadableStream`` (or :class:`PyReadableStream`) as Python ``bytes`` chunks."""
+    reader = readable.getReader()
+    try:
+        while True:
+            result = await reader.read()
+            if result.done:
+                break
+            yield to_py_bytes(result.value)
+    finally:
+        try:
+            reader.releaseLock()
+        except Exception:
+            pass  # a read still pending keeps the lock; nothing to release then
+
+
+# -- fetch ------------------------------------------------------------------------------------
+
+
+async def js_fetch(url: str, method: str, headers: dict[str, str], body: str | None) -> tuple[int, Any]:
+    """HTTP through the Workers ``fetch``: returns ``(status, parsed JSON or text)``."""
+    if not IN_WORKERS:
+        raise RuntimeError("js.fetch is only available inside the Workers runtime; inject a fetch callable")
+    init: dict[str, Any] = {"method": method, "headers": headers}  # pragma: no cover
+    if body is not None:  # pragma: no cover
+        init["body"] = body
+    response = await js.fetch(url, to_js_obj(init))  # pragma: no cover
+    text = await response.text()  # pragma: no cover
+    try:  # pragma: no cover
+        return int(response.status), json.loads(text)
+    except ValueError:  # pragma: no cover
+        return int(response.status), text
