@@ -126,6 +126,7 @@ class Pipeline:
                 "hls_playlist_key": prefix + result.hls_master if result.hls_master else None,
                 "placeholder": result.placeholder,
                 "metadata": result.metadata,
+                "outputs": [o.path for o in result.outputs],
             }
             if not await self.status.complete(job_id, file_id, fields):
                 await self.store.delete_prefix(prefix)

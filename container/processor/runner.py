@@ -128,4 +128,4 @@ class Runner:
 
 
 def _public(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in fields.items() if k != "metadata"}
+    return {k: v for k, v in fields.items() if k not in ("metadata", "outputs")}

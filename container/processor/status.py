@@ -42,7 +42,8 @@ class StatusStore:
         n = await self.db.execute(
             """UPDATE files SET processing_status = 'completed', processing_progress = 100, processing_error = NULL,
                  preview_key = $2, thumbnail_key = $3, hls_playlist_key = COALESCE($4, hls_playlist_key),
-                 placeholder = $5, metadata = COALESCE(metadata, '{}'::jsonb) || jsonb_build_object('media', $6::jsonb),
+                 placeholder = $5, metadata = COALESCE(metadata, '{}'::jsonb)
+                   || jsonb_build_object('media', $6::jsonb, 'outputs', $7::jsonb),
                  updated_at = NOW()
                WHERE id = $1::uuid""",
             file_id,
@@ -51,6 +52,7 @@ class StatusStore:
             fields.get("hls_playlist_key"),
             fields.get("placeholder"),
             json.dumps(fields.get("metadata") or {}),
+            json.dumps(fields.get("outputs") or []),
         )
         await self.db.execute(
             """UPDATE processing_jobs SET status = 'completed', progress = 100, completed_at = NOW(),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -30,6 +32,20 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     webhook_secret: str = ""
     webhook_tolerance_seconds: int = 300
+    link_secret: str = ""
+    download_ttl_seconds: int = 900
+    preview_ttl_seconds: int = 6 * 3600
+    download_regions: str = ""
+    default_region: str = ""
+    rate_limit_uploads: int = 120  # upload creations per user per minute
+    rate_limit_api: int = 1200  # API requests per user per minute
+
+    @property
+    def signing_secret(self) -> str:
+        """Links are signed with LINK_SECRET, or a key derived from JWT_SECRET."""
+        if self.link_secret:
+            return self.link_secret
+        return hmac.new(self.jwt_secret.encode(), b"mediagate-links", hashlib.sha256).hexdigest()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -53,4 +69,11 @@ class Settings:
             cors_origins=origins or ("*",),
             webhook_secret=str(env.get("WEBHOOK_SECRET") or ""),
             webhook_tolerance_seconds=_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300),
+            link_secret=str(env.get("LINK_SECRET") or ""),
+            download_ttl_seconds=_int(env, "DOWNLOAD_TTL_SECONDS", 900),
+            preview_ttl_seconds=_int(env, "PREVIEW_TTL_SECONDS", 6 * 3600),
+            download_regions=str(env.get("DOWNLOAD_REGIONS") or ""),
+            default_region=str(env.get("DEFAULT_REGION") or ""),
+            rate_limit_uploads=_int(env, "RATE_LIMIT_UPLOADS", 120),
+            rate_limit_api=_int(env, "RATE_LIMIT_API", 1200),
         )

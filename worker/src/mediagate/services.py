@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import Settings
+from .files.links import LinkSigner
+from .files.regions import RegionMap
+from .files.repository import FileRepository
 from .ingest import Ingest
 from .ports import Clock, Database, JobQueue, ObjectStore, SystemClock
 from .tus.engine import TusEngine
@@ -23,3 +26,6 @@ class Services:
         self.uploads = UploadRepository(self.db)
         self.ingest = Ingest(self.db, self.store, self.queue)
         self.tus = TusEngine(self.settings, self.store, self.uploads, self.clock, self.ingest)
+        self.files = FileRepository(self.db)
+        self.links = LinkSigner(self.settings.signing_secret, self.clock)
+        self.regions = RegionMap.from_config(self.settings.download_regions, self.settings.default_region)

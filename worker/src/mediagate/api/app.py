@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from ..auth import AuthError
 from ..services import Services
 from ..tus.protocol import ALLOWED_HEADERS, EXPOSED_HEADERS
-from . import tus_routes, webhook_routes
+from . import files_routes, objects_routes, tus_routes, webhook_routes
 from .errors import auth_error_handler, json_error
 
 log = logging.getLogger("mediagate.api")
@@ -47,6 +47,8 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
     routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
         *tus_routes.routes,
+        *files_routes.routes,
+        *objects_routes.routes,
         *webhook_routes.routes,
         *extra_routes,
     ]

@@ -1,0 +1,260 @@
+"""The files API: list, one file, previews, downloads (regional), delete, bulk delete.
+
+Every endpoint needs a token and only ever sees the token user's own files; anything
+else is a 404, never a 403 (no hint that a file id exists).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..files.cursor import CursorError
+from ..files.repository import FILE_TYPES, STATUSES
+from ..jobs import output_prefix
+from ..services import Services
+from .errors import authenticate, json_error
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_BULK = 500
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _relative(key: str | None, prefix: str) -> str | None:
+    return key[len(prefix) :] if key and key.startswith(prefix) else None
+
+
+def derived_url(services: Services, base: str, file_id: str, key: str | None) -> str | None:
+    """A signed link to one derived object, scoped to the file's whole output prefix."""
+    prefix = output_prefix(file_id)
+    rel = _relative(key, prefix)
+    if rel is None:
+        return None
+    return services.links.url(base, prefix, rel, services.settings.preview_ttl_seconds)
+
+
+def file_item(services: Services, base: str, row: dict[str, Any]) -> dict[str, Any]:
+    media = row["metadata"].get("media") or {}
+    return {
+        "id": row["id"],
+        "name": row["filename"],
+        "size": row["file_size"],
+        "type": row["file_type"],
+        "mime_type": row["mime_type"],
+        "upload_status": row["upload_status"],
+        "processing_status": row["processing_status"],
+        "progress": row["processing_progress"],
+        "error": row["processing_error"],
+        "thumbnail_url": derived_url(services, base, row["id"], row["thumbnail_key"] or row["preview_key"]),
+        "placeholder": row["placeholder"],
+        "width": media.get("display_width") or media.get("width"),
+        "height": media.get("display_height") or media.get("height"),
+        "duration": media.get("duration"),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an integer") from exc
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _choice_param(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
+    value = request.query_params.get(name) or None
+    if value is not None and value not in choices:
+        raise BadRequest(f"{name} must be one of {', '.join(choices)}")
+    return value
+
+
+def _file_id(request: Request) -> str:
+    raw = request.path_params["file_id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return ""
+
+
+async def list_files(request: Request) -> Response:
+    services: Services = request.app.state.services
+    principal = authenticate(request)
+    try:
+        limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+        file_type = _choice_param(request, "type", FILE_TYPES)
+        status = _choice_param(request, "status", STATUSES)
+        search = (request.query_params.get("q") or "").strip() or None
+        if search and len(search) > 200:
+            raise BadRequest("q is longer than 200 characters")
+        page = await services.files.page(
+            principal.user_id,
+            limit=limit,
+            cursor=request.query_params.get("cursor") or None,
+            file_type=file_type,
+            status=status,
+            search=search,
+        )
+    except (BadRequest, CursorError) as exc:
+        return json_error(getattr(exc, "status", 400), str(exc))
+    base = base_url(request)
+    return JSONResponse(
+        {"items": [file_item(services, base, r) for r in page.items], "next_cursor": page.next_cursor},
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+async def _own_file(request: Request) -> tuple[Services, dict[str, Any]] | Response:
+    services: Services = request.app.state.services
+    principal = authenticate(request)
+    file_id = _file_id(request)
+    row = await services.files.get(principal.user_id, file_id) if file_id else None
+    if row is None:
+        return json_error(404, "file not found")
+    return services, row
+
+
+async def get_file(request: Request) -> Response:
+    found = await _own_file(request)
+    if isinstance(found, Response):
+        return found
+    services, row = found
+    item = file_item(services, base_url(request), row)
+    item["metadata"] = row["metadata"].get("media") or {}
+    return JSONResponse(item, headers={"Cache-Control": "private, no-store"})
+
+
+async def preview(request: Request) -> Response:
+    found = await _own_file(request)
+    if isinstance(found, Response):
+        return found
+    services, row = found
+    base = base_url(request)
+    prefix = output_prefix(row["id"])
+    variants: dict[str, str] = {}
+    for path in row["metadata"].get("outputs") or []:
+        if posixpath.splitext(path)[1] in (".jpg", ".jpeg", ".webp", ".png", ".vtt") and not path.startswith("hls/"):
+            variants[path] = services.links.url(base, prefix, path, services.settings.preview_ttl_seconds)
+    return JSONResponse(
+        {
+            "id": row["id"],
+            "type": row["file_type"],
+            "processing_status": row["processing_status"],
+            "placeholder": row["placeholder"],
+            "preview_url": derived_url(services, base, row["id"], row["preview_key"]),
+            "thumbnail_url": derived_url(services, base, row["id"], row["thumbnail_key"]),
+            "hls_url": derived_url(services, base, row["id"], row["hls_playlist_key"]),
+            "variants": variants,
+            "expires_in": services.settings.preview_ttl_seconds,
+        },
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+def download_link(services: Services, request: Request, row: dict[str, Any]) -> dict[str, Any]:
+    """A signed link to the original on the region nearest to the caller."""
+    choice = services.regions.choose(
+        explicit=request.headers.get("x-mediagate-region") or request.query_params.get("region"),
+        country=request.headers.get("x-mediagate-country") or request.headers.get("cf-ipcountry"),
+        continent=request.headers.get("x-mediagate-continent"),
+    )
+    base = choice.region.base_url or base_url(request)
+    ttl = services.settings.download_ttl_seconds
+    url = services.links.url(base, row["original_key"], row["filename"], ttl, download_name=row["filename"])
+    return {
+        "id": row["id"],
+        "name": row["filename"],
+        "size": row["file_size"],
+        "url": url,
+        "expires_in": ttl,
+        "region": choice.region.name,
+        "region_reason": choice.reason,
+    }
+
+
+async def download(request: Request) -> Response:
+    found = await _own_file(request)
+    if isinstance(found, Response):
+        return found
+    services, row = found
+    return JSONResponse(download_link(services, request, row), headers={"Cache-Control": "private, no-store"})
+
+
+async def delete_files(services: Services, user_id: str, file_ids: list[str]) -> list[str]:
+    """Remove rows, queued jobs, the originals and every derived object. Returns deleted ids."""
+    rows = await services.files.delete(user_id, file_ids)
+    keys: list[str] = []
+    for row in rows:
+        keys.append(row["original_key"])
+        keys.extend(await services.store.list_keys(output_prefix(row["id"])))
+    for start in range(0, len(keys), 1000):
+        await services.store.delete(keys[start : start + 1000])
+    return [r["id"] for r in rows]
+
+
+async def delete_file(request: Request) -> Response:
+    services: Services = request.app.state.services
+    principal = authenticate(request)
+    file_id = _file_id(request)
+    deleted = await delete_files(services, principal.user_id, [file_id]) if file_id else []
+    if not deleted:
+        return json_error(404, "file not found")
+    return Response(status_code=204)
+
+
+async def parse_ids(request: Request) -> list[str]:
+    try:
+        payload = await request.json()
+    except ValueError as exc:
+        raise BadRequest("body must be JSON", 400) from exc
+    ids = payload.get("ids") if isinstance(payload, dict) else None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise BadRequest('body must be {"ids": ["<file id>", ...]} with at least one id', 422)
+    if len(ids) > MAX_BULK:
+        raise BadRequest(f"at most {MAX_BULK} ids per request", 422)
+    try:
+        return list(dict.fromkeys(str(uuid.UUID(i)) for i in ids))
+    except ValueError as exc:
+        raise BadRequest("every id must be a file id (UUID)", 422) from exc
+
+
+async def bulk_delete(request: Request) -> Response:
+    services: Services = request.app.state.services
+    principal = authenticate(request)
+    try:
+        ids = await parse_ids(request)
+    except BadRequest as exc:
+        return json_error(exc.status, str(exc))
+    deleted = await delete_files(services, principal.user_id, ids)
+    return JSONResponse({"deleted": deleted, "not_found": [i for i in ids if i not in set(deleted)]})
+
+
+routes = [
+    Route("/api/files", list_files, methods=["GET"]),
+    Route("/api/files/bulk-delete", bulk_delete, methods=["POST"]),
+    Route("/api/files/{file_id}", get_file, methods=["GET"]),
+    Route("/api/files/{file_id}", delete_file, methods=["DELETE"]),
+    Route("/api/files/{file_id}/preview", preview, methods=["GET"]),
+    Route("/api/files/{file_id}/download", download, methods=["GET"]),
+]

@@ -1,0 +1,109 @@
+"""Serve stored objects behind signed links, with HTTP Range and honest headers.
+
+Locally (and on Cloudflare when no public bucket domain is configured) the API serves
+originals, previews and HLS trees itself; the link's signature is the authorisation.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+import re
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from ..files.links import LinkError
+from ..services import Services
+from .errors import json_error
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".webp": "image/webp",
+    ".jpg": "image/jpeg",
+}
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One ``bytes=`` range → [start, end) or None for the whole object (multi-ranges: whole)."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":
+        length = int(last)
+        if length == 0:
+            raise RangeNotSatisfiable()
+        return max(0, size - length), size
+    start = int(first)
+    end = size if last == "" else min(size, int(last) + 1)
+    if start >= size or end <= start:
+        raise RangeNotSatisfiable()
+    return start, end
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: an ASCII fallback plus the exact UTF-8 name (RFC 5987)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def guess_type(key: str, stored: str | None) -> str:
+    ext = posixpath.splitext(key)[1].lower()
+    if ext in CONTENT_TYPES:
+        return CONTENT_TYPES[ext]
+    return stored or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+async def serve_object(request: Request) -> Response:
+    services: Services = request.app.state.services
+    head = request.method == "HEAD"
+    try:
+        key, claims = services.links.resolve(request.path_params["token"], request.path_params["path"])
+    except LinkError as exc:
+        return json_error(403, str(exc), head=head)
+    info = await services.store.head(key)
+    if info is None:
+        return json_error(404, "object not found", head=head)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Type": guess_type(key, info.content_type),
+        "Cache-Control": f"private, max-age={max(0, claims.expires - int(services.clock.now()))}",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if info.etag:
+        headers["ETag"] = f'"{info.etag}"'
+    if claims.download_name:
+        headers["Content-Disposition"] = content_disposition(claims.download_name)
+    try:
+        byte_range = parse_range(request.headers.get("range"), info.size)
+    except RangeNotSatisfiable:
+        return json_error(416, "range not satisfiable", {"Content-Range": f"bytes */{info.size}"}, head=head)
+    start, end = byte_range or (0, info.size)
+    status = 206 if byte_range else 200
+    if byte_range:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
+    headers["Content-Length"] = str(end - start)
+    if head:
+        return Response(status_code=status, headers=headers)
+    body = await services.store.get(key, start=start, end=end)
+    if body is None:
+        return json_error(404, "object not found")
+    return StreamingResponse(body.__aiter__(), status_code=status, headers=headers)
+
+
+routes = [Route("/api/objects/{token}/{path:path}", serve_object, methods=["GET", "HEAD"])]

@@ -1,0 +1,1 @@
+"""The files API's domain: listing, signed links, regions, batch ZIP."""
