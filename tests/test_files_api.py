@@ -199,7 +199,7 @@ def test_delete_removes_original_rows_and_derived_objects(api, user_id):
     srv, db = api
     file_id = upload_bytes(srv, user_id, b"x" * 1000, "del.bin")
     with psycopg.connect(db) as conn:
-        key, upload_id = conn.execute("SELECT original_key, upload_id FROM files WHERE id = %s", (file_id,)).fetchone()
+        key, _upload_id = conn.execute("SELECT original_key, upload_id FROM files WHERE id = %s", (file_id,)).fetchone()
     derived = srv.data_dir / "store" / "objects" / "derived" / file_id / "preview" / "x.webp"
     derived.parent.mkdir(parents=True)
     derived.write_bytes(b"preview")
@@ -219,7 +219,7 @@ def test_delete_removes_original_rows_and_derived_objects(api, user_id):
 
 
 def test_bulk_delete(api, user_id):
-    srv, db = api
+    srv, _db = api
     mine = [upload_bytes(srv, user_id, b"a", f"{i}.bin") for i in range(3)]
     other_user = str(uuid.uuid4())
     theirs = upload_bytes(srv, other_user, b"b", "theirs.bin")

@@ -12,16 +12,16 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import numpy as np
 import psycopg
 import pytest
+from mediagate.webhooks import sign, signed_headers, verify
 from PIL import Image
 from support.stack import WEBHOOK_SECRET, Processor, Server, free_port, shared_tmpdir
 from tus_helpers import auth, create, patch
-
-from mediagate.webhooks import sign, signed_headers, verify
 
 
 @pytest.fixture(scope="module")
@@ -290,9 +290,9 @@ def test_worker_webhook_rejects_bad_signatures_and_replays(stack):
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    received: list[tuple[dict, bytes]] = []
+    received: ClassVar[list[tuple[dict, bytes]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Receiver.received.append((dict(self.headers), body))
         self.send_response(204)
@@ -303,7 +303,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 def test_user_webhook_gets_signed_events(stack, processor, user_id):
-    server, db = stack
+    server, _db = stack
     port = free_port()
     httpd = HTTPServer(("127.0.0.1", port), _Receiver)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

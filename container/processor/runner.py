@@ -78,7 +78,7 @@ class Runner:
         try:
             async with self.slots:
                 await self.handle(lease)
-        except Exception:  # noqa: BLE001 - the lease runs out and the queue redelivers the job
+        except Exception:
             log.exception("job %s could not be settled", lease.body.get("job_id"))
         finally:
             self.running -= 1

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
