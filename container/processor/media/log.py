@@ -103,7 +103,7 @@ def normalize_curve(name: str | None) -> str:
 
 
 @lru_cache(maxsize=1)
-def _config() -> "ocio.Config":
+def _config() -> ocio.Config:
     if ocio is None:  # pragma: no cover
         raise MediaError("LOG conversion unavailable: OpenColorIO is not installed")
     return ocio.Config.CreateFromFile(OCIO_CONFIG)
@@ -127,7 +127,7 @@ def ocio_colorspace(curve: str) -> str:
 
 
 @lru_cache(maxsize=len(CURVES))
-def _cpu_processor(curve: str) -> "ocio.CPUProcessor":
+def _cpu_processor(curve: str) -> ocio.CPUProcessor:
     cfg = _config()
     display = _first_present(DISPLAY_CANDIDATES, list(cfg.getDisplays()), "Rec.709 display")
     view = _first_present(VIEW_CANDIDATES, list(cfg.getViews(display)), "SDR Rec.709 view")

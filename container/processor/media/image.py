@@ -1,0 +1,418 @@
+"""Still images (JPEG, PNG, WebP and the other safe Pillow formats) → web previews.
+
+Each image yields four previews — grid (default 480 px long side) and viewer (2048 px)
+in both WebP and JPEG, never upscaled, EXIF orientation applied, colour converted to
+untagged sRGB (embedded ICC profiles honoured) and alpha flattened on white for JPEG —
+plus a ThumbHash placeholder and JSON-safe metadata (dimensions, format, EXIF summary).
+
+Untrusted input is bounded: only the formats in :data:`SAFE_FORMATS` are opened, Pillow's
+decompression-bomb guard is on (:data:`MAX_IMAGE_PIXELS`, env
+``MEDIAGATE_MAX_IMAGE_PIXELS``; its warning is raised as an error process-wide) and any
+decoder failure becomes a :class:`MediaError` with a readable reason.
+:func:`write_previews` is shared with the RAW module.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import math
+import os
+import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import thumbhash
+from PIL import Image, ImageCms, ImageOps, TiffImagePlugin, UnidentifiedImageError
+
+from .result import MediaError, MediaOutput, ProcessResult
+
+#: Largest accepted image, in pixels (100 MP by default).
+MAX_IMAGE_PIXELS = int(os.environ.get("MEDIAGATE_MAX_IMAGE_PIXELS", "100000000"))
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# Pillow only *warns* between 1x and 2x the limit; make that an error too.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+#: Pillow plugins we let parse uploads (no EPS/PDF/PSD/etc. attack surface).
+SAFE_FORMATS = (
+    "JPEG",
+    "MPO",
+    "PNG",
+    "WEBP",
+    "GIF",
+    "TIFF",
+    "BMP",
+    "AVIF",
+    "HEIF",
+    "JPEG2000",
+    "PPM",
+)
+WEBP_QUALITY = 80
+JPEG_QUALITY = 85
+PLACEHOLDER_SIZE = 32  # ThumbHash keeps ≤7 DCT terms per axis; 32 px is plenty (max 100)
+GRID = "preview/grid"
+VIEWER = "preview/viewer"
+
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    TypeError,
+    ZeroDivisionError,
+)
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@dataclass
+class Previews:
+    """What :func:`write_previews` produced."""
+
+    outputs: list[MediaOutput]
+    preview: str
+    thumbnail: str
+    placeholder: str | None
+    sizes: dict[str, list[int]]
+
+
+def _open_formats() -> list[str]:
+    """:data:`SAFE_FORMATS` that this Pillow build can open (e.g. no HEIF without plugin)."""
+    Image.init()
+    return [f for f in SAFE_FORMATS if f in Image.OPEN]
+
+
+@contextmanager
+def decode_errors(what: str = "image") -> Iterator[None]:
+    """Turn Pillow's failures on bad input into :class:`MediaError` with a clear reason."""
+    try:
+        yield
+    except MediaError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError(f"{what} is too large to process (limit {Image.MAX_IMAGE_PIXELS:,} pixels): {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise MediaError(f"not a supported {what} file (accepted: {', '.join(SAFE_FORMATS)})") from exc
+    except _DECODE_ERRORS as exc:
+        detail = str(exc) or type(exc).__name__
+        if "truncated" in detail.lower():
+            raise MediaError(f"{what} file is truncated: {detail}") from exc
+        raise MediaError(f"{what} file is corrupt or unreadable: {detail}") from exc
+
+
+def open_image(src: str | Path, *, max_pixels: int | None = None) -> Image.Image:
+    """Open (header only) an untrusted image, enforcing the format list and pixel limit."""
+    size = os.stat(src).st_size  # a missing file is our bug, not bad media: let it raise
+    if size == 0:
+        raise MediaError("empty file (0 bytes)")
+    limit = min(max_pixels or MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS)
+    with decode_errors():
+        im = Image.open(src, formats=_open_formats())
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        raise MediaError(f"image has invalid dimensions {w}x{h}")
+    if w * h > limit:
+        im.close()
+        raise MediaError(f"image is too large to process: {w}x{h} exceeds {limit:,} pixels")
+    return im
+
+
+def decode(im: Image.Image, long_side: int) -> Image.Image:
+    """Load pixel data, letting JPEG decode at a reduced scale (``draft``) ≥ ``long_side``."""
+    w, h = im.size
+    if im.format in ("JPEG", "MPO") and max(w, h) > long_side:
+        scale = long_side / max(w, h)
+        im.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
+    with decode_errors():
+        im.load()
+    return im
+
+
+def normalize_mode(im: Image.Image) -> Image.Image:
+    """Bring any Pillow mode to one of RGB, RGBA, L, LA or CMYK (resizable, savable)."""
+    mode = im.mode
+    if mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        return im
+    if mode in ("P", "PA"):
+        return im.convert("RGBA" if im.has_transparency_data else "RGB")
+    if mode == "1":
+        return im.convert("L")
+    if mode.startswith("I") or mode == "F":  # 16/32-bit greyscale (e.g. 16-bit PNG)
+        arr = np.asarray(im, dtype=np.float32)
+        peak = 65535.0 if mode.startswith("I;16") or float(arr.max(initial=0)) > 255 else 255.0
+        if mode == "F" and float(arr.max(initial=0)) <= 1.0:
+            peak = 1.0
+        return Image.fromarray(np.clip(arr * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8), "L")
+    if mode in ("RGBa", "La"):
+        return im.convert(mode.upper())
+    return im.convert("RGB")
+
+
+def fit(img: Image.Image, long_side: int) -> Image.Image:
+    """Scale down so the long side is ``long_side`` (never up). Returns ``img`` if it fits."""
+    w, h = img.size
+    if max(w, h) <= long_side:
+        return img
+    scale = long_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def to_srgb(img: Image.Image, icc_profile: bytes | None) -> tuple[Image.Image, str | None]:
+    """Return an RGB/RGBA image in sRGB (via the embedded ICC profile when there is one).
+
+    Also returns the embedded profile's description (None without a profile). A broken
+    profile is ignored rather than failing the upload.
+    """
+    desc = None
+    if icc_profile:
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+            desc = ImageCms.getProfileDescription(src).strip() or "embedded"
+            if img.mode in ("RGB", "RGBA", "CMYK") and "srgb" not in desc.lower():
+                out_mode = "RGBA" if img.mode == "RGBA" else "RGB"
+                converted = ImageCms.profileToProfile(
+                    img, src, _SRGB, renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode=out_mode
+                )
+                if converted is not None:
+                    img = converted
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass
+    if img.mode == "LA":
+        return img.convert("RGBA"), desc
+    if img.mode not in ("RGB", "RGBA"):
+        return img.convert("RGB"), desc
+    return img, desc
+
+
+def flatten(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Composite an RGBA image over an opaque background (for JPEG); RGB passes through."""
+    if img.mode != "RGBA":
+        return img if img.mode == "RGB" else img.convert("RGB")
+    base = Image.new("RGB", img.size, background)
+    base.paste(img, mask=img.getchannel("A"))
+    return base
+
+
+def thumbhash_placeholder(img: Image.Image) -> str:
+    """Base64 ThumbHash of ``img`` (downscaled to :data:`PLACEHOLDER_SIZE` px first).
+
+    Alpha is flattened on white first: PyPI ``thumbhash`` 0.1.2 crashes on (and would
+    mis-encode) translucent pixels, and the grid JPEG is flattened the same way.
+    """
+    small = flatten(fit(img, PLACEHOLDER_SIZE)).convert("RGBA")
+    hash_bytes = thumbhash.rgba_to_thumb_hash(small.width, small.height, list(small.tobytes()))
+    return base64.b64encode(bytes(hash_bytes)).decode("ascii")
+
+
+def write_previews(
+    img: Image.Image,
+    out_dir: str | Path,
+    *,
+    grid_size: int = 480,
+    viewer_size: int = 2048,
+    log_curve: str | None = None,
+) -> Previews:
+    """Write grid/viewer previews (WebP + JPEG each) of an oriented RGB/RGBA image.
+
+    ``log_curve`` (already validated) converts log-encoded pixels to Rec.709 first.
+    Files land in ``out_dir/preview/``; returned paths are relative to ``out_dir``.
+    """
+    out = Path(out_dir)
+    (out / "preview").mkdir(parents=True, exist_ok=True)
+    viewer = fit(img, viewer_size)
+    if log_curve is not None:
+        from .log import apply_log_lut  # local: OCIO only needed for LOG uploads
+
+        viewer = apply_log_lut(flatten(viewer), log_curve)
+    grid = fit(viewer, grid_size)
+    outputs: list[MediaOutput] = []
+    for stem, im in ((VIEWER, viewer), (GRID, grid)):
+        im.save(out / f"{stem}.webp", "WEBP", quality=WEBP_QUALITY, method=4)
+        outputs.append(MediaOutput(f"{stem}.webp", "image/webp"))
+        flatten(im).save(out / f"{stem}.jpg", "JPEG", quality=JPEG_QUALITY, progressive=True)
+        outputs.append(MediaOutput(f"{stem}.jpg", "image/jpeg"))
+    return Previews(
+        outputs=outputs,
+        preview=f"{VIEWER}.webp",
+        thumbnail=f"{GRID}.webp",
+        placeholder=thumbhash_placeholder(grid),
+        sizes={"viewer": list(viewer.size), "grid": list(grid.size)},
+    )
+
+
+# --- EXIF -----------------------------------------------------------------------------
+
+_IFD0_TAGS = {0x010F: "make", 0x0110: "model", 0x0131: "software"}
+_EXIF_TAGS = {
+    0x829A: "exposure_time",
+    0x829D: "f_number",
+    0x8827: "iso",
+    0x9003: "taken_at",
+    0x9011: "offset_time",
+    0x9204: "exposure_bias",
+    0x9209: "flash",
+    0x920A: "focal_length",
+    0xA405: "focal_length_35mm",
+    0xA433: "lens_make",
+    0xA434: "lens_model",
+}
+_MAX_STR = 256
+
+
+def _json_value(value: Any) -> Any:
+    """Decode one EXIF value (rationals, bytes, tuples) to a JSON-safe value or None."""
+    if isinstance(value, TiffImagePlugin.IFDRational):
+        if value.denominator == 0:
+            return None
+        value = float(value)
+    if isinstance(value, bytes):
+        value = value.split(b"\0", 1)[0].decode("utf-8", "replace")
+    if isinstance(value, str):
+        value = value.replace("\0", "").strip()[:_MAX_STR]
+        return value or None
+    if isinstance(value, tuple | list):
+        items = [_json_value(v) for v in value[:16]]
+        return items[0] if len(items) == 1 else items
+    if isinstance(value, bool | int):
+        return int(value)
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    return None
+
+
+def _exif_datetime(value: Any, offset: Any = None) -> str | None:
+    """EXIF "YYYY:MM:DD HH:MM:SS" (+ optional "+HH:MM") → ISO 8601 string."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = dt.datetime.strptime(value[:19], "%Y:%m:%d %H:%M:%S").isoformat()
+    except ValueError:
+        return value
+    if isinstance(offset, str) and len(offset) == 6 and offset[0] in "+-":
+        stamp += offset
+    return stamp
+
+
+def _gps_coord(dms: Any, ref: Any, negative: str) -> float | None:
+    values = _json_value(dms)
+    if not isinstance(values, list) or len(values) != 3 or None in values:
+        return None
+    deg = values[0] + values[1] / 60 + values[2] / 3600
+    if str(_json_value(ref) or "").upper().startswith(negative):
+        deg = -deg
+    return round(deg, 7)
+
+
+def _gps(gps_ifd: dict) -> dict | None:
+    lat = _gps_coord(gps_ifd.get(2), gps_ifd.get(1), "S")
+    lon = _gps_coord(gps_ifd.get(4), gps_ifd.get(3), "W")
+    if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180:
+        return None
+    out: dict[str, float] = {"latitude": lat, "longitude": lon}
+    alt = _json_value(gps_ifd.get(6))
+    if isinstance(alt, float | int):
+        ref = gps_ifd.get(5)
+        below = ref in (1, b"\x01") or (isinstance(ref, bytes) and ref[:1] == b"\x01")
+        out["altitude"] = round(-alt if below else alt, 2)
+    return out
+
+
+def exif_metadata(exif: Image.Exif) -> dict:
+    """Summarise EXIF as a JSON-safe dict: camera, lens, exposure, ISO, date, GPS."""
+    result: dict[str, Any] = {}
+    try:
+        for tag, key in _IFD0_TAGS.items():
+            if (value := _json_value(exif.get(tag))) is not None:
+                result[key] = value
+        sub = exif.get_ifd(0x8769)
+        for tag, key in _EXIF_TAGS.items():
+            if (value := _json_value(sub.get(tag))) is not None:
+                result[key] = value
+        if isinstance(result.get("iso"), list):
+            result["iso"] = result["iso"][0]
+        if "taken_at" not in result and (value := _json_value(exif.get(0x0132))):
+            result["taken_at"] = value  # IFD0 DateTime as a fallback
+        if "taken_at" in result:
+            result["taken_at"] = _exif_datetime(result["taken_at"], result.pop("offset_time", None))
+        result.pop("offset_time", None)
+        if gps := _gps(exif.get_ifd(0x8825)):
+            result["gps"] = gps
+    except _DECODE_ERRORS:
+        pass  # malformed EXIF never fails the upload; keep what was decoded
+    return result
+
+
+# --- entry point ----------------------------------------------------------------------
+
+
+def process_image(
+    src: str | Path,
+    out_dir: str | Path,
+    *,
+    grid_size: int = 480,
+    viewer_size: int = 2048,
+    log_curve: str | None = None,
+    max_pixels: int | None = None,
+) -> ProcessResult:
+    """Make previews, placeholder and metadata for one still image.
+
+    ``log_curve`` (e.g. "slog3", from upload metadata ``colorspace``) marks a LOG still:
+    pixels are converted to Rec.709 and ``metadata["color"]`` records it.
+    Raises :class:`MediaError` for bad, unsupported or oversized images.
+    """
+    curve = None
+    if log_curve is not None:
+        from .log import color_metadata, normalize_curve
+
+        curve = normalize_curve(log_curve)
+    im = open_image(src, max_pixels=max_pixels)
+    with im:
+        fmt, mode, (w, h) = im.format, im.mode, im.size
+        frames = getattr(im, "n_frames", 1)
+        with decode_errors():
+            exif = im.getexif()
+            orientation = exif.get(0x0112, 1)
+            exif_summary = exif_metadata(exif)
+        icc = im.info.get("icc_profile")
+        decode(im, viewer_size)
+        with decode_errors():
+            oriented = ImageOps.exif_transpose(im) or im
+            img = fit(normalize_mode(oriented), viewer_size)
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    img, icc_desc = to_srgb(img, None if curve else icc)
+    has_alpha = img.mode == "RGBA" and img.getchannel("A").getextrema()[0] < 255
+    if not has_alpha and img.mode == "RGBA":
+        img = img.convert("RGB")
+    previews = write_previews(img, out_dir, grid_size=grid_size, viewer_size=viewer_size, log_curve=curve)
+    metadata: dict[str, Any] = {
+        "kind": "image",
+        "format": fmt,
+        "mode": mode,
+        "width": w,
+        "height": h,
+        "orientation": orientation if isinstance(orientation, int) else 1,
+        "has_alpha": has_alpha,
+        "icc_profile": icc_desc,
+        "exif": exif_summary,
+        "previews": previews.sizes,
+    }
+    if frames > 1:
+        metadata["frames"] = frames
+    if curve:
+        metadata["color"] = color_metadata(curve)
+    return ProcessResult(
+        outputs=previews.outputs,
+        metadata=metadata,
+        preview=previews.preview,
+        thumbnail=previews.thumbnail,
+        placeholder=previews.placeholder,
+    )

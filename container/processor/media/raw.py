@@ -1,0 +1,438 @@
+"""Camera RAW (CR2, CR3, NEF, ARW, DNG, RAF, ORF, RW2, … — whatever LibRaw reads) → previews.
+
+Preview source, chosen per file (recorded as ``metadata["preview_source"]``):
+
+1. **Embedded preview** (``extract_thumb()``, ~0.1 ms; most cameras embed a full-size
+   JPEG). Used when it is big enough — its long side is at least the viewer size, or,
+   for RAWs smaller than the viewer size, at least 90 % of the RAW's own long side — and
+   its aspect ratio is within 5 % of the developed image's (some cameras pad previews
+   with black bars). Same idea as Immich's "extract embedded preview" option. JPEGs are
+   decoded with Pillow ``draft()`` straight to about the viewer size; bitmap thumbnails
+   are taken as is. LibRaw's ``sizes.flip`` is applied (the embedded preview is stored
+   in sensor orientation; its own EXIF orientation is ignored).
+2. **Half-size demosaic** otherwise: ``postprocess(half_size=True, use_camera_wb=True,
+   output_bps=8)`` — LibRaw already applies the flip and renders BT.709-gamma sRGB.
+
+Previews are written by :func:`image.write_previews` (same sizes/formats as images).
+LibRaw failures become :class:`MediaError` with a readable reason.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as dt
+import io
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rawpy
+from PIL import Image
+
+from .image import decode, decode_errors, fit, write_previews
+from .result import MediaError, ProcessResult
+
+#: Extensions routed here (informational; LibRaw sniffs the content itself).
+RAW_EXTENSIONS = frozenset(
+    [
+        ".3fr",
+        ".ari",
+        ".arw",
+        ".cr2",
+        ".cr3",
+        ".crw",
+        ".dcr",
+        ".dng",
+        ".erf",
+        ".fff",
+        ".iiq",
+        ".k25",
+        ".kdc",
+        ".mef",
+        ".mos",
+        ".mrw",
+        ".nef",
+        ".nrw",
+        ".orf",
+        ".pef",
+        ".raf",
+        ".raw",
+        ".rw2",
+        ".rwl",
+        ".sr2",
+        ".srf",
+        ".srw",
+        ".x3f",
+    ]
+)
+#: Largest accepted RAW (developed pixels). Above the image limit: medium-format sensors
+#: reach 100–150 MP, and RAW file size grows with the pixel count (no bomb ratio).
+MAX_RAW_PIXELS = int(os.environ.get("MEDIAGATE_MAX_RAW_PIXELS", "250000000"))
+MIN_PREVIEW_FRACTION = 0.9  # of the RAW's long side, when that is below the viewer size
+MAX_ASPECT_DIFF = 0.05
+
+_LIBRAW_REASONS: list[tuple[type[Exception], str]] = [
+    (rawpy.LibRawFileUnsupportedError, "not a RAW format LibRaw can read"),
+    (rawpy.LibRawIOError, "RAW file is truncated or unreadable"),
+    (rawpy.LibRawDataError, "RAW file data is corrupt"),
+    (rawpy.LibRawRequestForNonexistentImageError, "RAW file has no image"),
+    (rawpy.LibRawTooBigError, "RAW image is too large to process"),
+    (rawpy.LibRawUnsufficientMemoryError, "not enough memory to decode this RAW file"),
+    (rawpy.LibRawMemPoolOverflowError, "RAW file needs too much memory to decode"),
+    (rawpy.LibRawBadCropError, "RAW file has an invalid crop"),
+    (rawpy.LibRawCancelledByCallbackError, "RAW decoding was cancelled"),
+]
+
+
+def _libraw_message(exc: Exception) -> str:
+    """LibRaw error text (rawpy passes it as bytes)."""
+    arg = exc.args[0] if exc.args else ""
+    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+    return text.strip() or type(exc).__name__
+
+
+def raw_error(exc: Exception) -> MediaError:
+    """Map a rawpy/LibRaw exception to a MediaError with a readable reason."""
+    for cls, reason in _LIBRAW_REASONS:
+        if isinstance(exc, cls):
+            return MediaError(f"{reason} ({_libraw_message(exc)})")
+    return MediaError(f"RAW decoding failed: {_libraw_message(exc)}")
+
+
+# --- camera metadata ------------------------------------------------------------------
+# rawpy exposes no make/model, and its ``other``/``lens`` properties force a full
+# ``unpack()`` of the sensor data (0.2–1 s for compressed RAWs) even when the embedded
+# preview is used. LibRaw's C API has all of it right after ``open_file`` (~1 ms), so we
+# read it through rawpy's bundled library with ctypes (struct heads stable since 0.19).
+
+
+class _IParams(ctypes.Structure):
+    """Head of ``libraw_iparams_t``."""
+
+    _fields_ = [
+        ("guard", ctypes.c_char * 4),
+        ("make", ctypes.c_char * 64),
+        ("model", ctypes.c_char * 64),
+        ("software", ctypes.c_char * 64),
+        ("normalized_make", ctypes.c_char * 64),
+        ("normalized_model", ctypes.c_char * 64),
+        ("maker_index", ctypes.c_uint),
+        ("raw_count", ctypes.c_uint),
+        ("dng_version", ctypes.c_uint),
+    ]
+
+
+class _GPS(ctypes.Structure):
+    """``libraw_gps_info_t``."""
+
+    _fields_ = [
+        ("latitude", ctypes.c_float * 3),
+        ("longitude", ctypes.c_float * 3),
+        ("gpstimestamp", ctypes.c_float * 3),
+        ("altitude", ctypes.c_float),
+        ("altref", ctypes.c_char),
+        ("latref", ctypes.c_char),
+        ("longref", ctypes.c_char),
+        ("gpsstatus", ctypes.c_char),
+        ("gpsparsed", ctypes.c_char),
+    ]
+
+
+class _ImgOther(ctypes.Structure):
+    """Head of ``libraw_imgother_t``."""
+
+    _fields_ = [
+        ("iso_speed", ctypes.c_float),
+        ("shutter", ctypes.c_float),
+        ("aperture", ctypes.c_float),
+        ("focal_len", ctypes.c_float),
+        ("timestamp", ctypes.c_int64),  # time_t
+        ("shot_order", ctypes.c_uint),
+        ("gpsdata", ctypes.c_uint * 32),
+        ("parsed_gps", _GPS),
+        ("desc", ctypes.c_char * 512),
+        ("artist", ctypes.c_char * 64),
+    ]
+
+
+class _LensInfo(ctypes.Structure):
+    """Head of ``libraw_lensinfo_t``."""
+
+    _fields_ = [
+        ("min_focal", ctypes.c_float),
+        ("max_focal", ctypes.c_float),
+        ("max_ap_min_focal", ctypes.c_float),
+        ("max_ap_max_focal", ctypes.c_float),
+        ("exif_max_ap", ctypes.c_float),
+        ("lens_make", ctypes.c_char * 128),
+        ("lens", ctypes.c_char * 128),
+        ("lens_serial", ctypes.c_char * 128),
+        ("internal_lens_serial", ctypes.c_char * 128),
+        ("focal_35mm", ctypes.c_ushort),
+    ]
+
+
+@lru_cache(maxsize=1)
+def _libraw() -> ctypes.CDLL | None:
+    """rawpy's bundled LibRaw, for the C API calls rawpy does not wrap (None if absent)."""
+    if tuple(rawpy.libraw_version) < (0, 19) or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return None
+    pkg = Path(rawpy.__file__).parent
+    for path in sorted(pkg.glob("libraw*.so*")) + sorted(pkg.glob("libraw*.dylib")):
+        try:
+            lib = ctypes.CDLL(str(path))
+            lib.libraw_init.restype = ctypes.c_void_p
+        except (OSError, AttributeError):
+            continue
+        lib.libraw_init.argtypes = [ctypes.c_uint]
+        lib.libraw_open_file.restype = ctypes.c_int
+        lib.libraw_open_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        for fn, struct_type in (
+            (lib.libraw_get_iparams, _IParams),
+            (lib.libraw_get_imgother, _ImgOther),
+            (lib.libraw_get_lensinfo, _LensInfo),
+        ):
+            fn.restype = ctypes.POINTER(struct_type)
+            fn.argtypes = [ctypes.c_void_p]
+        lib.libraw_close.argtypes = [ctypes.c_void_p]
+        return lib
+    return None
+
+
+def _text(raw: bytes) -> str | None:
+    return raw.decode("utf-8", "replace").strip()[:256] or None
+
+
+def _num(value: float, digits: int = 6) -> float | None:
+    return round(float(value), digits) if value and np.isfinite(value) and value > 0 else None
+
+
+def _gps(g: _GPS) -> dict[str, float] | None:
+    if not g.gpsparsed:
+        return None
+    lat = g.latitude[0] + g.latitude[1] / 60 + g.latitude[2] / 3600
+    lon = g.longitude[0] + g.longitude[1] / 60 + g.longitude[2] / 3600
+    lat, lon = (-lat if g.latref == b"S" else lat), (-lon if g.longref == b"W" else lon)
+    if not (np.isfinite(lat) and np.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
+        return None
+    out = {"latitude": round(lat, 7), "longitude": round(lon, 7)}
+    if np.isfinite(g.altitude) and g.altitude:
+        out["altitude"] = round(-g.altitude if g.altref == b"\x01" else g.altitude, 2)
+    return out
+
+
+def camera_info(src: str | Path) -> dict[str, Any] | None:
+    """EXIF-like camera summary (same keys as :func:`image.exif_metadata`) + DNG version.
+
+    Read by LibRaw's metadata parse only (~1 ms, no sensor data). None when the bundled
+    LibRaw cannot be used; never raises.
+    """
+    lib = _libraw()
+    if lib is None:
+        return None
+    handle = lib.libraw_init(0)
+    if not handle:
+        return None
+    try:
+        if lib.libraw_open_file(handle, os.fsencode(src)) != 0:
+            return None
+        ip = lib.libraw_get_iparams(handle).contents
+        other = lib.libraw_get_imgother(handle).contents
+        lens = lib.libraw_get_lensinfo(handle).contents
+        info: dict[str, Any] = {
+            "make": _text(ip.normalized_make) or _text(ip.make),
+            "model": _text(ip.normalized_model) or _text(ip.model),
+            "software": _text(ip.software),
+            "exposure_time": _num(other.shutter),
+            "f_number": _num(other.aperture, 2),
+            "iso": int(other.iso_speed) if _num(other.iso_speed) else None,
+            "focal_length": _num(other.focal_len, 2),
+            "focal_length_35mm": lens.focal_35mm or None,
+            "lens_make": _text(lens.lens_make),
+            "lens_model": _text(lens.lens),
+            "artist": _text(other.artist),
+            "gps": _gps(other.parsed_gps),
+        }
+        if other.timestamp > 0:
+            # LibRaw turned the EXIF local time into time_t with mktime(); undo that.
+            info["taken_at"] = dt.datetime.fromtimestamp(other.timestamp).isoformat()
+        if ip.dng_version:
+            v = ip.dng_version
+            info["dng_version"] = ".".join(str((v >> s) & 0xFF) for s in (24, 16, 8, 0))
+        return {k: v for k, v in info.items() if v is not None}
+    except (ValueError, OverflowError, OSError):
+        return None
+    finally:
+        lib.libraw_close(handle)
+
+
+def _rawpy_camera_info(raw: rawpy.RawPy) -> dict[str, Any]:
+    """Fallback summary from rawpy (no make/model; forces a sensor-data unpack)."""
+    other, lens = raw.other, raw.lens
+    info: dict[str, Any] = {
+        "exposure_time": _num(other.shutter_speed),
+        "f_number": _num(other.aperture, 2),
+        "iso": int(other.iso_speed) if _num(other.iso_speed) else None,
+        "focal_length": _num(other.focal_length, 2),
+        "lens_make": (lens.make or "").strip() or None,
+        "lens_model": (lens.model or "").strip() or None,
+    }
+    if isinstance(other.timestamp, dt.datetime) and other.timestamp.year > 1970:
+        info["taken_at"] = other.timestamp.replace(microsecond=0).isoformat()
+    return {k: v for k, v in info.items() if v is not None}
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def apply_flip(img: Image.Image, flip: int) -> Image.Image:
+    """Apply LibRaw's ``sizes.flip`` (dcraw bits: 1 = mirror x, 2 = mirror y, 4 = transpose).
+
+    Cameras use 0 (none), 3 (180°), 5 (90° counter-clockwise), 6 (90° clockwise).
+    """
+    if flip & 2:
+        img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    if flip & 1:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if flip & 4:
+        img = img.transpose(Image.Transpose.TRANSPOSE)
+    return img
+
+
+def _embedded_preview(
+    raw: rawpy.RawPy, viewer_size: int, full_size: tuple[int, int]
+) -> tuple[Image.Image | None, dict[str, Any]]:
+    """The embedded preview if usable (see module doc), plus info on what was found."""
+    try:
+        thumb = raw.extract_thumb()
+    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+        return None, {"found": False}
+    except rawpy.LibRawError as exc:
+        return None, {"found": False, "error": _libraw_message(exc)}
+    info: dict[str, Any] = {"found": True}
+    try:
+        with decode_errors("embedded preview"):
+            if thumb.format == rawpy.ThumbFormat.JPEG:
+                info["format"] = "jpeg"
+                with warnings.catch_warnings():
+                    # A full-size preview of a >100 MP sensor is legitimate: the RAW's own
+                    # size was checked against MAX_RAW_PIXELS (Pillow still errors at 2x).
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    img = Image.open(io.BytesIO(thumb.data), formats=["JPEG"])
+                if img.width * img.height > MAX_RAW_PIXELS:
+                    raise MediaError(f"embedded preview too large ({img.width}x{img.height})")
+            else:
+                info["format"] = "bitmap"
+                img = Image.fromarray(np.ascontiguousarray(thumb.data, dtype=np.uint8))
+    except MediaError as exc:
+        return None, {**info, "rejected": str(exc)}
+    tw, th = img.size
+    info.update(width=tw, height=th)
+    fw, fh = full_size
+    need = min(viewer_size, MIN_PREVIEW_FRACTION * max(fw, fh))
+    if max(tw, th) < need:
+        info["rejected"] = f"too small (long side {max(tw, th)} < {round(need)})"
+        return None, info
+    if fh and th and abs((tw / th) / (fw / fh) - 1) > MAX_ASPECT_DIFF:
+        info["rejected"] = f"aspect ratio {tw}x{th} differs from the RAW's {fw}x{fh}"
+        return None, info
+    try:
+        with decode_errors("embedded preview"):
+            img = decode(img, viewer_size).convert("RGB")
+    except MediaError as exc:
+        info["rejected"] = str(exc)
+        return None, info
+    return apply_flip(fit(img, viewer_size), raw.sizes.flip), info
+
+
+# --- entry point ---------------------------------------------------------------------
+
+
+def process_raw(
+    src: str | Path,
+    out_dir: str | Path,
+    *,
+    grid_size: int = 480,
+    viewer_size: int = 2048,
+    log_curve: str | None = None,
+) -> ProcessResult:
+    """Make previews, placeholder and camera metadata for one RAW file.
+
+    ``log_curve`` marks a camera set to a LOG picture profile: it is applied to the
+    embedded preview (which the camera rendered in that profile) but not to a LibRaw
+    demosaic, which renders Rec.709 from sensor data itself; ``metadata["color"]`` says
+    which. Raises :class:`MediaError` for files LibRaw cannot read.
+    """
+    curve = None
+    if log_curve is not None:
+        from .log import color_metadata, normalize_curve
+
+        curve = normalize_curve(log_curve)
+    if os.stat(src).st_size == 0:
+        raise MediaError("empty file (0 bytes)")
+    try:
+        raw = rawpy.imread(str(src))
+    except rawpy.LibRawError as exc:
+        raise raw_error(exc) from exc
+    with raw:
+        s = raw.sizes
+        width, height = (s.height, s.width) if s.flip & 4 else (s.width, s.height)
+        if width <= 0 or height <= 0:
+            raise MediaError(f"RAW file has invalid dimensions {s.width}x{s.height}")
+        if width * height > MAX_RAW_PIXELS:
+            raise MediaError(f"RAW image is too large to process: {width}x{height} exceeds {MAX_RAW_PIXELS:,} pixels")
+        info = camera_info(src)
+        img, thumb_info = _embedded_preview(raw, viewer_size, (s.width, s.height))
+        source = f"embedded_{thumb_info.get('format')}"
+        if info is None:  # no C API access: rawpy's fields (costs an unpack)
+            info = _rawpy_camera_info(raw)
+        if img is None:
+            source = "half_size_demosaic"
+            try:
+                rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+            except rawpy.LibRawError as exc:
+                raise raw_error(exc) from exc
+            img = Image.fromarray(rgb)
+        metadata: dict[str, Any] = {
+            "kind": "raw",
+            "format": "DNG" if "dng_version" in info else Path(src).suffix[1:].upper(),
+            "width": width,
+            "height": height,
+            "raw_width": s.raw_width,
+            "raw_height": s.raw_height,
+            "flip": s.flip,
+            "cfa": raw.color_desc.decode("ascii", "replace"),
+            "preview_source": source,
+            "embedded_preview": thumb_info,
+            "exif": {k: v for k, v in info.items() if k != "dng_version"},
+        }
+        if "dng_version" in info:
+            metadata["dng_version"] = info["dng_version"]
+    embedded = source.startswith("embedded")
+    previews = write_previews(
+        img,
+        out_dir,
+        grid_size=grid_size,
+        viewer_size=viewer_size,
+        log_curve=curve if embedded else None,
+    )
+    metadata["previews"] = previews.sizes
+    if curve:
+        if embedded:
+            metadata["color"] = {**color_metadata(curve), "applied_to": "embedded_preview"}
+        else:
+            metadata["color"] = {
+                "source_curve": "camera_raw",
+                "output": "Rec.709",
+                "log_curve_ignored": curve,
+            }
+    return ProcessResult(
+        outputs=previews.outputs,
+        metadata=metadata,
+        preview=previews.preview,
+        thumbnail=previews.thumbnail,
+        placeholder=previews.placeholder,
+    )
