@@ -279,3 +279,51 @@ def test_stored_object_is_what_was_uploaded(api, user_id):
     item = get(srv, user_id, f"/api/files/{file_id}").json()
     assert item["size"] == 5000 and item["name"] == "check.bin"
     assert stored_object  # helper kept for parity with tus tests
+
+
+def test_batch_download_zip_is_streamed_with_length_and_matching_members(api, user_id):
+    import hashlib
+    import io
+    import zipfile
+
+    srv, _ = api
+    sources = {
+        "clip.mov": os.urandom(9 * 1024 * 1024 + 5),
+        "photo.jpg": os.urandom(70_000),
+        "../evil/photo.jpg": b"second",
+    }
+    ids = [upload_bytes(srv, user_id, data, name) for name, data in sources.items()]
+    headers = auth(srv.token(user_id))
+    with httpx.stream(
+        "POST", f"{srv.url}/api/files/batch-download", json={"ids": ids, "mode": "zip"}, headers=headers, timeout=60
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/zip"
+        length = int(r.headers["content-length"])
+        body = b"".join(r.iter_bytes())
+    assert len(body) == length
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert zf.testzip() is None
+        names = zf.namelist()
+        assert len(set(names)) == 3 and all("/" not in n and ".." not in n for n in names)
+        digests = sorted(hashlib.sha256(zf.read(n)).hexdigest() for n in names)
+    assert digests == sorted(hashlib.sha256(d).hexdigest() for d in sources.values())
+    assert zf.getinfo("clip.mov").compress_type == zipfile.ZIP_STORED
+
+
+def test_batch_download_links_and_bad_bodies(api, user_id):
+    srv, _ = api
+    fid = upload_bytes(srv, user_id, b"linked", "l.bin")
+    missing = str(uuid.uuid4())
+    headers = {**auth(srv.token(user_id)), "X-Mediagate-Region": "apac"}  # apac is served by this API
+    r = httpx.post(
+        f"{srv.url}/api/files/batch-download", json={"ids": [fid, missing], "mode": "links"}, headers=headers
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["not_found"] == [missing]
+    assert httpx.get(body["files"][0]["url"]).content == b"linked"
+    for bad in ({"ids": []}, {"ids": [fid], "mode": "tar"}, {"ids": "x"}, [1, 2]):
+        r = httpx.post(f"{srv.url}/api/files/batch-download", json=bad, headers=headers)
+        assert r.status_code == 422, bad
+        assert r.json()["error"]
