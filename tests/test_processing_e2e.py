@@ -140,6 +140,16 @@ def test_image_is_processed_with_previews_metadata_and_webhook(stack, processor,
     event = wait_webhook(db, row["id"], "processing-complete")
     assert event["status"] == "completed" and event["preview_key"] == row["preview_key"]
 
+    preview = httpx.get(f"{server.url}/api/files/{row['id']}/preview", headers=auth(server.token(user_id))).json()
+    assert len(preview["variants"]) >= 4  # grid + viewer, WebP + JPEG
+    for path, url in preview["variants"].items():
+        r = httpx.get(url)
+        assert r.status_code == 200, path
+        assert r.headers["content-type"] == ("image/webp" if path.endswith(".webp") else "image/jpeg")
+    listed = httpx.get(f"{server.url}/api/files", headers=auth(server.token(user_id))).json()["items"]
+    item = next(i for i in listed if i["id"] == str(row["id"]))
+    assert item["placeholder"] == row["placeholder"] and httpx.get(item["thumbnail_url"]).status_code == 200
+
 
 def test_other_files_complete_without_preview(stack, processor, user_id):
     server, db = stack
@@ -190,6 +200,22 @@ def test_video_full_path_hls_poster_and_first_playable(stack, processor, user_id
     assert store_path(server, row["preview_key"]).stat().st_size > 0
     assert row["playable_at"] is not None and row["playable_at"] <= row["completed_at"]
     assert row["metadata"]["media"]["duration"] == pytest.approx(4, abs=0.2)
+
+    # The preview API's signed HLS link covers the whole rendition tree (relative URIs).
+    preview = httpx.get(
+        f"{server.url}/api/files/{row['id']}/preview", headers=auth(server.token(user_id))
+    ).json()
+    master_url = preview["hls_url"]
+    master_text = httpx.get(master_url)
+    assert master_text.status_code == 200
+    assert master_text.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    variant = m3u8.loads(master_text.text, uri=master_url).playlists[0]
+    media = httpx.get(variant.absolute_uri)
+    assert media.status_code == 200
+    rendition = m3u8.loads(media.text, uri=variant.absolute_uri)
+    segment = httpx.get(rendition.segments[0].absolute_uri)
+    assert segment.status_code == 200 and len(segment.content) > 1000
+    assert preview["preview_url"] and httpx.get(preview["preview_url"]).headers["content-type"] == "image/jpeg"
 
 
 def test_concurrency_limit_holds(stack, processor, user_id, tmp_path):

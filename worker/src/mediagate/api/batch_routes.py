@@ -9,7 +9,7 @@ stays flat whatever the total size; ZIP64 past 4 GiB; names sanitised and de-dup
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from datetime import datetime
 
 from starlette.requests import Request
@@ -31,7 +31,7 @@ def _modified(created_at: str) -> float:
         return time.time()
 
 
-def _opener(services: Services, key: str):  # noqa: ANN202 - returns an async factory
+def _opener(services: Services, key: str) -> Callable[[], Awaitable[AsyncIterable[bytes]]]:
     async def open_member() -> AsyncIterable[bytes]:
         body = await services.store.get(key)
         if body is None:
