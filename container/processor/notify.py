@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -49,7 +50,8 @@ class Notifier:
     async def send(self, event: str, message: dict[str, Any], extra: dict[str, Any]) -> None:
         """event: 'processing-complete' or 'processing-failed'."""
         payload = {
-            "id": f"{message['job_id']}:{event}",
+            # One id per event (its deliveries retry with the same id; a later attempt is a new event).
+            "id": f"{message['job_id']}:{event}:{uuid.uuid4().hex[:12]}",
             "event": event,
             "job_id": message["job_id"],
             "file_id": message["file_id"],

@@ -13,9 +13,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..auth import AuthError
+from ..ratelimit import RateLimitMiddleware
 from ..services import Services
 from ..tus.protocol import ALLOWED_HEADERS, EXPOSED_HEADERS
-from . import files_routes, objects_routes, tus_routes, webhook_routes
+from . import admin_routes, batch_routes, files_routes, objects_routes, openapi, tus_routes, webhook_routes
 from .errors import auth_error_handler, json_error
 
 log = logging.getLogger("mediagate.api")
@@ -47,9 +48,12 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
     routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
         *tus_routes.routes,
+        *batch_routes.routes,
         *files_routes.routes,
         *objects_routes.routes,
         *webhook_routes.routes,
+        *admin_routes.routes,
+        *openapi.routes,
         *extra_routes,
     ]
     middleware = [
@@ -58,9 +62,18 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
             allow_origins=list(services.settings.cors_origins),
             allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=list(ALLOWED_HEADERS),
-            expose_headers=[*list(EXPOSED_HEADERS), "Content-Disposition", "Content-Range", "Accept-Ranges"],
+            expose_headers=[
+                *list(EXPOSED_HEADERS),
+                "Content-Disposition",
+                "Content-Range",
+                "Accept-Ranges",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
             max_age=86400,
-        )
+        ),
+        Middleware(RateLimitMiddleware, services=services),  # inside CORS: a 429 keeps CORS headers
     ]
     app = Starlette(
         routes=routes,

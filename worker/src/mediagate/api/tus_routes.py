@@ -171,7 +171,5 @@ async def upload(request: Request) -> Response:
 routes = [
     Route("/api/upload", create, methods=["POST", "OPTIONS"]),
     Route("/api/upload/init", create, methods=["POST", "OPTIONS"]),
-    Route(
-        "/api/upload/{upload_id}", upload, methods=["HEAD", "PATCH", "DELETE", "POST", "OPTIONS", "GET"], name="upload"
-    ),
+    Route("/api/upload/{upload_id}", upload, methods=["HEAD", "PATCH", "DELETE", "POST", "OPTIONS"], name="upload"),
 ]
