@@ -202,9 +202,7 @@ def test_video_full_path_hls_poster_and_first_playable(stack, processor, user_id
     assert row["metadata"]["media"]["duration"] == pytest.approx(4, abs=0.2)
 
     # The preview API's signed HLS link covers the whole rendition tree (relative URIs).
-    preview = httpx.get(
-        f"{server.url}/api/files/{row['id']}/preview", headers=auth(server.token(user_id))
-    ).json()
+    preview = httpx.get(f"{server.url}/api/files/{row['id']}/preview", headers=auth(server.token(user_id))).json()
     master_url = preview["hls_url"]
     master_text = httpx.get(master_url)
     assert master_text.status_code == 200
@@ -220,9 +218,9 @@ def test_video_full_path_hls_poster_and_first_playable(stack, processor, user_id
 
 def test_concurrency_limit_holds(stack, processor, user_id, tmp_path):
     server, db = stack
-    data = make_video(tmp_path / "c.mp4", seconds=6, size="1280x720")
+    data = make_video(tmp_path / "c.mp4", seconds=4, size="640x360")
     ids = [upload(server, user_id, data, f"c{i}.mp4") for i in range(6)]
-    proc = processor({"MAX_CONCURRENCY": "3", "HLS_RUNGS": "720,480", "VIDEO_PRESET": "veryfast"})
+    proc = processor({"MAX_CONCURRENCY": "3", "HLS_RUNGS": "360"})
     rows = [wait_done(db, i, timeout=300) for i in ids]
     assert all(r["processing_status"] == "completed" for r in rows)
     events = sorted([(r["started_at"], 1) for r in rows] + [(r["completed_at"], -1) for r in rows])
@@ -236,8 +234,8 @@ def test_concurrency_limit_holds(stack, processor, user_id, tmp_path):
 
 def test_killed_processor_job_is_redelivered_and_completes(stack, processor, user_id, tmp_path):
     server, db = stack
-    data = make_video(tmp_path / "long.mp4", seconds=20, size="1280x720")
-    env = {"VISIBILITY_TIMEOUT": "3", "HEARTBEAT_INTERVAL": "1", "VIDEO_PRESET": "veryfast", "HLS_RUNGS": "720,480"}
+    data = make_video(tmp_path / "long.mp4", seconds=12, size="960x540")
+    env = {"VISIBILITY_TIMEOUT": "3", "HEARTBEAT_INTERVAL": "1", "VIDEO_PRESET": "veryfast", "HLS_RUNGS": "540,360"}
     first = processor(env)
     upload_id = upload(server, user_id, data, "long.mp4")
     deadline = time.monotonic() + 60
