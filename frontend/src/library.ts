@@ -1,0 +1,281 @@
+/**
+ * The user's library as the grid sees it: pages of files (newest first), filters, live
+ * updates while files process, and tiles for uploads still in flight.
+ */
+
+import type { Api } from "./api";
+import type { FileItem, Filters, FileType } from "./types";
+
+export interface UploadTile {
+  key: string; // "upload:<uppy file id>"
+  name: string;
+  size: number;
+  type: FileType;
+  progress: number; // 0-100
+  state: "uploading" | "paused" | "error" | "queued" | "done";
+  error?: string;
+  preview?: string; // object URL of a local thumbnail (images)
+}
+
+export type Entry = { kind: "file"; id: string; item: FileItem } | { kind: "upload"; id: string; upload: UploadTile };
+
+const ACTIVE = new Set(["pending", "processing"]);
+export const PAGE_SIZE = 100;
+
+/** Newest first: (created_at, id) descending, like the server's keyset order. */
+export function compareItems(a: Pick<FileItem, "created_at" | "id">, b: Pick<FileItem, "created_at" | "id">): number {
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? 1 : -1;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+export function matchesFilters(item: Pick<FileItem, "name" | "type" | "processing_status">, f: Filters): boolean {
+  if (f.type && item.type !== f.type) return false;
+  if (f.status && item.processing_status !== f.status) return false;
+  if (f.q.trim() && !item.name.toLowerCase().includes(f.q.trim().toLowerCase())) return false;
+  return true;
+}
+
+export function guessType(name: string, mime = ""): FileType {
+  if (mime.startsWith("video/") || /\.(mp4|mov|m4v|mkv|webm|avi|mxf|mts|m2ts|3gp)$/i.test(name)) return "video";
+  if (mime.startsWith("image/") || /\.(jpe?g|png|webp|gif|tiff?|heic|heif|avif|bmp|dng|cr2|cr3|nef|arw|raf|orf|rw2|exr)$/i.test(name))
+    return "image";
+  return "other";
+}
+
+export class Library {
+  items: FileItem[] = [];
+  private byId = new Map<string, FileItem>();
+  uploads = new Map<string, UploadTile>();
+  filters: Filters = { type: "", status: "", q: "" };
+  nextCursor: string | null = null;
+  loading = false;
+  loadedOnce = false;
+  error: string | null = null;
+  private generation = 0;
+  private abort: AbortController | null = null;
+  private listeners = new Set<() => void>();
+  private entriesCache: Entry[] | null = null;
+  private pollTimer: ReturnType<typeof setTimeout> | null = null;
+  private headTimer: ReturnType<typeof setInterval> | null = null;
+  private polling = false;
+
+  constructor(private readonly api: Api) {}
+
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(): void {
+    this.entriesCache = null;
+    for (const fn of this.listeners) fn();
+  }
+
+  get hasMore(): boolean {
+    return this.nextCursor !== null;
+  }
+
+  get(id: string): FileItem | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Upload tiles first (in flight, newest first), then files. */
+  entries(): Entry[] {
+    if (this.entriesCache) return this.entriesCache;
+    const out: Entry[] = [];
+    const filtering = !!(this.filters.q || this.filters.status);
+    for (const up of [...this.uploads.values()].reverse()) {
+      if (filtering || (this.filters.type && this.filters.type !== up.type)) continue;
+      out.push({ kind: "upload", id: up.key, upload: up });
+    }
+    for (const item of this.items) out.push({ kind: "file", id: item.id, item });
+    this.entriesCache = out;
+    return out;
+  }
+
+  fileIds(): string[] {
+    return this.items.map((i) => i.id);
+  }
+
+  setFilters(next: Partial<Filters>): void {
+    const merged = { ...this.filters, ...next };
+    if (merged.type === this.filters.type && merged.status === this.filters.status && merged.q === this.filters.q && this.loadedOnce) return;
+    this.filters = merged;
+    void this.reload();
+  }
+
+  async reload(): Promise<void> {
+    this.generation++;
+    this.abort?.abort();
+    this.items = [];
+    this.byId.clear();
+    this.nextCursor = null;
+    this.loadedOnce = false;
+    this.loading = false;
+    this.error = null;
+    this.emit();
+    await this.loadMore();
+  }
+
+  async loadMore(): Promise<void> {
+    if (this.loading || (this.loadedOnce && !this.nextCursor)) return;
+    const gen = this.generation;
+    this.loading = true;
+    this.error = null;
+    this.abort = new AbortController();
+    this.emit();
+    try {
+      const page = await this.api.listFiles(this.filters, this.nextCursor, PAGE_SIZE, this.abort.signal);
+      if (gen !== this.generation) return;
+      for (const item of page.items) {
+        if (this.byId.has(item.id)) continue;
+        this.byId.set(item.id, item);
+        this.items.push(item);
+      }
+      this.nextCursor = page.next_cursor;
+      this.loadedOnce = true;
+      this.schedulePoll();
+    } catch (err) {
+      if ((err as Error).name === "AbortError" || gen !== this.generation) return;
+      this.error = (err as Error).message;
+    } finally {
+      if (gen === this.generation) {
+        this.loading = false;
+        this.emit();
+      }
+    }
+  }
+
+  /** Load every remaining page (for select-all), up to `max` items. */
+  async loadAll(max = 10_000): Promise<void> {
+    while (this.nextCursor && this.items.length < max) {
+      const before = this.items.length;
+      await this.loadMore();
+      if (this.error || this.items.length === before) break;
+    }
+  }
+
+  /**
+   * Insert or update one item, keeping newest-first order; items that no longer match the
+   * filters leave. Signed thumbnail URLs change on every fetch: a known item keeps its URL
+   * (so its image isn't reloaded) unless the file changed or `fresh` asks for a new one.
+   */
+  upsert(item: FileItem, fresh = false): void {
+    const known = this.byId.get(item.id);
+    if (!matchesFilters(item, this.filters)) {
+      if (known) this.remove([item.id]);
+      return;
+    }
+    if (known) {
+      const next = { ...item };
+      if (!fresh && known.thumbnail_url && next.thumbnail_url && known.updated_at === next.updated_at) next.thumbnail_url = known.thumbnail_url;
+      if (known.metadata && !next.metadata) next.metadata = known.metadata;
+      const changed = (Object.keys(next) as (keyof FileItem)[]).some((k) => k !== "metadata" && known[k] !== next[k]);
+      if (!changed) return;
+      Object.assign(known, next);
+      this.emit();
+      return;
+    }
+    const last = this.items[this.items.length - 1];
+    if (this.nextCursor && last && compareItems(item, last) > 0) return; // belongs to a page not loaded yet
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareItems(this.items[mid], item) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.items.splice(lo, 0, item);
+    this.byId.set(item.id, item);
+    this.emit();
+    this.schedulePoll();
+  }
+
+  remove(ids: Iterable<string>): void {
+    const gone = new Set(ids);
+    if (!gone.size) return;
+    this.items = this.items.filter((i) => !gone.has(i.id));
+    for (const id of gone) this.byId.delete(id);
+    this.emit();
+  }
+
+  setUpload(tile: UploadTile): void {
+    this.uploads.set(tile.key, tile);
+    this.emit();
+  }
+
+  removeUpload(key: string): void {
+    if (this.uploads.delete(key)) this.emit();
+  }
+
+  /** Fetch the newest page again: new files appear at the top, known ones update. */
+  async refreshHead(): Promise<void> {
+    if (!this.loadedOnce) return;
+    const gen = this.generation;
+    try {
+      const page = await this.api.listFiles(this.filters, null, 50);
+      if (gen !== this.generation) return;
+      for (const item of page.items) this.upsert(item);
+    } catch {
+      /* transient: the next refresh tries again */
+    }
+  }
+
+  activeIds(): string[] {
+    return this.items.filter((i) => ACTIVE.has(i.processing_status)).map((i) => i.id);
+  }
+
+  /** While anything processes, poll its status (bounded work per tick). */
+  schedulePoll(delay = 2000): void {
+    if (this.pollTimer || this.polling) return;
+    if (!this.activeIds().length) return;
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = null;
+      void this.pollActive();
+    }, delay);
+  }
+
+  async pollActive(): Promise<void> {
+    const active = this.activeIds();
+    if (!active.length || this.polling) return;
+    this.polling = true;
+    try {
+      const seen = new Set<string>();
+      if (active.length > 12) {
+        for (const status of ["processing", "pending"] as const) {
+          const page = await this.api.listFiles({ ...this.filters, status }, null, 200);
+          for (const item of page.items) {
+            seen.add(item.id);
+            if (this.byId.has(item.id)) this.upsert(item);
+          }
+        }
+      }
+      const changed = active.filter((id) => !seen.has(id)).slice(0, 12);
+      const results = await Promise.allSettled(changed.map((id) => this.api.getFile(id)));
+      results.forEach((r, i) => {
+        if (r.status === "fulfilled") this.upsert(r.value);
+        else if ((r.reason as { status?: number }).status === 404) this.remove([changed[i]]);
+      });
+    } catch {
+      /* try again next tick */
+    } finally {
+      this.polling = false;
+      this.schedulePoll();
+    }
+  }
+
+  /** Periodic head refresh (new files from other tabs or devices). */
+  startLive(intervalMs = 10_000): void {
+    this.stopLive();
+    this.headTimer = setInterval(() => {
+      if (document.visibilityState === "visible") void this.refreshHead();
+    }, intervalMs);
+  }
+
+  stopLive(): void {
+    if (this.headTimer) clearInterval(this.headTimer);
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.headTimer = null;
+    this.pollTimer = null;
+  }
+}

@@ -1,0 +1,115 @@
+import { describe, expect, it, vi } from "vitest";
+import type { Api } from "../src/api";
+import { compareItems, guessType, Library, matchesFilters } from "../src/library";
+import type { FileItem, FilePage } from "../src/types";
+
+function item(id: string, created: string, extra: Partial<FileItem> = {}): FileItem {
+  return {
+    id,
+    name: `${id}.jpg`,
+    size: 1,
+    type: "image",
+    mime_type: "image/jpeg",
+    upload_status: "completed",
+    processing_status: "completed",
+    progress: 100,
+    error: null,
+    thumbnail_url: null,
+    placeholder: null,
+    width: null,
+    height: null,
+    duration: null,
+    created_at: created,
+    updated_at: created,
+    ...extra,
+  };
+}
+
+function fakeApi(pages: FilePage[], files: Record<string, FileItem> = {}): Api {
+  return {
+    listFiles: vi.fn(async () => pages.shift() ?? { items: [], next_cursor: null }),
+    getFile: vi.fn(async (id: string) => files[id]),
+  } as unknown as Api;
+}
+
+describe("Library", () => {
+  it("orders newest first like the server", () => {
+    const a = item("a", "2025-01-01 10:00:00");
+    const b = item("b", "2025-01-01 11:00:00");
+    expect([a, b].sort(compareItems).map((i) => i.id)).toEqual(["b", "a"]);
+  });
+
+  it("pages with the cursor and stops at the end", async () => {
+    const api = fakeApi([
+      { items: [item("c", "2025-01-03"), item("b", "2025-01-02")], next_cursor: "X" },
+      { items: [item("a", "2025-01-01")], next_cursor: null },
+    ]);
+    const lib = new Library(api);
+    await lib.reload();
+    expect(lib.fileIds()).toEqual(["c", "b"]);
+    expect(lib.hasMore).toBe(true);
+    await lib.loadMore();
+    expect(lib.fileIds()).toEqual(["c", "b", "a"]);
+    expect((api.listFiles as ReturnType<typeof vi.fn>).mock.calls[1][1]).toBe("X");
+    await lib.loadMore();
+    expect((api.listFiles as ReturnType<typeof vi.fn>).mock.calls).toHaveLength(2);
+  });
+
+  it("inserts new files at their place, updates known ones, drops ones leaving the filter", async () => {
+    const lib = new Library(fakeApi([{ items: [item("b", "2025-01-02"), item("a", "2025-01-01")], next_cursor: null }]));
+    await lib.reload();
+    lib.upsert(item("c", "2025-01-03"));
+    expect(lib.fileIds()).toEqual(["c", "b", "a"]);
+    lib.upsert(item("b", "2025-01-02", { processing_status: "failed", error: "bad" }));
+    expect(lib.get("b")?.error).toBe("bad");
+    lib.filters = { type: "", status: "completed", q: "" };
+    lib.upsert(item("b", "2025-01-02", { processing_status: "failed" }));
+    expect(lib.fileIds()).toEqual(["c", "a"]);
+  });
+
+  it("does not insert files older than the loaded pages", async () => {
+    const lib = new Library(fakeApi([{ items: [item("b", "2025-01-02")], next_cursor: "X" }]));
+    await lib.reload();
+    lib.upsert(item("old", "2020-01-01"));
+    expect(lib.fileIds()).toEqual(["b"]);
+  });
+
+  it("polls processing files and applies their new state", async () => {
+    const done = item("p", "2025-01-02", { processing_status: "completed", progress: 100 });
+    const lib = new Library(fakeApi([{ items: [item("p", "2025-01-02", { processing_status: "processing", progress: 40 })], next_cursor: null }], { p: done }));
+    await lib.reload();
+    expect(lib.activeIds()).toEqual(["p"]);
+    await lib.pollActive();
+    expect(lib.get("p")?.processing_status).toBe("completed");
+    expect(lib.activeIds()).toEqual([]);
+    lib.stopLive();
+  });
+
+  it("shows upload tiles before files, and filters and guesses types", async () => {
+    const lib = new Library(fakeApi([{ items: [item("a", "2025-01-01")], next_cursor: null }]));
+    await lib.reload();
+    lib.setUpload({ key: "upload:1", name: "clip.mov", size: 10, type: "video", progress: 5, state: "uploading" });
+    expect(lib.entries().map((e) => e.id)).toEqual(["upload:1", "a"]);
+    expect(guessType("x.CR3")).toBe("image");
+    expect(guessType("x.mxf")).toBe("video");
+    expect(guessType("x.pdf", "application/pdf")).toBe("other");
+    expect(matchesFilters({ name: "Holiday.JPG", type: "image", processing_status: "completed" }, { type: "image", status: "", q: "holi" })).toBe(true);
+  });
+});
+
+describe("Library.upsert and signed URLs", () => {
+  it("keeps a known item's thumbnail URL (no reload) unless the file changed or a fresh one is asked for", async () => {
+    const lib = new Library(fakeApi([{ items: [item("a", "2025-01-01", { thumbnail_url: "u1" })], next_cursor: null }]));
+    await lib.reload();
+    let events = 0;
+    lib.onChange(() => events++);
+    lib.upsert(item("a", "2025-01-01", { thumbnail_url: "u2" }));
+    expect(lib.get("a")?.thumbnail_url).toBe("u1");
+    expect(events).toBe(0); // nothing else changed: no re-render
+    lib.upsert(item("a", "2025-01-01", { thumbnail_url: "u3" }), true);
+    expect(lib.get("a")?.thumbnail_url).toBe("u3");
+    lib.upsert(item("a", "2025-01-01", { thumbnail_url: "u4", updated_at: "2025-02-01" }));
+    expect(lib.get("a")?.thumbnail_url).toBe("u4");
+    expect(events).toBe(2);
+  });
+});
