@@ -277,3 +277,15 @@ def test_zero_length_upload_completes_immediately(server, token, user_id):
     url = r.headers["Location"]
     assert head(url, token).headers["Upload-Offset"] == "0"
     assert stored_object(server.data_dir, user_id, url).read_bytes() == b""
+
+
+def test_web_app_html_is_revalidated_and_assets_cached(make_server, tmp_path):
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>x</title>")
+    (tmp_path / "assets" / "app-abc123.js").write_text("console.log(1)")
+    srv = make_server({"FRONTEND_DIR": str(tmp_path)})
+    page = httpx.get(srv.url + "/")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+    asset = httpx.get(srv.url + "/assets/app-abc123.js")
+    assert "immutable" in asset.headers["cache-control"]
+    assert httpx.get(srv.url + "/api/nope").json()["error"]

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from ..adapters.local.fs_store import LocalObjectStore
 from ..adapters.local.pg_queue import PostgresQueue
@@ -27,6 +29,18 @@ from ..config import Settings
 from ..services import Services
 
 log = logging.getLogger("mediagate.local")
+
+
+class FrontendFiles(StaticFiles):
+    """The built web app: hashed assets cached for a year, HTML always revalidated."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if response.media_type == "text/html" or path in ("", ".", "index.html"):
+            response.headers["Cache-Control"] = "no-cache"
+        elif path.startswith("assets/"):
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
 
 
 def build_services(env: dict[str, str]) -> Services:
@@ -53,7 +67,7 @@ def build_app(env: dict[str, str]) -> Starlette:
     extra = []
     frontend = env.get("FRONTEND_DIR")
     if frontend and Path(frontend).is_dir():
-        extra.append(Mount("/", app=StaticFiles(directory=frontend, html=True), name="frontend"))
+        extra.append(Mount("/", app=FrontendFiles(directory=frontend, html=True), name="frontend"))
     app = create_app(services, extra_routes=extra)
 
     @contextlib.asynccontextmanager
