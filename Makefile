@@ -1,5 +1,5 @@
 # Mediagate: `make dev` runs everything locally, `make test` runs every test.
-.PHONY: install dev test token lint format bench
+.PHONY: install dev test deploy-check token lint format bench
 
 install:
 	@scripts/install.sh
@@ -9,6 +9,11 @@ dev: install
 
 test: install
 	@scripts/test.sh $(ARGS)
+
+# Validate the Cloudflare deployment offline: vendored packages, wrangler deploy --dry-run
+# (Node >= 22), the bundle, the container image's Dockerfile and requirements.
+deploy-check: install
+	@scripts/deploy_check.sh
 
 # Prints only the token (installs go to stderr): make token USER=<uuid> [ADMIN=1]
 token:

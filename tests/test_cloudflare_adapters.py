@@ -720,6 +720,7 @@ def entry_module(monkeypatch):
 
     workers = types.ModuleType("workers")
     workers.WorkerEntrypoint = WorkerEntrypoint  # type: ignore[attr-defined]
+    workers.DurableObject = WorkerEntrypoint  # type: ignore[attr-defined]  # same (ctx, env) shape
     workers.asgi = types.SimpleNamespace(fetch=asgi_fetch)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "workers", workers)
     sys.modules.pop("entry", None)

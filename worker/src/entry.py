@@ -1,9 +1,15 @@
 """The Python Worker entry point (``main`` in wrangler.toml).
 
-``fetch`` serves the shared Starlette app through workers-py's ASGI bridge; ``scheduled``
-(the cron trigger) expires stale uploads and finishes interrupted ones. The app and its
+``Default`` is the Worker: ``fetch`` serves the shared Starlette app through workers-py's
+ASGI bridge; ``scheduled`` (the cron trigger) expires stale uploads and finishes
+interrupted ones; ``queue`` consumes processing jobs and pushes each one to the processor
+container (see :mod:`mediagate.adapters.cloudflare.container_dispatch`). The app and its
 Services are built once per isolate, on the first event, from ``self.env``; see
 :mod:`mediagate.adapters.cloudflare.worker` for the bindings and vars it reads.
+
+``ProcessorContainer`` is the Durable Object class behind the ``PROCESSOR`` binding and
+the ``[[containers]]`` entry: it starts the processor container, forwards jobs to it and
+stops it when idle.
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mediagate.adapters.cloudflare.container_dispatch import ProcessorGateway, QueueConsumer
 from mediagate.adapters.cloudflare.worker import build_services
 from mediagate.api.app import create_app
 from mediagate.services import Services
-from workers import WorkerEntrypoint, asgi
+from workers import DurableObject, WorkerEntrypoint, asgi
 
 log = logging.getLogger("mediagate.worker")
 
@@ -42,3 +49,19 @@ class Default(WorkerEntrypoint):
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
         result = await _services(self.env).tus.cleanup()
         log.info("upload cleanup (%s): %s", getattr(controller, "cron", "?"), result)
+
+    async def queue(self, batch: Any, env: Any = None, ctx: Any = None) -> None:
+        outcomes = await QueueConsumer(self.env).consume(batch)
+        log.info("queue batch: %s", ", ".join(f"{o.job_id}={o.action}" for o in outcomes) or "empty")
+
+
+class ProcessorContainer(DurableObject):
+    def __init__(self, ctx: Any, env: Any) -> None:
+        super().__init__(ctx, env)
+        self.gateway = ProcessorGateway(self.ctx, self.env)
+
+    async def fetch(self, request: Any) -> Any:
+        return await self.gateway.fetch(request)
+
+    async def alarm(self, *args: Any) -> None:
+        log.info("processor alarm: %s", await self.gateway.alarm())
