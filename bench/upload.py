@@ -16,7 +16,6 @@ Needs `npm install` in the repo root.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -33,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from support.files import sha256_file, write_random_file  # noqa: E402
 from support.stack import Postgres, Server, shared_tmpdir  # noqa: E402
 
 TUS_JS = REPO / "tests" / "js" / "tus_upload.mjs"
@@ -53,26 +53,6 @@ def human(n: int) -> str:
         if n >= scale and n % scale == 0:
             return f"{n // scale} {unit}"
     return f"{n} B"
-
-
-def write_random_file(path: Path, size: int, block: int = 16 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "wb") as fh:
-        remaining = size
-        while remaining:
-            data = os.urandom(min(block, remaining))
-            digest.update(data)
-            fh.write(data)
-            remaining -= len(data)
-    return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while data := fh.read(16 << 20):
-            digest.update(data)
-    return digest.hexdigest()
 
 
 def proc_status_kib(pid: int, field_name: str) -> int | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -26,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from support.files import sha256_file, write_random_file
 from support.stack import REPO, Server, shared_tmpdir
 from tusclient import client as tus_client
 
@@ -38,27 +38,6 @@ needs_tus_js = pytest.mark.skipif(not HAVE_TUS_JS, reason="node or node_modules/
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def write_random_file(path: Path, size: int, block: int = 1 << 20) -> str:
-    """Write ``size`` random bytes in blocks (never the whole file in memory); return its sha256."""
-    digest = hashlib.sha256()
-    with open(path, "wb") as fh:
-        remaining = size
-        while remaining:
-            data = os.urandom(min(block, remaining))
-            digest.update(data)
-            fh.write(data)
-            remaining -= len(data)
-    return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while data := fh.read(1 << 20):
-            digest.update(data)
-    return digest.hexdigest()
 
 
 def upload_id_of(url: str) -> str:

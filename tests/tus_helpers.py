@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from pathlib import Path
 
 import httpx
+from support.files import sha256_file  # noqa: F401 - re-exported for tests
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTET = {"Content-Type": "application/offset+octet-stream"}
@@ -38,14 +38,6 @@ def patch(url: str, token: str, offset: int, body: bytes, **extra: str) -> httpx
 
 def head(url: str, token: str) -> httpx.Response:
     return httpx.head(url, headers={**TUS, **auth(token)})
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def stored_object(data_dir: Path, user_id: str, upload_url: str) -> Path:

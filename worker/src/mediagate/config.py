@@ -11,7 +11,7 @@ MIB = 1024 * 1024
 GB = 1000 * 1000 * 1000
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or str(raw).strip() == "":
         return default
@@ -52,10 +52,10 @@ class Settings:
         secret = str(env.get("JWT_SECRET") or "")
         if not secret:
             raise ValueError("JWT_SECRET is not set")
-        part_size = _int(env, "UPLOAD_PART_SIZE", 8 * MIB)
+        part_size = env_int(env, "UPLOAD_PART_SIZE", 8 * MIB)
         if part_size < 5 * MIB:
             raise ValueError("UPLOAD_PART_SIZE must be at least 5 MiB (R2's minimum part size)")
-        max_size = _int(env, "MAX_UPLOAD_SIZE", 5 * GB)
+        max_size = env_int(env, "MAX_UPLOAD_SIZE", 5 * GB)
         if max_size > part_size * 10_000:
             raise ValueError("MAX_UPLOAD_SIZE exceeds 10,000 parts of UPLOAD_PART_SIZE")
         origins = tuple(o.strip() for o in str(env.get("CORS_ORIGINS") or "*").split(",") if o.strip())
@@ -63,17 +63,17 @@ class Settings:
             jwt_secret=secret,
             max_upload_size=max_size,
             part_size=part_size,
-            upload_ttl_seconds=_int(env, "UPLOAD_TTL_SECONDS", 24 * 3600),
-            lock_stale_seconds=_int(env, "UPLOAD_LOCK_STALE_SECONDS", 10),
+            upload_ttl_seconds=env_int(env, "UPLOAD_TTL_SECONDS", 24 * 3600),
+            lock_stale_seconds=env_int(env, "UPLOAD_LOCK_STALE_SECONDS", 10),
             queue_name=str(env.get("QUEUE_NAME") or "mediagate-jobs"),
             cors_origins=origins or ("*",),
             webhook_secret=str(env.get("WEBHOOK_SECRET") or ""),
-            webhook_tolerance_seconds=_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300),
+            webhook_tolerance_seconds=env_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300),
             link_secret=str(env.get("LINK_SECRET") or ""),
-            download_ttl_seconds=_int(env, "DOWNLOAD_TTL_SECONDS", 900),
-            preview_ttl_seconds=_int(env, "PREVIEW_TTL_SECONDS", 6 * 3600),
+            download_ttl_seconds=env_int(env, "DOWNLOAD_TTL_SECONDS", 900),
+            preview_ttl_seconds=env_int(env, "PREVIEW_TTL_SECONDS", 6 * 3600),
             download_regions=str(env.get("DOWNLOAD_REGIONS") or ""),
             default_region=str(env.get("DEFAULT_REGION") or ""),
-            rate_limit_uploads=_int(env, "RATE_LIMIT_UPLOADS", 120),
-            rate_limit_api=_int(env, "RATE_LIMIT_API", 1200),
+            rate_limit_uploads=env_int(env, "RATE_LIMIT_UPLOADS", 120),
+            rate_limit_api=env_int(env, "RATE_LIMIT_API", 1200),
         )

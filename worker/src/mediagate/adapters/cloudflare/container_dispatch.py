@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ...config import env_int
 from . import ffi
 from .ffi import is_nullish, js_get, maybe_await, to_js_obj, unwrap_binding
 
@@ -51,16 +52,6 @@ ACTIVITY_KEY = "last_activity"
 
 class ContainerUnavailable(Exception):
     """The container could not be started or did not become healthy in time."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or str(raw).strip() == "":
-        return default
-    try:
-        return int(str(raw).strip())
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -76,12 +67,12 @@ class DispatchSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DispatchSettings:
         settings = cls(
-            instances=_int(env, "PROCESSOR_INSTANCES", 1),
-            max_attempts=_int(env, "QUEUE_MAX_ATTEMPTS", 3),
-            retry_delay=_int(env, "PROCESSOR_RETRY_DELAY", 30),
-            idle_seconds=_int(env, "PROCESSOR_IDLE_SECONDS", 600),
-            start_timeout=float(_int(env, "PROCESSOR_START_TIMEOUT", 120)),
-            max_concurrency=_int(env, "PROCESSOR_MAX_CONCURRENCY", 3),
+            instances=env_int(env, "PROCESSOR_INSTANCES", 1),
+            max_attempts=env_int(env, "QUEUE_MAX_ATTEMPTS", 3),
+            retry_delay=env_int(env, "PROCESSOR_RETRY_DELAY", 30),
+            idle_seconds=env_int(env, "PROCESSOR_IDLE_SECONDS", 600),
+            start_timeout=float(env_int(env, "PROCESSOR_START_TIMEOUT", 120)),
+            max_concurrency=env_int(env, "PROCESSOR_MAX_CONCURRENCY", 3),
         )
         if settings.instances < 1:
             raise ValueError("PROCESSOR_INSTANCES must be at least 1")
