@@ -707,7 +707,7 @@ def test_tus_engine_on_r2_with_neon_http(fresh_database_url, tmp_path):
 @pytest.fixture()
 def entry_module(monkeypatch):
     """Import worker/src/entry.py with a stand-in ``workers`` runtime module."""
-    served: list[tuple[Any, Any, Any, Any]] = []
+    served: list[tuple[Any, Any, Any]] = []
 
     class WorkerEntrypoint:
         def __init__(self, ctx: Any, env: Any) -> None:
@@ -715,7 +715,10 @@ def entry_module(monkeypatch):
             self.env = env
 
     async def asgi_fetch(app: Any, request: Any, env: Any, ctx: Any = None) -> Any:
-        served.append((app, request, env, ctx))
+        raise AssertionError("the entry must serve through mediagate's streaming bridge")
+
+    async def bridge_fetch(app: Any, request: Any, ctx: Any = None) -> Any:
+        served.append((app, request, ctx))
         return "response"
 
     workers = types.ModuleType("workers")
@@ -725,6 +728,7 @@ def entry_module(monkeypatch):
     monkeypatch.setitem(sys.modules, "workers", workers)
     sys.modules.pop("entry", None)
     module = importlib.import_module("entry")
+    monkeypatch.setattr(module.asgi_bridge, "fetch", bridge_fetch)
     module.served = served
     yield module
     sys.modules.pop("entry", None)
@@ -751,8 +755,8 @@ def test_worker_entry_builds_once_and_runs_cleanup(entry_module, fresh_database_
             worker = entry_module.Default(SimpleNamespace(), env)
             assert await worker.fetch("request-1") == "response"
             assert await entry_module.Default(SimpleNamespace(), env).fetch("request-2") == "response"
-            (app1, req1, env1, _), (app2, _, _, _) = entry_module.served
-            assert app1 is app2 and req1 == "request-1" and env1 is env  # one app per isolate
+            (app1, req1, _), (app2, _, _) = entry_module.served
+            assert app1 is app2 and req1 == "request-1"  # one app per isolate
             services = app1.state.services
             assert services.store.bucket is bucket and services.queue.binding is jobs
             assert services.settings.part_size == 5 * MIB and services.settings.upload_ttl_seconds == 600

@@ -165,11 +165,11 @@ def test_download_link_range_disposition_and_tampering(api, user_id):
 
 
 def test_links_expire(make_server, user_id):
-    srv = make_server({"DOWNLOAD_TTL_SECONDS": "1"})
+    srv = make_server({"DOWNLOAD_TTL_SECONDS": "2"})
     file_id = upload_bytes(srv, user_id, b"short-lived", "a.txt")
     url = get(srv, user_id, f"/api/files/{file_id}/download").json()["url"]
     assert httpx.get(url).content == b"short-lived"
-    time.sleep(2.1)
+    time.sleep(3.1)
     r = httpx.get(url)
     assert r.status_code == 403 and "expired" in r.json()["error"]
 

@@ -3,13 +3,17 @@ like the Workers runtime for wrangler.toml's compatibility date) inside Node, wi
 the vendored python_modules (scripts/vendor_worker.sh) and the real workers-runtime-sdk.
 
 tests/pyodide/run.mjs drives it (see its header): import checks over the whole Worker
-graph; tus uploads over real HTTP through ``workers.asgi`` into a JS R2 bucket (multipart
-through ``FixedLengthStream``) with the Neon adapter's ``js.fetch`` reaching the Neon HTTP
-fixture (tests/pyodide/neon_server.py, TEST FIXTURE ONLY) on a real Postgres; the queue
-consumer pushing jobs through the ``ProcessorContainer`` Durable Object into the real
-processor (started by ``ctx.container.start``), whose webhooks come back to the Worker;
-failure paths; the cron handler; the idle alarm. This test checks what the run reports and
-what it left in Postgres and in the object store.
+graph; tus uploads over real HTTP through the streaming ASGI bridge
+(``mediagate.adapters.cloudflare.asgi_bridge``) into a JS R2 bucket (multipart through
+``FixedLengthStream``) with the Neon adapter's ``js.fetch`` reaching the Neon HTTP fixture
+(tests/pyodide/neon_server.py, TEST FIXTURE ONLY) on a real Postgres; the queue consumer
+pushing jobs through the ``ProcessorContainer`` Durable Object into the real processor
+(started by ``ctx.container.start``), whose webhooks come back to the Worker; failure
+paths; the cron handler; the idle alarm; then the bridge itself: request bodies reaching
+the app chunk by chunk with flat Python memory, streamed downloads and the batch ZIP with
+back-pressure, ``request.cf`` choosing the download region, HEAD/204, app errors and
+clients that go away. This test checks what the run reports and what it left in
+Postgres and in the object store (the ZIP it received is opened with ``zipfile``).
 
 A thread, a blocking socket or a C extension anywhere in the Worker would fail here, as
 it would on Cloudflare; the run also shows that such modules do fail to import.
@@ -24,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from pathlib import Path
 
 import psycopg
@@ -33,6 +38,7 @@ from support.stack import CONTAINER_SRC, REPO, WORKER_SRC, free_port, shared_tmp
 
 SECRET = "pyodide-worker-test-secret-0123456789abcdef"
 WEBHOOK_SECRET = "pyodide-worker-webhook-secret-0123456789abcdef"
+MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +132,13 @@ def test_worker_runs_on_pyodide(postgres, neon_endpoint, node22, vendored, tmp_p
         text=True,
         timeout=180,
     )
+    (tmp_path / "run.stderr").write_text(proc.stderr)  # the whole log, for a failed run
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     report = json.loads(lines[-1][len("RESULT ") :]) if lines else {}
     logs = "".join(p.read_text(errors="replace")[-3000:] for p in Path(data_dir).glob("container-*.log"))
-    assert proc.returncode == 0, f"{report.get('error')}\n--- run.mjs stderr ---\n{proc.stderr[-6000:]}\n--- {logs}"
+    assert proc.returncode == 0, (
+        f"{report.get('error')}\n--- run.mjs stderr ({tmp_path / 'run.stderr'}) ---\n{proc.stderr[-6000:]}\n--- {logs}"
+    )
     elapsed = time.monotonic() - started
 
     graph = report["importGraph"]
@@ -175,5 +184,19 @@ def test_worker_runs_on_pyodide(postgres, neon_endpoint, node22, vendored, tmp_p
     assert ("processing-failed", files[uploads["C"]]["id"]) in by_event
     derived = Path(data_dir) / "store" / "objects" / "derived" / files[uploads["B"]]["id"]
     assert any(derived.rglob("*.webp")) or any(derived.rglob("*.jpg")), sorted(derived.rglob("*"))
+
+    # The streaming ASGI bridge (section 6): what run.mjs measured, and the ZIP it received.
+    streaming = report["streaming"]
+    assert streaming["patch40"]["messages"] == 160 and streaming["patch40"]["pulledAtFirst"] <= 3
+    assert streaming["patch40"]["peakBytes"] < 40 * MIB / 3
+    assert streaming["download40"]["chunks"] >= 100 and streaming["download40"]["heldBack"] <= 4
+    zip_report = streaming["zip"]
+    originals = Path(data_dir) / "store" / "objects" / "originals" / user_id
+    with zipfile.ZipFile(zip_report["path"]) as archive:
+        assert archive.testzip() is None  # every member's CRC-32 checks out
+        assert sorted(archive.namelist()) == sorted(zip_report["members"])
+        for name, upload_id in zip_report["members"].items():
+            assert archive.read(name) == (originals / upload_id).read_bytes(), name
+    assert Path(zip_report["path"]).stat().st_size == zip_report["bytes"]
     assert elapsed < 120, f"the Pyodide run took {elapsed:.0f}s"
     shutil.rmtree(data_dir, ignore_errors=True)

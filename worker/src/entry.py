@@ -1,11 +1,14 @@
 """The Python Worker entry point (``main`` in wrangler.toml).
 
-``Default`` is the Worker: ``fetch`` serves the shared Starlette app through workers-py's
-ASGI bridge; ``scheduled`` (the cron trigger) expires stale uploads and finishes
-interrupted ones; ``queue`` consumes processing jobs and pushes each one to the processor
-container (see :mod:`mediagate.adapters.cloudflare.container_dispatch`). The app and its
-Services are built once per isolate, on the first event, from ``self.env``; see
-:mod:`mediagate.adapters.cloudflare.worker` for the bindings and vars it reads.
+``Default`` is the Worker: ``fetch`` serves the shared Starlette app through the streaming
+ASGI bridge (:mod:`mediagate.adapters.cloudflare.asgi_bridge`: request and response
+bodies flow through it, never buffered whole); ``scheduled`` (the cron trigger) expires
+stale uploads and finishes interrupted ones; ``queue`` consumes processing jobs and pushes
+each one to the processor container (see
+:mod:`mediagate.adapters.cloudflare.container_dispatch`). The app and its Services are
+built once per isolate, on the first event, from ``self.env`` (an env they cannot be
+built from answers 500 JSON); see :mod:`mediagate.adapters.cloudflare.worker` for the
+bindings and vars it reads.
 
 ``ProcessorContainer`` is the Durable Object class behind the ``PROCESSOR`` binding and
 the ``[[containers]]`` entry: it starts the processor container, forwards jobs to it and
@@ -17,11 +20,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mediagate.adapters.cloudflare import asgi_bridge
 from mediagate.adapters.cloudflare.container_dispatch import ProcessorGateway, QueueConsumer
 from mediagate.adapters.cloudflare.worker import build_services
 from mediagate.api.app import create_app
 from mediagate.services import Services
-from workers import DurableObject, WorkerEntrypoint, asgi
+from workers import DurableObject, WorkerEntrypoint
 
 log = logging.getLogger("mediagate.worker")
 
@@ -44,7 +48,12 @@ def _app(env: Any) -> Any:
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request: Any) -> Any:
-        return await asgi.fetch(_app(self.env), request, self.env, self.ctx)
+        try:
+            app = _app(self.env)
+        except Exception:
+            log.exception("cannot build the app from the Worker's env")
+            return asgi_bridge.error_response(500, "service misconfigured; see the Worker logs")
+        return await asgi_bridge.fetch(app, request, self.ctx)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
         result = await _services(self.env).tus.cleanup()

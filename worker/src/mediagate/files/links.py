@@ -8,6 +8,7 @@ Tampering with the token or the path, or using it after ``exp``, is refused.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -35,7 +36,9 @@ class LinkSigner:
         self.clock = clock
 
     def token(self, scope: str, ttl_seconds: int, download_name: str | None = None) -> str:
-        claims: dict[str, object] = {"s": scope, "exp": int(self.clock.now()) + ttl_seconds, "aud": LINK_AUDIENCE}
+        # Rounded up so a link never lives shorter than its TTL.
+        expires = math.ceil(self.clock.now() + ttl_seconds)
+        claims: dict[str, object] = {"s": scope, "exp": expires, "aud": LINK_AUDIENCE}
         if download_name:
             claims["n"] = download_name
         return jwt.encode(claims, self.secret, algorithm="HS256")

@@ -14,6 +14,9 @@ Conventions the adapters rely on:
   method (they would arrive as PyProxies): wrap them with :func:`to_js_obj`.
 * Bytes cross as a ``Uint8Array`` copy owned by JavaScript (:func:`to_js_bytes`), so a
   pending write never points into Python memory.
+* A Python task handed to ``ctx.waitUntil`` crosses as a real JS ``Promise``
+  (:func:`promise_for`), never as an implicit proxy (Pyodide destroys those when the call
+  returns).
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ import asyncio
 import inspect
 import json
 import sys
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 IN_WORKERS = sys.platform == "emscripten"
 
 if IN_WORKERS:  # pragma: no cover - exercised only inside the Workers runtime
     import js
+    from pyodide.ffi import create_once_callable as _create_once_callable
+    from pyodide.ffi import create_proxy as _create_proxy
     from pyodide.ffi import to_js as _to_js
 
     try:
@@ -129,14 +134,30 @@ class PyReadableStream:
     Built either from an async byte iterator (an R2 object body in a fake) or as the
     readable side of :class:`PyFixedLengthStream`. ``known_length`` mirrors what R2
     requires of a stream body: a length known up front (FixedLengthStream, request body).
+    ``on_cancel(reason)`` is called when a reader cancels it (like a JS source's
+    ``cancel``).
     """
 
-    def __init__(self, source: AsyncIterable[bytes] | None = None, *, known_length: int | None = None) -> None:
+    def __init__(
+        self,
+        source: AsyncIterable[bytes] | None = None,
+        *,
+        known_length: int | None = None,
+        on_cancel: Callable[[Any], None] | None = None,
+    ) -> None:
         self._iter: AsyncIterator[bytes] | None = source.__aiter__() if source is not None else None
+        self._on_cancel = on_cancel
         self._queue: asyncio.Queue[tuple[str, Any]] | None = None if source is not None else asyncio.Queue()
         self.known_length = known_length
         self.locked = False
         self._finished = False
+        self.cancelled: Any = None  # the reason, once a reader cancelled the stream
+
+    def _cancel(self, reason: Any) -> None:
+        self._finished = True
+        self.cancelled = reason if reason is not None else "cancelled"
+        if self._on_cancel is not None:
+            self._on_cancel(self.cancelled)
 
     def getReader(self) -> _PyReader:  # JS API names from here on
         if self.locked:
@@ -176,7 +197,7 @@ class _PyReader:
         self._stream.locked = False
 
     async def cancel(self, reason: Any = None) -> None:
-        self._stream._finished = True
+        self._stream._cancel(reason)
 
 
 class _PyWriter:
@@ -325,6 +346,207 @@ async def async_iter_js_stream(readable: Any) -> AsyncIterator[bytes]:
             reader.releaseLock()
         except Exception:
             pass  # a read still pending keeps the lock; nothing to release then
+
+
+# -- serving: requests, responses, waitUntil -------------------------------------------------
+
+
+class PyResponse:
+    """A pure-Python stand-in for a JS ``Response`` (CPython tests only): ``status``, the
+    header pairs, and ``body``: ``None``, ``bytes`` or a :class:`PyReadableStream`."""
+
+    def __init__(self, body: Any, status: int, headers: Sequence[tuple[str, str]]) -> None:
+        self.body = body
+        self.status = status
+        self.headers = list(headers)
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    async def read(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes | bytearray | memoryview):
+            return bytes(self.body)
+        return b"".join([chunk async for chunk in async_iter_js_stream(self.body)])
+
+
+def header_pairs(headers: Any) -> list[tuple[str, str]]:
+    """A JS ``Headers`` (or, under CPython, a mapping or pairs) as ``(name, value)`` strings."""
+    if is_nullish(headers):
+        return []
+    if isinstance(headers, Mapping):
+        return [(str(k), str(v)) for k, v in headers.items()]
+    return [(str(k), str(v)) for k, v in headers]
+
+
+def new_response(body: Any, status: int, headers: Sequence[tuple[str, str]]) -> Any:
+    """A JS ``Response``: ``body`` is ``None``, a ``Uint8Array`` (:func:`to_js_bytes`) or a
+    ``ReadableStream``; repeated header names (``Set-Cookie``) are kept."""
+    if IN_WORKERS:  # pragma: no cover
+        js_headers = js.Headers.new()
+        for name, value in headers:
+            js_headers.append(name, value)
+        return js.Response.new(body, to_js_obj({"status": status, "headers": js_headers}))
+    return PyResponse(body, status, headers)
+
+
+class ResponseGone(Exception):
+    """The consumer of a :class:`ResponseStream` cancelled it (the client went away)."""
+
+
+class ResponseStream:
+    """A streamed response body fed from Python: ``readable`` goes into the ``Response``,
+    the producer awaits :meth:`write` per chunk and :meth:`close` at the end.
+
+    The readable side is a ``ReadableStream`` over a Python *pull source* (``pull`` and
+    ``cancel`` callbacks, high-water mark 0), not a writer on a ``TransformStream``: Python
+    then never awaits a JS stream promise. That matters because Pyodide turns every JS
+    promise into a future as it crosses, and one rejected with a value that is not an
+    ``Error`` (``cancel("reason")``, ``cancel()``) can never settle that future: a writer
+    awaiting ``write()`` after the client went away would hang. Here the consumer's
+    ``cancel(reason)`` is a plain call into Python, whatever the reason.
+
+    Back-pressure: :meth:`write` returns once its chunk is queued, and only one chunk is
+    queued, so the producer runs at most a chunk ahead of the consumer. :meth:`close`
+    returns once the consumer has read everything. With a known ``length`` the readable
+    is piped through a ``FixedLengthStream(length)``, so the runtime sends that
+    Content-Length rather than chunked encoding (and errors the body on a length
+    mismatch). Under CPython ``readable`` is a :class:`PyReadableStream`.
+    """
+
+    def __init__(self, length: int | None = None) -> None:
+        self.length = length
+        self.cancelled: str | None = None
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=1)
+        self._ended = asyncio.Event()  # the consumer took the end (or cancelled, or it errored)
+        self._closed = False
+        self._error: str | None = None
+        self._proxies: list[Any] = []
+        if IN_WORKERS:  # pragma: no cover
+            self.readable = self._js_readable(length)
+        else:
+            self.readable = PyReadableStream(self._chunks(), known_length=length, on_cancel=self._on_cancel)
+
+    # producer side
+
+    async def write(self, data: bytes) -> None:
+        if self.cancelled is not None:
+            raise ResponseGone(self.cancelled)
+        await self._queue.put(("chunk", data))
+        if self.cancelled is not None:
+            raise ResponseGone(self.cancelled)
+
+    async def close(self) -> None:
+        if self.cancelled is None:
+            await self._queue.put(("end", None))
+            await self._ended.wait()
+        self._closed = True
+        if self.cancelled is not None:
+            raise ResponseGone(self.cancelled)
+
+    def abort(self, reason: str) -> None:
+        """Error the body after the chunk already queued (the consumer sees a broken
+        stream); no-op once it ended."""
+        if self._closed or self._ended.is_set():
+            return
+        self._closed = True
+        self._error = reason
+        if self._queue.empty():
+            self._queue.put_nowait(("error", reason))
+
+    # consumer side
+
+    async def _next(self) -> tuple[str, Any]:
+        if self._queue.empty() and self._error is not None:
+            kind, payload = "error", self._error
+        else:
+            kind, payload = await self._queue.get()
+        if kind != "chunk":
+            self._ended.set()
+        return kind, payload
+
+    def _on_cancel(self, reason: Any) -> None:
+        self.cancelled = str(reason) if not is_nullish(reason) else "cancelled"
+        self._ended.set()
+        while not self._queue.empty():  # wake a producer blocked on a full queue
+            self._queue.get_nowait()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:  # the CPython stand-in's source
+        while True:
+            kind, payload = await self._next()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise TypeError(f"stream errored: {payload}")
+            yield payload
+
+    def _js_readable(self, length: int | None) -> Any:  # pragma: no cover - Workers only
+        loop = asyncio.get_running_loop()
+
+        def release() -> None:
+            proxies, self._proxies = self._proxies, []
+            for proxy in proxies:
+                proxy.destroy()
+
+        async def pull_one(controller: Any) -> None:
+            try:
+                kind, payload = await self._next()
+                if kind == "chunk":
+                    controller.enqueue(to_js_bytes(payload))
+                    return
+                if kind == "end":
+                    controller.close()
+                else:
+                    controller.error(js.Error.new(str(payload)))
+            except Exception as exc:  # the stream was cancelled meanwhile, or similar
+                try:
+                    controller.error(js.Error.new(str(exc)))
+                except Exception:
+                    pass
+            loop.call_soon(release)
+
+        pulling: list[asyncio.Future[None]] = []
+
+        def pull(controller: Any) -> Any:  # never called again before its promise settles
+            task = asyncio.ensure_future(pull_one(controller))
+            pulling[:] = [task]
+            return promise_for(task)
+
+        def cancel(reason: Any) -> None:
+            self._on_cancel(reason)
+            for task in pulling:
+                task.cancel()  # a pull waiting for a chunk that will never come
+            loop.call_soon(release)
+
+        self._proxies = [_create_proxy(pull), _create_proxy(cancel)]
+        source = to_js_obj({"pull": self._proxies[0], "cancel": self._proxies[1]})
+        readable = js.ReadableStream.new(source, to_js_obj({"highWaterMark": 0}))
+        if length is not None and js_get(js.globalThis, "FixedLengthStream") is not None:
+            readable = readable.pipeThrough(js.FixedLengthStream.new(length))
+        return readable
+
+
+def promise_for(future: asyncio.Future[Any]) -> Any:
+    """A JS ``Promise`` that settles (always fulfilled) when ``future`` is done; the future
+    itself under CPython. Failures are the task's own business (it logs them)."""
+    if not IN_WORKERS:
+        return future
+
+    def executor(resolve: Any, reject: Any) -> None:  # pragma: no cover
+        future.add_done_callback(lambda _done: resolve())
+
+    return js.Promise.new(_create_once_callable(executor))  # pragma: no cover
+
+
+def wait_until(ctx: Any, future: asyncio.Future[Any]) -> bool:
+    """``ctx.waitUntil(future)`` so the runtime keeps the isolate until ``future`` is done;
+    False when ``ctx`` has no ``waitUntil``."""
+    if js_get(ctx, "waitUntil") is None:
+        return False
+    ctx.waitUntil(promise_for(future))
+    return True
 
 
 # -- fetch ------------------------------------------------------------------------------------
