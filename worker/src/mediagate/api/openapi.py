@@ -648,7 +648,10 @@ def _components() -> dict[str, Any]:
             "progress": {"type": "number", "minimum": 0, "maximum": 100},
             "error": nullable_str,
             "thumbnail_url": nullable_url,
-            "placeholder": {"type": ["string", "null"], "description": "A tiny data: URL shown while loading"},
+            "placeholder": {
+                "type": ["string", "null"],
+                "description": "ThumbHash of the preview, base64 (decode client-side into a blurred placeholder)",
+            },
             "width": {"type": ["integer", "null"]},
             "height": {"type": ["integer", "null"]},
             "duration": {"type": ["number", "null"]},
