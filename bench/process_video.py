@@ -1,17 +1,20 @@
 """Benchmark: the whole video pipeline vs the bare ffmpeg ladder command.
 
 Generates a 30 s 1080p30 H.264 clip with AAC audio (lavfi ``testsrc2`` + ``sine``, phone-like
-12 Mbit/s, 1 s GOP), then times, alternately:
+12 Mbit/s, 1 s GOP), then times, interleaved:
 
 * **bare**: one ffmpeg run producing the 1080p/720p/480p HLS rungs + audio, built by the same
   ``build_ladder_command`` the pipeline uses (same encoder, preset, rate control, GOP,
   segmenting) — nothing else: no probe, no poster, no storyboard, no master rewrite;
-* **pipeline**: ``process_video`` end to end (probe, low-rung-first encode, provisional and
-  final master, poster, storyboard).
+* **pipeline**: ``process_video`` end to end with an ``on_first_playable`` consumer (probe,
+  low-rung-first encode, provisional and final master, poster, storyboard);
+* **pipeline, single run**: the same with the low-rung-first split disabled
+  (``MAX_FIRST_PASS_OVERHEAD`` < 0): the price of everything except the early rung.
 
-Prints both wall times, their ratio (target ≤ 1.10) and the time to the first playable rung.
-The machine is shared, so ``--repeat N`` runs both N times (interleaved) and reports medians;
-CPU seconds are printed too (they barely depend on other load).
+Prints wall and CPU times, the ratios to bare (target ≤ 1.10), the time to the first
+playable rung, and the CPU of decoding the source once (the floor of the split's overhead).
+The machine may be shared: ``--repeat N`` reports medians, and CPU seconds barely depend
+on other load.
 
     .venv/bin/python bench/process_video.py [--repeat 3] [--duration 30] [--preset veryfast]
 """
@@ -32,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "container"))
 
+from processor.media import video as video_mod
 from processor.media.hls import build_ladder_command, plan_ladder
 from processor.media.probe import probe_video
 from processor.media.video import process_video
@@ -75,12 +79,24 @@ def run_bare(src: Path, out: Path, info: dict, preset: str) -> tuple[float, floa
     return time.monotonic() - t, child_cpu() - cpu
 
 
-def run_pipeline(src: Path, out: Path, preset: str) -> tuple[float, float, float, dict]:
+def run_pipeline(src: Path, out: Path, preset: str, *, split: bool = True) -> tuple[float, float, float, dict]:
     shutil.rmtree(out, ignore_errors=True)
+    saved = video_mod.MAX_FIRST_PASS_OVERHEAD
+    if not split:
+        video_mod.MAX_FIRST_PASS_OVERHEAD = -1.0
     t, cpu = time.monotonic(), child_cpu()
     first: list[float] = []
-    result = process_video(src, out, preset=preset, on_first_playable=lambda _: first.append(time.monotonic() - t))
+    try:
+        result = process_video(src, out, preset=preset, on_first_playable=lambda _: first.append(time.monotonic() - t))
+    finally:
+        video_mod.MAX_FIRST_PASS_OVERHEAD = saved
     return time.monotonic() - t, first[0], child_cpu() - cpu, result.metadata["timings"]
+
+
+def decode_cpu(src: Path) -> float:
+    cpu = child_cpu()
+    subprocess.run(["ffmpeg", "-v", "error", "-an", "-i", str(src), "-f", "null", "-"], check=True, timeout=600)
+    return child_cpu() - cpu
 
 
 def main() -> None:
@@ -119,35 +135,41 @@ def main() -> None:
         rungs = ", ".join(f"{r.name} {r.width}x{r.height}" for r in plan_ladder(info))
         print(f"ladder: {rungs}; preset {args.preset}; cores {os.cpu_count()}")
 
-        bare, pipe, first, bare_cpu, pipe_cpu, timings = [], [], [], [], [], []
+        names = {"bare": "bare ladder", "split": "process_video", "single": "process_video 1 run"}
+        wall: dict[str, list[float]] = {k: [] for k in names}
+        cpu: dict[str, list[float]] = {k: [] for k in names}
+        first: dict[str, list[float]] = {k: [] for k in names}
+        timings: dict = {}
+        order = list(names)
         for i in range(args.repeat):
-            order = ("bare", "pipeline") if i % 2 == 0 else ("pipeline", "bare")
-            for what in order:
+            for what in order[i % 3 :] + order[: i % 3]:
                 load = wait_idle(args.idle_load, args.idle_wait)
                 if what == "bare":
-                    wall, cpu = run_bare(src, tmp / "bare", info, args.preset)
-                    bare.append(wall)
-                    bare_cpu.append(cpu)
-                    print(f"  run {i + 1}: bare ladder   {wall:6.2f} s  cpu {cpu:6.1f} s   (load before {load:.2f})")
+                    w, c = run_bare(src, tmp / "out", info, args.preset)
+                    extra = ""
                 else:
-                    wall, fp, cpu, tm = run_pipeline(src, tmp / "pipeline", args.preset)
-                    pipe.append(wall)
-                    first.append(fp)
-                    pipe_cpu.append(cpu)
-                    timings.append(tm)
-                    print(
-                        f"  run {i + 1}: process_video {wall:6.2f} s  cpu {cpu:6.1f} s   first playable {fp:5.2f} s"
-                        f"   (load before {load:.2f})"
-                    )
+                    w, fp, c, timings[what] = run_pipeline(src, tmp / "out", args.preset, split=what == "split")
+                    first[what].append(fp)
+                    extra = f"  first playable {fp:6.2f} s"
+                wall[what].append(w)
+                cpu[what].append(c)
+                print(f"  run {i + 1}: {names[what]:20s} {w:6.2f} s  cpu {c:6.1f} s{extra}   (load before {load:.2f})")
+        dec = decode_cpu(src)
 
-        b, p, f = statistics.median(bare), statistics.median(pipe), statistics.median(first)
-        bc, pc = statistics.median(bare_cpu), statistics.median(pipe_cpu)
+        med = {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in names}
+        bw, bc = med["bare"]
         print()
-        print(f"bare ffmpeg ladder (1 run, 3 rungs + audio): {b:7.2f} s wall  {bc:6.1f} s cpu")
-        print(f"process_video (whole pipeline):             {p:7.2f} s wall  {pc:6.1f} s cpu")
-        print(f"ratio pipeline / bare:                      {p / b:7.3f} wall  {pc / bc:6.3f} cpu   (target <= 1.10)")
-        print(f"time to first playable rung:                {f:7.2f} s   ({f / b:.0%} of the bare ladder time)")
-        print(f"pipeline timings (last run): {timings[-1]}")
+        print(f"{'':34s} {'wall':>8s} {'cpu':>8s} {'wall/bare':>10s} {'cpu/bare':>9s} {'first playable':>15s}")
+        for k, label in (
+            ("bare", "bare ffmpeg ladder (1 run)"),
+            ("split", "process_video (low rung first)"),
+            ("single", "process_video (single run)"),
+        ):
+            w, c = med[k]
+            fp = f"{statistics.median(first[k]):8.2f} s" if first[k] else "         -"
+            print(f"{label:34s} {w:7.2f}s {c:7.1f}s {w / bw:10.3f} {c / bc:9.3f} {fp:>15s}")
+        print(f"decoding the source once: {dec:.1f} s cpu ({dec / bc:.0%} of the bare ladder's cpu)")
+        print(f"pipeline timings (last low-rung-first run): {timings.get('split')}")
 
 
 if __name__ == "__main__":
