@@ -5,6 +5,7 @@ Each port is deliberately small: what R2, Queues and Neon-over-HTTP can all do.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,11 @@ class ObjectStore(Protocol):
 
 
 Row = dict[str, Any]
+
+
+def json_value(value: Any) -> Any:
+    """A JSON/JSONB column as Python: psycopg decodes it, Neon over HTTP may hand back text."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 class Database(Protocol):

@@ -8,7 +8,6 @@ fresh job message rebuilt from the files row goes to the queue.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.routing import Route
 
 from ..auth import Principal
 from ..jobs import JOB_TYPES, job_message
+from ..ports import json_value
 from ..services import Services
 from .errors import authenticate, json_error
 
@@ -79,10 +79,6 @@ def _admin(request: Request) -> Principal | Response:
     return principal
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 async def stats(request: Request) -> Response:
     services: Services = request.app.state.services
     principal = _admin(request)
@@ -90,7 +86,7 @@ async def stats(request: Request) -> Response:
         return principal
     row = (await services.db.fetch(STATS_SQL, services.settings.queue_name))[0]
     by_status = {s: 0 for s in JOB_STATUSES}
-    for status, n in (_json(row["jobs_by_status"]) or {}).items():
+    for status, n in (json_value(row["jobs_by_status"]) or {}).items():
         by_status[status] = int(n)
     messages = int(row["queue_messages"])
     # Locally the queue is the queue_messages table (leased but not acked messages count);
@@ -104,7 +100,7 @@ async def stats(request: Request) -> Response:
             "queue_messages": messages,
             "queued_jobs": by_status["queued"],
             "jobs_by_status": by_status,
-            "recent_failures": _json(row["recent_failures"]) or [],
+            "recent_failures": json_value(row["recent_failures"]) or [],
             "throughput": {
                 "completed_last_hour": completed_hour,
                 "completed_last_24h": int(row["completed_last_24h"]),
@@ -143,7 +139,7 @@ async def retry_job(request: Request) -> Response:
             return json_error(409, "the job's file no longer exists")
         return json_error(409, f"only failed jobs can be retried (this one is {found[0]['status']})")
     row = rows[0]
-    metadata = {str(k): str(v) for k, v in (_json(row["upload_metadata"]) or {}).items()}
+    metadata = {str(k): str(v) for k, v in (json_value(row["upload_metadata"]) or {}).items()}
     file_type = row["file_type"] if row["file_type"] in JOB_TYPES else "other"
     message = job_message(
         job_id=row["job_id"],

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..ports import Database, Row
+from ..ports import Database, Row, json_value
 from .cursor import decode_cursor, encode_cursor
 
 FILE_TYPES = ("video", "image", "other")
@@ -24,12 +23,8 @@ class Page:
     next_cursor: str | None
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _normalise(row: Row) -> Row:
-    row["metadata"] = _json(row.get("metadata")) or {}
+    row["metadata"] = json_value(row.get("metadata")) or {}
     row["file_size"] = int(row["file_size"])
     row["processing_progress"] = float(row.get("processing_progress") or 0)
     return row

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..ports import Database, Row
+from ..ports import Database, Row, json_value
 
 
 @dataclass
@@ -53,23 +52,19 @@ class UploadState:
         return self.state == "completed"
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _from_row(row: Row) -> UploadState:
     return UploadState(
         id=row["id"],
         user_id=str(row["user_id"]),
         length=None if row["upload_length"] is None else int(row["upload_length"]),
         offset=int(row["upload_offset"]),
-        metadata=_json(row["metadata"]) or {},
+        metadata=json_value(row["metadata"]) or {},
         object_key=row["object_key"],
         multipart_id=row["multipart_id"],
         part_size=int(row["part_size"]),
         expires_at=float(row["expires_epoch"]),
-        parts=[Part(int(p["n"]), p["etag"], int(p["size"])) for p in _json(row["parts"]) or []],
-        staged=[StagedChunk(s["key"], int(s["size"])) for s in _json(row["staged"]) or []],
+        parts=[Part(int(p["n"]), p["etag"], int(p["size"])) for p in json_value(row["parts"]) or []],
+        staged=[StagedChunk(s["key"], int(s["size"])) for s in json_value(row["staged"]) or []],
         state=row["state"],
         file_id=None if row["file_id"] is None else str(row["file_id"]),
     )

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ...ports import Clock, Database, SystemClock
+from ...ports import Clock, Database, SystemClock, json_value
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class PostgresQueue:
             self.max_attempts,
             visibility_timeout,
         )
-        return [LeasedMessage(r["id"], r["lease_id"], _json(r["body"]), int(r["attempts"])) for r in rows]
+        return [LeasedMessage(r["id"], r["lease_id"], json_value(r["body"]), int(r["attempts"])) for r in rows]
 
     async def ack(self, lease_id: str) -> bool:
         return await self.db.execute("DELETE FROM queue_messages WHERE lease_id = $1", lease_id) == 1
@@ -121,7 +121,3 @@ class PostgresQueue:
     async def depth(self) -> int:
         rows = await self.db.fetch("SELECT count(*) AS n FROM queue_messages WHERE queue = $1", self.name)
         return int(rows[0]["n"])
-
-
-def _json(value: Any) -> dict[str, Any]:
-    return json.loads(value) if isinstance(value, str) else value
