@@ -16,22 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from .media.result import MediaError, ProcessResult
+from .media.video import output_content_type
 from .settings import ProcessorSettings
 from .status import StatusStore
 from .storage import ProcessorStore
 
 log = logging.getLogger("processor.pipeline")
-
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
-    ".ts": "video/mp2t",
-    ".jpg": "image/jpeg",
-    ".webp": "image/webp",
-    ".vtt": "text/vtt",
-    ".json": "application/json",
-}
 
 
 class Cancelled(Exception):
@@ -77,10 +67,6 @@ def run_media(
 
         return process_image(src, out_dir, log_curve=curve)
     return ProcessResult(outputs=[], metadata={"note": "stored as-is; download only"})
-
-
-def content_type(path: str) -> str:
-    return CONTENT_TYPES.get(posixpath.splitext(path)[1].lower(), "application/octet-stream")
 
 
 class Pipeline:
@@ -141,5 +127,5 @@ class Pipeline:
         for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(out_dir).as_posix()
             if rel.startswith("hls/"):
-                await self.store.upload(path, prefix + rel, content_type(rel))
+                await self.store.upload(path, prefix + rel, output_content_type(rel))
         await self.status.playable(message["job_id"], message["file_id"], prefix + playlist)

@@ -110,7 +110,6 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
             raise HTTPException(status_code=429, detail="at capacity; retry later", headers={"Retry-After": "5"})
         attempts = int(request.headers.get("x-attempts", "1"))
         push_runner = Runner(settings, NoRetrySource(), pipeline, status, notifier)
-        push_runner.slots = runner.slots
         runner.running += 1
         runner.peak = max(runner.peak, runner.running)
         try:

@@ -82,7 +82,8 @@ _CONTENT_TYPES = {
 }
 
 
-def _content_type(rel: str) -> str:
+def output_content_type(rel: str) -> str:
+    """The content type of a file this module writes (HLS playlists and fMP4 media, images, VTT)."""
     suffix = Path(rel).suffix
     if suffix in _CONTENT_TYPES:
         return _CONTENT_TYPES[suffix]
@@ -245,7 +246,7 @@ def process_video(
 
     playlists = [r.playlist for r in ladder] + ([f"{AUDIO_DIR}/index.m3u8"] if audio else [])
     rel_files = [MASTER] + [f"hls/{f}" for f in rendition_files(hls_dir, playlists)]
-    outputs = [MediaOutput(f, _content_type(f)) for f in rel_files]
+    outputs = [MediaOutput(f, output_content_type(f)) for f in rel_files]
     outputs += poster.outputs + board.outputs
     timings["total_s"] = round(time.monotonic() - t0, 3)
     progress.report(100.0)
