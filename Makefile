@@ -1,11 +1,16 @@
 # Mediagate: `make dev` runs everything locally, `make test` runs every test.
-.PHONY: install dev test deploy-check token lint format bench
+.PHONY: install dev dev-cloudflare test deploy-check token lint format bench
 
 install:
 	@scripts/install.sh
 
 dev: install
 	@scripts/dev.sh
+
+# The same system on the Cloudflare runtime (workerd, offline): Worker, local R2, Queues,
+# Durable Objects, Assets, cron, Neon's SQL-over-HTTP endpoint, and the processor.
+dev-cloudflare: install
+	@scripts/dev_cloudflare.sh
 
 test: install
 	@scripts/test.sh $(ARGS)

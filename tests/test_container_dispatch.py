@@ -82,22 +82,43 @@ class FakeMessage:
         self.settled = ("retry", None if options is None else options["delaySeconds"])
 
 
+class RpcProperty:
+    """What a real Durable Object stub answers for any property it does not define: an RPC
+    property, whose ``fetch`` goes out over RPC and fails (workerd ``Fetcher::getRpcMethod``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def fetch(self, *args: Any) -> Any:
+        raise TypeError("'fetch' is a reserved method and cannot be called over RPC")
+
+
+class FakeStub:
+    """A Durable Object stub shaped like workerd's: ``fetch`` plus an RPC property for every other name."""
+
+    def __init__(self, fetch) -> None:
+        self._fetch = fetch
+
+    async def fetch(self, url: str, init: dict) -> PyResponse:
+        return await self._fetch(url, init)
+
+    def __getattr__(self, name: str) -> RpcProperty:
+        return RpcProperty(name)
+
+
 class FakeNamespace:
-    """A DurableObjectNamespace with only idFromName/get (no getByName), to test the fallback."""
+    """A DurableObjectNamespace: ``getByName`` gives a workerd-shaped stub."""
 
     def __init__(self, answer) -> None:
         self.answer = answer
         self.calls: list[tuple[str, str, dict]] = []
 
-    def idFromName(self, name: str) -> str:
-        return f"id:{name}"
-
-    def get(self, object_id: str) -> Any:
+    def getByName(self, name: str) -> FakeStub:
         async def fetch(url: str, init: dict) -> PyResponse:
-            self.calls.append((object_id, url, init))
+            self.calls.append((name, url, init))
             return self.answer(json.loads(init["body"]), init)
 
-        return SimpleNamespace(fetch=fetch)
+        return FakeStub(fetch)
 
 
 def test_consumer_acks_and_retries_per_message():
@@ -127,7 +148,7 @@ def test_consumer_acks_and_retries_per_message():
     assert [o.action for o in outcomes] == ["ack", "retry", "retry", "retry", "retry"]
     assert "Durable Object reset" in outcomes[-1].reason
     object_id, url, init = namespace.calls[0]
-    assert object_id == f"id:{instance_name('done', 2)}" and url == "http://container/jobs"
+    assert object_id == instance_name("done", 2) and url == "http://container/jobs"
     assert init["method"] == "POST" and init["headers"]["x-attempts"] == "2"
 
 

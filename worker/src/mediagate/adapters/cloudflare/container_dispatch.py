@@ -234,15 +234,18 @@ class QueueConsumer:
         self.settings = settings or DispatchSettings.from_env(EnvVars(env))
 
     def _stub(self, name: str) -> Any:
-        namespace = unwrap_binding(getattr(self.env, "PROCESSOR"))  # noqa: B009 - a JS binding
-        get_by_name = js_get(namespace, "getByName")
-        if get_by_name is not None:
-            return get_by_name(name)
-        return namespace.get(namespace.idFromName(name))
+        """The JS Durable Object stub for one processor instance.
+
+        A stub answers *every* property name as an RPC property (workerd's
+        ``Fetcher::getRpcMethod``): never probe it with ``getattr`` (``unwrap_binding``,
+        ``js_get``); the only thing done with it is ``stub.fetch(url, init)``, a real
+        HTTP request to the object's ``fetch`` handler."""
+        namespace = unwrap_binding(self.env.PROCESSOR)  # workers-py's namespace wrapper -> the JS namespace
+        return namespace.getByName(name)
 
     async def push(self, body: dict[str, Any], attempts: int) -> tuple[int, str | None, Any]:
         job_id = str(body.get("job_id") or "")
-        stub = unwrap_binding(self._stub(instance_name(job_id, self.settings.instances)))
+        stub = self._stub(instance_name(job_id, self.settings.instances))
         init = {
             "method": "POST",
             "headers": {"content-type": "application/json", "x-attempts": str(attempts)},
@@ -319,9 +322,11 @@ class ProcessorGateway:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        fetch_url: Callable[[str, Any], Awaitable[Any]] | None = None,
     ) -> None:
         from .worker import EnvVars
 
+        self.fetch_url = fetch_url or ffi.global_fetch
         self.ctx = ctx
         self.env = env
         self.vars = EnvVars(env)
@@ -329,6 +334,23 @@ class ProcessorGateway:
         self.clock = clock
         self.sleep = sleep
         self._starting: asyncio.Future[None] | None = None
+
+    @property
+    def local_processor_url(self) -> str:
+        """``LOCAL_PROCESSOR_URL``: where jobs go when the runtime has no containers.
+
+        The one local-only branch: Miniflare runs Containers only with Docker, so
+        ``make dev-cloudflare`` and the workerd tests run the processor as a process and set
+        this. Never set in production, where ``ctx.container`` always exists."""
+        return (self.vars.get("LOCAL_PROCESSOR_URL") or "").rstrip("/")
+
+    async def _forward_local(self, request: Any) -> Any:
+        try:
+            return await self.fetch_url(f"{self.local_processor_url}/jobs", request)
+        except Exception as exc:
+            reason = f"local processor unreachable: {getattr(exc, 'message', None) or exc}"
+            log.error(reason)
+            return make_response(503, {"detail": {"reason": reason}}, {"retry-after": str(self.settings.retry_delay)})
 
     @property
     def container(self) -> Any:
@@ -410,6 +432,8 @@ class ProcessorGateway:
             return make_response(200, {"running": bool(container is not None and container.running)})
         if path != "/jobs" or method != "POST":
             return make_response(404, {"detail": "not found"})
+        if js_get(self.ctx, "container") is None and self.local_processor_url:
+            return await self._forward_local(request)
         try:
             await self.ensure_running()
         except ContainerUnavailable as exc:

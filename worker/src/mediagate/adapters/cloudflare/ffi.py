@@ -565,3 +565,11 @@ async def js_fetch(url: str, method: str, headers: dict[str, str], body: str | N
         return int(response.status), json.loads(text)
     except ValueError:  # pragma: no cover
         return int(response.status), text
+
+
+async def global_fetch(url: str, request: Any) -> Any:
+    """``fetch(url, request)`` in the Workers runtime: re-send a JS ``Request`` (method,
+    headers and body stream) to another URL and return the JS ``Response`` untouched."""
+    if not IN_WORKERS:
+        raise RuntimeError("the global fetch is only available inside the Workers runtime; inject a fetch callable")
+    return await js.fetch(url, request)  # pragma: no cover

@@ -1,0 +1,276 @@
+"""The whole system on the Cloudflare runtime, locally and offline (``make dev-cloudflare``).
+
+::
+
+    browser / tus client --> wrangler dev (Miniflare + workerd, the pinned runtime)
+                               Python Worker: API, tus, Assets, cron, Queues producer +
+                               consumer + dead-letter queue, ProcessorContainer DO, local R2
+                               |-- SQL over HTTP --> Neon endpoint (Postgres behind it)
+                               '-- DO forwards jobs --> processor (push only, LOCAL_PROCESSOR_URL)
+    processor --> signed storage grants --> the Worker (R2) ; webhooks --> the Worker
+
+Miniflare runs Containers only with Docker, absent here: the ``ProcessorContainer`` Durable
+Object has no ``ctx.container`` and, given ``LOCAL_PROCESSOR_URL``, forwards jobs to the
+processor process this stack starts (the one documented local-only branch, see
+``adapters/cloudflare/container_dispatch.py``).
+
+:class:`WorkerdStack` is used by ``make dev-cloudflare`` (``main``) and by the tests
+(``tests/workerd``), so the tests exercise what developers run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import runtime  # noqa: E402 - scripts/workerd/runtime.py
+
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+PYTHONPATH = f"{ROOT / 'worker' / 'src'}:{ROOT / 'container'}"
+
+
+def node22() -> str:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "node22.sh")], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{log.name}: exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=30).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout:g}s; see {log}:\n{log.read_text()[-4000:]}")
+
+
+@dataclass
+class Child:
+    """One supervised process of the stack."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    health: str = ""
+    timeout: float = 60.0
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        if self.health:
+            _wait_healthy(self.health, self.proc, self.log, self.timeout)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the process group (wrangler's workerd children included)."""
+        if not self.proc:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+
+@dataclass
+class WorkerdStack:
+    """Neon endpoint + processor + ``wrangler dev`` over an existing Postgres database."""
+
+    database_url: str
+    data_dir: Path
+    port: int
+    jwt_secret: str
+    webhook_secret: str
+    neon_port: int
+    processor_port: int
+    worker_vars: Mapping[str, str] = field(default_factory=dict)
+    processor_env: Mapping[str, str] = field(default_factory=dict)
+    children: dict[str, Child] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def processor_url(self) -> str:
+        return f"http://127.0.0.1:{self.processor_port}"
+
+    def _write_vars(self) -> Path:
+        """Secrets and local-only vars for wrangler (--env-file): never in the project tree."""
+        values = {
+            "JWT_SECRET": self.jwt_secret,
+            "DATABASE_URL": self.database_url,
+            "NEON_SQL_ENDPOINT": f"http://127.0.0.1:{self.neon_port}/sql",
+            "WEBHOOK_SECRET": self.webhook_secret,
+            "WORKER_URL": self.url,
+            "LOCAL_PROCESSOR_URL": self.processor_url,
+            **self.worker_vars,
+        }
+        path = self.data_dir / "dev.vars"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.writelines(f"{k}={v}\n" for k, v in values.items())
+        return path
+
+    def _neon(self) -> Child:
+        return Child(
+            "neon",
+            [PYTHON, str(ROOT / "tests" / "pyodide" / "neon_server.py"), str(self.neon_port)],
+            {**os.environ},
+            self.data_dir / "neon.log",
+        )
+
+    def _processor(self) -> Child:
+        env = {
+            **os.environ,
+            "PYTHONPATH": PYTHONPATH,
+            "DATABASE_URL": self.database_url,
+            "WORKER_URL": self.url,
+            "WEBHOOK_SECRET": self.webhook_secret,
+            "PROCESSOR_HOST": "127.0.0.1",
+            "PROCESSOR_PORT": str(self.processor_port),
+            "PULL_ENABLED": "0",  # jobs arrive from the Worker's queue consumer, as in production
+            "STORE_BACKEND": "worker",  # outputs through the job's signed storage grant
+            "DATA_DIR": str(self.data_dir / "processor"),
+            **self.processor_env,
+        }
+        return Child(
+            "processor",
+            [PYTHON, "-m", "processor.service"],
+            env,
+            self.data_dir / "processor.log",
+            health=f"{self.processor_url}/healthz",
+        )
+
+    def _wrangler(self) -> Child:
+        wrapper = runtime.prepare()
+        flags = [arg for flag in runtime.DEV_COMPAT_FLAGS for arg in ("--compatibility-flags", flag)]
+        env = {
+            **os.environ,
+            "MINIFLARE_WORKERD_PATH": str(wrapper),
+            "CLOUDFLARE_CF_FETCH_ENABLED": "false",  # request.cf without reaching Cloudflare
+            "WRANGLER_SEND_METRICS": "false",
+            "WRANGLER_LOG_PATH": str(self.data_dir / "wrangler-logs"),
+            "CI": "1",
+            "NO_COLOR": "1",
+            "FORCE_COLOR": "0",
+        }
+        argv = [
+            node22(),
+            str(ROOT / "node_modules" / "wrangler" / "bin" / "wrangler.js"),
+            "dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--inspector-port",
+            "0",
+            "--enable-containers=false",
+            *flags,
+            "--env-file",
+            str(self._write_vars()),
+            "--persist-to",
+            str(self.data_dir / "wrangler-state"),
+            "--show-interactive-dev-session=false",
+            "--log-level",
+            os.environ.get("WRANGLER_LOG_LEVEL", "info"),
+        ]
+        # The first start compiles the Python runtime (minutes on 2 cores); later ones take seconds.
+        return Child("wrangler", argv, env, self.data_dir / "wrangler.log", f"{self.url}/api/health", timeout=600)
+
+    def start(self) -> WorkerdStack:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for child in (self._neon(), self._wrangler(), self._processor()):
+            self.children[child.name] = child
+            child.start()
+        return self
+
+    def restart(self, name: str) -> None:
+        child = self.children[name]
+        child.stop()
+        child.start()
+
+    def stop(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.stop()
+
+    def token(self, user_id: str, *, role: str = "user", ttl: int = 3600) -> str:
+        sys.path.insert(0, str(ROOT / "worker" / "src"))
+        from mediagate.auth import issue_token
+
+        return issue_token(self.jwt_secret, user_id, role=role, ttl_seconds=ttl)
+
+
+def main() -> None:
+    """``make dev-cloudflare``: env from scripts/env.sh (DATA_DIR, secrets), Postgres started there."""
+    data_dir = Path(os.environ["DATA_DIR"]) / "cloudflare"
+    stack = WorkerdStack(
+        database_url=os.environ["CF_DATABASE_URL"],
+        data_dir=data_dir,
+        port=int(os.environ.get("PORT", "8787")),
+        jwt_secret=os.environ["JWT_SECRET"],
+        webhook_secret=os.environ["WEBHOOK_SECRET"],
+        neon_port=int(os.environ.get("NEON_PORT", "8789")),
+        processor_port=int(os.environ.get("PROCESSOR_PORT", "8788")),
+    )
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        print(f"==> starting (logs in {data_dir}); the first start builds the Python runtime", file=sys.stderr)
+        stack.start()
+        print(f"Mediagate on the Cloudflare runtime: {stack.url}  (Ctrl-C stops everything)")
+        print("Get a token:  make token USER=$(python3 -c 'import uuid; print(uuid.uuid4())')")
+        while not stopping:
+            for child in stack.children.values():
+                if not child.alive() and not stopping:
+                    print(f"==> {child.name} exited ({child.log}); restarting it", file=sys.stderr)
+                    child.start()
+            time.sleep(1)
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
