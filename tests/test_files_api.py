@@ -10,7 +10,7 @@ import uuid
 import httpx
 import psycopg
 import pytest
-from tus_helpers import auth, create, patch, stored_object
+from tus_helpers import auth, create, patch
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +278,9 @@ def test_stored_object_is_what_was_uploaded(api, user_id):
     file_id = upload_bytes(srv, user_id, data, "check.bin")
     item = get(srv, user_id, f"/api/files/{file_id}").json()
     assert item["size"] == 5000 and item["name"] == "check.bin"
-    assert stored_object  # helper kept for parity with tus tests
+    with psycopg.connect(srv.env["DATABASE_URL"]) as conn:
+        key = conn.execute("SELECT original_key FROM files WHERE id = %s", (file_id,)).fetchone()[0]
+    assert srv.store.read(key) == data
 
 
 def test_batch_download_zip_is_streamed_with_length_and_matching_members(api, user_id):

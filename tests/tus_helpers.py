@@ -41,4 +41,16 @@ def head(url: str, token: str) -> httpx.Response:
 
 
 def stored_object(data_dir: Path, user_id: str, upload_url: str) -> Path:
-    return data_dir / "store" / "objects" / "originals" / user_id / upload_url.rsplit("/", 1)[1]
+    """The local store's file for a completed upload (local-runtime tests only)."""
+    return data_dir / "store" / "objects" / original_key(user_id, upload_url)
+
+
+def original_key(user_id: str, upload_url: str) -> str:
+    """Where a completed upload's bytes live in the object store (either runtime)."""
+    return f"originals/{user_id}/{upload_url.rsplit('/', 1)[1]}"
+
+
+def staged_bytes(server, upload_url: str) -> int:
+    """Bytes an unfinished upload holds in staged (not yet part-sized) objects."""
+    keys = server.store.keys(f"staging/{upload_url.rsplit('/', 1)[1]}/")
+    return sum(len(server.store.read(k) or b"") for k in keys)

@@ -208,6 +208,7 @@ class WorkerdStack:
             "--persist-to",
             str(self.data_dir / "wrangler-state"),
             "--show-interactive-dev-session=false",
+            "--test-scheduled",  # GET /__scheduled?cron=... runs the cron handler (tests, and by hand)
             "--log-level",
             os.environ.get("WRANGLER_LOG_LEVEL", "info"),
         ]

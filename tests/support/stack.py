@@ -152,8 +152,11 @@ class Server(Process):
     health_path = "/api/health"
 
     def __init__(self, database_url: str, data_dir: Path, *, env: dict[str, str] | None = None) -> None:
+        from .store_probe import FsStoreProbe
+
         self.port = free_port()
         self.data_dir = data_dir
+        self.store = FsStoreProbe(data_dir / "store" / "objects")
         super().__init__(
             {
                 **os.environ,

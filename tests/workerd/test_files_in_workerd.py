@@ -1,0 +1,10 @@
+"""The files API in workerd: the local runtime's API tests, run against the Worker and R2.
+
+Left out: tests that start a server with other settings (``make_server``) or plant files in
+the local store by hand (deletion of derived objects is covered by the processing tests).
+"""
+
+from test_files_api import *  # noqa: F403 - the same tests, collected again with this folder's `api`
+
+del test_links_expire  # noqa: F821 - needs its own server settings
+del test_delete_removes_original_rows_and_derived_objects  # noqa: F821 - plants derived files on disk
