@@ -547,7 +547,7 @@ def test_neon_http_types_rowcounts_and_errors(fresh_database_url):
             assert row["raw"] == "\\x00ff"
             assert row["nothing"] is None and row["whole"] == 5
 
-            assert await db.execute("CREATE TABLE neon_t (id int PRIMARY KEY, v text)") == 0
+            assert await db.execute("CREATE TABLE neon_t (id int PRIMARY KEY, v text)") == 0  # rowCount null
             assert await db.execute("INSERT INTO neon_t VALUES ($1, $2), ($3, $4)", 1, "a", 2, None) == 2
             assert await db.execute("UPDATE neon_t SET v = $1", "z") == 2
             assert await db.fetch("SELECT id, v FROM neon_t ORDER BY id") == [{"id": 1, "v": "z"}, {"id": 2, "v": "z"}]
@@ -582,6 +582,13 @@ def test_neon_http_types_rowcounts_and_errors(fresh_database_url):
         with pytest.raises(NeonDbError, match="HTTP status 502") as err:
             await NeonHttpDatabase(fresh_database_url, broken, endpoint=NEON_URL).fetch("SELECT 1")
         assert err.value.status == 502
+
+        async def not_postgres(*_a: Any) -> tuple[int, Any]:  # Neon's shape for a non-Postgres error
+            return 400, {"message": "invalid isolation level", "code": "", "severity": "", "detail": None}
+
+        with pytest.raises(NeonDbError, match="invalid isolation level") as err:
+            await NeonHttpDatabase(fresh_database_url, not_postgres, endpoint=NEON_URL).fetch("SELECT 1")
+        assert err.value.code is None and str(err.value) == "invalid isolation level"
 
     run(go())
 
