@@ -17,6 +17,7 @@ import asyncio
 import datetime
 import hashlib
 import importlib
+import json
 import os
 import sys
 import time
@@ -43,6 +44,7 @@ from mediagate.auth import issue_token
 from mediagate.config import Settings
 from mediagate.ports import CompletedPart, Database, StoreError
 from mediagate.services import Services
+from mediagate.webhooks import signed_headers
 from support.neon_http_fixture import NeonHttpFixture
 from tus_helpers import OCTET, TUS, metadata
 
@@ -704,6 +706,54 @@ def test_tus_engine_on_r2_with_neon_http(fresh_database_url, tmp_path):
             assert row == {"state": "expired"}
         finally:
             await neon.close()
+
+    run(go())
+
+
+def test_processing_webhook_is_recorded_and_applied_together_over_neon_http(fresh_database_url, tmp_path):
+    """A lost request while a processing webhook is applied leaves nothing half-done: the
+    retried delivery is not a "duplicate" and the file's status is set."""
+    secret = "webhook-secret-for-neon-test"
+
+    async def go() -> None:
+        fixture = NeonHttpFixture()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=fixture.app))
+        http = make_httpx_fetch(client)
+        dropped: list[str] = []
+
+        async def flaky(url: str, method: str, headers: dict[str, str], body: str) -> tuple[int, Any]:
+            if not dropped and "UPDATE files SET processing_status" in body:
+                dropped.append(body)
+                raise OSError("connection reset")
+            return await http(url, method, headers, body)
+
+        db = NeonHttpDatabase(fresh_database_url, flaky, endpoint=NEON_URL)
+        [file] = await db.fetch(
+            """INSERT INTO files (user_id, original_key, file_type, mime_type, file_size)
+               VALUES ($1::uuid, 'originals/x', 'image', 'image/jpeg', 1) RETURNING id::text AS id""",
+            str(uuid.uuid4()),
+        )
+        settings = Settings(jwt_secret=SECRET, webhook_secret=secret)
+        store, _bucket = _r2(tmp_path)
+        app = create_app(Services(settings=settings, store=store, db=db, queue=CloudflareQueue(FakeQueue())))
+        event = json.dumps({"id": "evt-neon-1", "file_id": file["id"]}).encode()
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+
+                async def deliver() -> httpx.Response:
+                    headers = signed_headers(secret, int(time.time()), event)
+                    return await api.post("/webhook/processing-complete", content=event, headers=headers)
+
+                assert (await deliver()).status_code == 500 and dropped
+                retried = await deliver()
+                assert retried.status_code == 200 and retried.json() == {"ok": True, "duplicate": False}
+                assert (await deliver()).json() == {"ok": True, "duplicate": True}
+            [row] = await db.fetch("SELECT processing_status FROM files WHERE id = $1::uuid", file["id"])
+            assert row == {"processing_status": "completed"}
+        finally:
+            await client.aclose()
+            await fixture.close()
 
     run(go())
 
