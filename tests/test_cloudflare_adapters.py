@@ -17,6 +17,7 @@ import asyncio
 import datetime
 import hashlib
 import importlib
+import json
 import os
 import sys
 import time
@@ -43,6 +44,7 @@ from mediagate.auth import issue_token
 from mediagate.config import Settings
 from mediagate.ports import CompletedPart, Database, StoreError
 from mediagate.services import Services
+from mediagate.webhooks import signed_headers
 from support.neon_http_fixture import NeonHttpFixture
 from tus_helpers import OCTET, TUS, metadata
 
@@ -547,7 +549,7 @@ def test_neon_http_types_rowcounts_and_errors(fresh_database_url):
             assert row["raw"] == "\\x00ff"
             assert row["nothing"] is None and row["whole"] == 5
 
-            assert await db.execute("CREATE TABLE neon_t (id int PRIMARY KEY, v text)") == 0
+            assert await db.execute("CREATE TABLE neon_t (id int PRIMARY KEY, v text)") == 0  # rowCount null
             assert await db.execute("INSERT INTO neon_t VALUES ($1, $2), ($3, $4)", 1, "a", 2, None) == 2
             assert await db.execute("UPDATE neon_t SET v = $1", "z") == 2
             assert await db.fetch("SELECT id, v FROM neon_t ORDER BY id") == [{"id": 1, "v": "z"}, {"id": 2, "v": "z"}]
@@ -582,6 +584,13 @@ def test_neon_http_types_rowcounts_and_errors(fresh_database_url):
         with pytest.raises(NeonDbError, match="HTTP status 502") as err:
             await NeonHttpDatabase(fresh_database_url, broken, endpoint=NEON_URL).fetch("SELECT 1")
         assert err.value.status == 502
+
+        async def not_postgres(*_a: Any) -> tuple[int, Any]:  # Neon's shape for a non-Postgres error
+            return 400, {"message": "invalid isolation level", "code": "", "severity": "", "detail": None}
+
+        with pytest.raises(NeonDbError, match="invalid isolation level") as err:
+            await NeonHttpDatabase(fresh_database_url, not_postgres, endpoint=NEON_URL).fetch("SELECT 1")
+        assert err.value.code is None and str(err.value) == "invalid isolation level"
 
     run(go())
 
@@ -697,6 +706,54 @@ def test_tus_engine_on_r2_with_neon_http(fresh_database_url, tmp_path):
             assert row == {"state": "expired"}
         finally:
             await neon.close()
+
+    run(go())
+
+
+def test_processing_webhook_is_recorded_and_applied_together_over_neon_http(fresh_database_url, tmp_path):
+    """A lost request while a processing webhook is applied leaves nothing half-done: the
+    retried delivery is not a "duplicate" and the file's status is set."""
+    secret = "webhook-secret-for-neon-test"
+
+    async def go() -> None:
+        fixture = NeonHttpFixture()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=fixture.app))
+        http = make_httpx_fetch(client)
+        dropped: list[str] = []
+
+        async def flaky(url: str, method: str, headers: dict[str, str], body: str) -> tuple[int, Any]:
+            if not dropped and "UPDATE files SET processing_status" in body:
+                dropped.append(body)
+                raise OSError("connection reset")
+            return await http(url, method, headers, body)
+
+        db = NeonHttpDatabase(fresh_database_url, flaky, endpoint=NEON_URL)
+        [file] = await db.fetch(
+            """INSERT INTO files (user_id, original_key, file_type, mime_type, file_size)
+               VALUES ($1::uuid, 'originals/x', 'image', 'image/jpeg', 1) RETURNING id::text AS id""",
+            str(uuid.uuid4()),
+        )
+        settings = Settings(jwt_secret=SECRET, webhook_secret=secret)
+        store, _bucket = _r2(tmp_path)
+        app = create_app(Services(settings=settings, store=store, db=db, queue=CloudflareQueue(FakeQueue())))
+        event = json.dumps({"id": "evt-neon-1", "file_id": file["id"]}).encode()
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+
+                async def deliver() -> httpx.Response:
+                    headers = signed_headers(secret, int(time.time()), event)
+                    return await api.post("/webhook/processing-complete", content=event, headers=headers)
+
+                assert (await deliver()).status_code == 500 and dropped
+                retried = await deliver()
+                assert retried.status_code == 200 and retried.json() == {"ok": True, "duplicate": False}
+                assert (await deliver()).json() == {"ok": True, "duplicate": True}
+            [row] = await db.fetch("SELECT processing_status FROM files WHERE id = $1::uuid", file["id"])
+            assert row == {"processing_status": "completed"}
+        finally:
+            await client.aclose()
+            await fixture.close()
 
     run(go())
 

@@ -54,9 +54,10 @@ def test_instance_name_is_stable_and_spread():
 
 
 def test_container_env():
-    env = container_env({**SECRETS, "WORKER_URL": "https://m.example.workers.dev", "QUEUE_NAME": "q"}, SETTINGS)
+    env = container_env({**SECRETS, "WORKER_URL": "https://m.example.workers.dev"}, SETTINGS)
     assert env["R2_ENDPOINT"] == "https://abc123.r2.cloudflarestorage.com"
-    assert env["WORKER_URL"] == "https://m.example.workers.dev" and env["QUEUE_NAME"] == "q"
+    assert env["WORKER_URL"] == "https://m.example.workers.dev"
+    assert "QUEUE_BACKEND" not in env and "QUEUE_NAME" not in env  # pushed jobs: the processor pulls nothing
     assert env["PULL_ENABLED"] == "0" and env["STORE_BACKEND"] == "r2" and env["PROCESSOR_PORT"] == "8080"
     assert "JWT_SECRET" not in env  # the processor never needs it
     with pytest.raises(ValueError, match=r"WEBHOOK_SECRET, R2_ACCOUNT_ID \(or R2_ENDPOINT\)"):

@@ -2,8 +2,9 @@
 
 ``GET /healthz`` reports readiness and the concurrency counters; ``POST /jobs`` processes
 one job message pushed by a queue consumer (the Worker forwarding from Cloudflare
-Queues); the pull loop leases jobs itself (local Postgres queue, or Cloudflare Queues'
-HTTP pull API). ``python -m processor.service`` runs it with uvicorn.
+Queues, through the container Durable Object); locally the pull loop leases jobs from the
+Postgres queue instead (off with ``PULL_ENABLED=0``). ``python -m processor.service`` runs
+it with uvicorn.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mediagate.adapters.local.fs_store import LocalObjectStore
 from mediagate.adapters.local.pg_queue import PostgresQueue
 from mediagate.adapters.local.postgres import PostgresDatabase
 
-from .jobsource import CloudflarePullSource, JobSource, Lease, PostgresJobSource
+from .jobsource import JobSource, Lease, PostgresJobSource
 from .notify import Notifier
 from .pipeline import Pipeline
 from .runner import Runner
@@ -43,8 +44,6 @@ def build_store(settings: ProcessorSettings) -> ProcessorStore:
 
 
 def build_source(settings: ProcessorSettings, db: PostgresDatabase) -> JobSource:
-    if settings.queue_backend == "cloudflare":
-        return CloudflarePullSource(settings.cf_account_id, settings.cf_queue_id, settings.cf_api_token)
     return PostgresJobSource(PostgresQueue(db, settings.queue_name, max_attempts=settings.max_attempts))
 
 

@@ -20,18 +20,14 @@ class ProcessorSettings:
     retry_base_delay: float = 5.0
     hls_rungs: tuple[int, ...] = (1080, 720, 480)
     video_preset: str = "veryfast"
-    queue_backend: str = "postgres"  # or "cloudflare" (HTTP pull consumer)
-    queue_name: str = "mediagate-jobs"
+    queue_name: str = "mediagate-jobs"  # the local Postgres queue the pull loop leases from
     store_backend: str = "local"  # or "r2" (S3 API)
     data_dir: str = "data"
-    cf_account_id: str = ""
-    cf_queue_id: str = ""
-    cf_api_token: str = ""
     r2_endpoint: str = ""
     r2_bucket: str = ""
     r2_access_key_id: str = ""
     r2_secret_access_key: str = ""
-    pull_enabled: bool = True
+    pull_enabled: bool = True  # False on Cloudflare: jobs are pushed to POST /jobs
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorSettings:
@@ -54,13 +50,9 @@ class ProcessorSettings:
             retry_base_delay=num("RETRY_BASE_DELAY", 5),
             hls_rungs=tuple(sorted(rungs, reverse=True)),
             video_preset=e.get("VIDEO_PRESET", "veryfast"),
-            queue_backend=e.get("QUEUE_BACKEND", "postgres"),
             queue_name=e.get("QUEUE_NAME", "mediagate-jobs"),
             store_backend=e.get("STORE_BACKEND", "local"),
             data_dir=e.get("DATA_DIR", "data"),
-            cf_account_id=e.get("CF_ACCOUNT_ID", ""),
-            cf_queue_id=e.get("CF_QUEUE_ID", ""),
-            cf_api_token=e.get("CF_API_TOKEN", ""),
             r2_endpoint=e.get("R2_ENDPOINT", ""),
             r2_bucket=e.get("R2_BUCKET", ""),
             r2_access_key_id=e.get("R2_ACCESS_KEY_ID", ""),

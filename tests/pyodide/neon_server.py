@@ -2,7 +2,8 @@
 
 The protocol-faithful stand-in for Neon's SQL-over-HTTP endpoint, on a real Postgres,
 for the Worker running on Pyodide (tests/test_pyodide_worker.py): its ``js.fetch`` reaches
-this over real HTTP. Usage: python tests/pyodide/neon_server.py PORT
+this over real HTTP. tests/test_neon_fixture.py serves it the same way to the real
+``@neondatabase/serverless`` driver. Usage: python tests/pyodide/neon_server.py PORT
 """
 
 from __future__ import annotations

@@ -50,22 +50,25 @@ async def processing_event(request: Request) -> Response:
     except (ValueError, KeyError, TypeError):
         return json_error(400, "webhook body must be JSON with id and file_id")
     status = STATUS_BY_EVENT[kind]
+    # One statement: recording the event and applying it commit together. As two, a failure
+    # between them would leave the event recorded but unapplied, and every retried delivery
+    # would then be answered "duplicate".
     inserted = await services.db.fetch(
-        """INSERT INTO webhook_events (id, event, file_id, payload) VALUES ($1, $2, $3::uuid, $4::jsonb)
-           ON CONFLICT (id) DO NOTHING RETURNING id""",
+        """WITH event AS (
+             INSERT INTO webhook_events (id, event, file_id, payload) VALUES ($1, $2, $3::uuid, $4::jsonb)
+             ON CONFLICT (id) DO NOTHING RETURNING id
+           ), applied AS (
+             UPDATE files SET processing_status = $5, processing_error = $6, updated_at = NOW()
+             WHERE id = $3::uuid AND processing_status IS DISTINCT FROM $5 AND EXISTS (SELECT 1 FROM event)
+           )
+           SELECT id FROM event""",
         event_id,
         kind,
         file_id,
         body.decode(),
+        status,
+        event.get("error") if status == "failed" else None,
     )
-    if inserted:
-        await services.db.execute(
-            """UPDATE files SET processing_status = $2, processing_error = $3, updated_at = NOW()
-               WHERE id = $1::uuid AND processing_status IS DISTINCT FROM $2""",
-            file_id,
-            status,
-            event.get("error") if status == "failed" else None,
-        )
     return JSONResponse({"ok": True, "duplicate": not inserted})
 
 

@@ -106,8 +106,6 @@ def container_env(env: Mapping[str, str], settings: DispatchSettings) -> dict[st
         "R2_ACCESS_KEY_ID": env["R2_ACCESS_KEY_ID"],
         "R2_SECRET_ACCESS_KEY": env["R2_SECRET_ACCESS_KEY"],
         "PULL_ENABLED": "0",
-        "QUEUE_BACKEND": "cloudflare",
-        "QUEUE_NAME": env.get("QUEUE_NAME") or "mediagate-jobs",
         "QUEUE_MAX_ATTEMPTS": str(settings.max_attempts),
         "MAX_CONCURRENCY": str(settings.max_concurrency),
         "PROCESSOR_HOST": "0.0.0.0",

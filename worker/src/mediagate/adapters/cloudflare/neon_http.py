@@ -9,7 +9,13 @@ One statement per HTTP request: ``POST https://api.<region host>/sql`` with the 
 * ``Neon-Array-Mode: true``: rows as arrays (smaller); columns are named by ``fields``.
 
 The answer is ``{"command", "rowCount", "rows", "fields": [{"name", "dataTypeID"}, ...]}``;
-an SQL error is HTTP 400 with ``{"message", "code", "detail", "hint", ...}``.
+``rowCount`` is ``null`` for commands without a count (DDL), which :meth:`execute` reports
+as 0. An SQL error is HTTP 400 with ``{"message", "code", "detail", "hint", ...}``, every
+key present (``null`` when absent; ``code`` is ``""`` for errors that are not Postgres').
+
+No transactions are needed here: the core runs every state change as one atomic
+statement (see ``ports.Database``), so Neon's batch form (``{"queries": [...]}``, one
+transaction) is not used.
 
 Parameters are serialised as the driver does (node-postgres' ``prepareValue``): ``None``
 → ``null``, everything else as its text form (``true``/``false``, numbers, strings;
@@ -73,7 +79,7 @@ class NeonDbError(Exception):
         self.message = message
         self.status = status
         self.fields = dict(fields or {})
-        self.code: str | None = self.fields.get("code")
+        self.code: str | None = self.fields.get("code") or None  # Neon sends "" for non-Postgres errors
         self.detail: str | None = self.fields.get("detail")
         self.hint: str | None = self.fields.get("hint")
         self.constraint: str | None = self.fields.get("constraint")

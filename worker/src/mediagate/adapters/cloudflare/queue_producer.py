@@ -6,8 +6,9 @@ the runtime does not tell the producer the message id. ``send`` therefore return
 :mod:`mediagate.jobs`), else a random UUID. The consumer correlates by ``job_id`` in the
 body, never by the Queues message id.
 
-Messages are sent with ``contentType: "json"`` so HTTP pull consumers (the processing
-container) can read them; ``v8`` messages are opaque outside Workers.
+Messages are sent with ``contentType: "json"``: the Worker's own consumer gets the same
+object back, and messages stay plain JSON outside Workers too (``v8`` ones are opaque
+there), e.g. when inspecting the dead-letter queue.
 """
 
 from __future__ import annotations
