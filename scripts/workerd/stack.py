@@ -1,5 +1,9 @@
 """The whole system on the Cloudflare runtime, locally and offline (``make dev-cloudflare``).
 
+Run the cron trigger by hand with ``curl 'http://127.0.0.1:8787/cdn-cgi/local/scheduled?cron=*/15+*+*+*+*'``
+(Miniflare's endpoint; ``wrangler dev --test-scheduled``'s ``/__scheduled`` would be served by
+Workers Assets, which answers every path outside ``run_worker_first``).
+
 ::
 
     browser / tus client --> wrangler dev (Miniflare + workerd, the pinned runtime)
@@ -208,7 +212,6 @@ class WorkerdStack:
             "--persist-to",
             str(self.data_dir / "wrangler-state"),
             "--show-interactive-dev-session=false",
-            "--test-scheduled",  # GET /__scheduled?cron=... runs the cron handler (tests, and by hand)
             "--log-level",
             os.environ.get("WRANGLER_LOG_LEVEL", "info"),
         ]

@@ -5,7 +5,8 @@ ASGI bridge (:mod:`mediagate.adapters.cloudflare.asgi_bridge`: request and respo
 bodies flow through it, never buffered whole); ``scheduled`` (the cron trigger) expires
 stale uploads and finishes interrupted ones; ``queue`` consumes processing jobs and pushes
 each one to the processor container (see
-:mod:`mediagate.adapters.cloudflare.container_dispatch`). The app and its Services are
+:mod:`mediagate.adapters.cloudflare.container_dispatch`), and fails the jobs that reach the
+dead-letter queue (:mod:`mediagate.adapters.cloudflare.dead_letter_consumer`). The app and its Services are
 built once per isolate, on the first event, from ``self.env`` (an env they cannot be
 built from answers 500 JSON); see :mod:`mediagate.adapters.cloudflare.worker` for the
 bindings and vars it reads.
@@ -22,6 +23,8 @@ from typing import Any
 
 from mediagate.adapters.cloudflare import asgi_bridge
 from mediagate.adapters.cloudflare.container_dispatch import ProcessorGateway, QueueConsumer
+from mediagate.adapters.cloudflare.dead_letter_consumer import consume_dead_letters
+from mediagate.adapters.cloudflare.ffi import js_get, unwrap_binding
 from mediagate.adapters.cloudflare.worker import build_services
 from mediagate.api.app import create_app
 from mediagate.services import Services
@@ -60,6 +63,11 @@ class Default(WorkerEntrypoint):
         log.info("upload cleanup (%s): %s", getattr(controller, "cron", "?"), result)
 
     async def queue(self, batch: Any, env: Any = None, ctx: Any = None) -> None:
+        services = _services(self.env)
+        if js_get(unwrap_binding(batch), "queue") == services.settings.dead_letter_queue:
+            done = await consume_dead_letters(batch, services.db, services.settings.queue_max_attempts)
+            log.warning("dead letters: %s", ", ".join(done) or "empty")
+            return
         outcomes = await QueueConsumer(self.env).consume(batch)
         log.info("queue batch: %s", ", ".join(f"{o.job_id}={o.action}" for o in outcomes) or "empty")
 

@@ -29,6 +29,8 @@ class Settings:
     upload_ttl_seconds: int = 24 * 3600
     lock_stale_seconds: int = 10
     queue_name: str = "mediagate-jobs"
+    dead_letter_queue: str = "mediagate-jobs-dlq"
+    queue_max_attempts: int = 3  # deliveries before a job is dead-lettered
     cors_origins: tuple[str, ...] = ("*",)
     webhook_secret: str = ""
     webhook_tolerance_seconds: int = 300
@@ -66,6 +68,8 @@ class Settings:
             upload_ttl_seconds=env_int(env, "UPLOAD_TTL_SECONDS", 24 * 3600),
             lock_stale_seconds=env_int(env, "UPLOAD_LOCK_STALE_SECONDS", 10),
             queue_name=str(env.get("QUEUE_NAME") or "mediagate-jobs"),
+            dead_letter_queue=str(env.get("DEAD_LETTER_QUEUE") or "mediagate-jobs-dlq"),
+            queue_max_attempts=env_int(env, "QUEUE_MAX_ATTEMPTS", 3),
             cors_origins=origins or ("*",),
             webhook_secret=str(env.get("WEBHOOK_SECRET") or ""),
             webhook_tolerance_seconds=env_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300),

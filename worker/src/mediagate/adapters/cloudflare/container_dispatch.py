@@ -222,6 +222,17 @@ def decide(job_id: str, status: int, retry_after: str | None, data: Any, setting
     return Outcome(job_id, "retry", _delay_from(status, retry_after, data, settings.retry_delay), status, reason)
 
 
+def message_body(message: Any) -> dict[str, Any]:
+    """A queue message's body as a dict: JSON objects as sent, text parsed, anything else wrapped."""
+    body = _to_py(js_get(message, "body"))
+    if isinstance(body, str | bytes):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = {"raw": body if isinstance(body, str) else body.decode(errors="replace")}
+    return dict(body) if isinstance(body, dict) else {"raw": body}
+
+
 class QueueConsumer:
     """The Queues consumer (``Default.queue``): push each message to a processor container."""
 
@@ -254,15 +265,7 @@ class QueueConsumer:
         return status, _header(response, "retry-after"), await _read_json(response)
 
     async def handle(self, message: Any) -> Outcome:
-        body = _to_py(js_get(message, "body"))
-        if isinstance(body, str | bytes):
-            try:
-                body = json.loads(body)
-            except ValueError:
-                body = {"raw": body if isinstance(body, str) else body.decode(errors="replace")}
-        if not isinstance(body, dict):
-            body = {"raw": body}
-        body = dict(body)
+        body = message_body(message)
         job_id = str(body.get("job_id") or "")
         attempts = int(js_get(message, "attempts", 1) or 1)
         try:
