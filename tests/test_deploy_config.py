@@ -70,7 +70,7 @@ def test_entry_defines_the_handlers_and_classes_wrangler_names():
         assert {"fetch", "alarm"} <= _methods(cls)
     [binding] = WRANGLER["durable_objects"]["bindings"]
     assert binding["name"] == "PROCESSOR"  # what QueueConsumer reads from env
-    assert 'getattr(self.env, "PROCESSOR")' in Path(container_dispatch.__file__).read_text()
+    assert "self.env.PROCESSOR" in Path(container_dispatch.__file__).read_text()
 
 
 def test_bindings_match_the_adapters():
@@ -84,11 +84,14 @@ def test_bindings_match_the_adapters():
 
 
 def test_queue_consumer_settings():
-    [consumer] = WRANGLER["queues"]["consumers"]
+    [consumer, dead_letters] = WRANGLER["queues"]["consumers"]
     [producer] = WRANGLER["queues"]["producers"]
     variables = WRANGLER["vars"]
     assert consumer["queue"] == producer["queue"]
     assert consumer["dead_letter_queue"] and consumer["dead_letter_queue"] != consumer["queue"]
+    # The dead-letter queue is consumed too (its messages fail their files), by name.
+    assert dead_letters["queue"] == consumer["dead_letter_queue"] == variables["DEAD_LETTER_QUEUE"]
+    assert "dead_letter_queue" not in dead_letters
     assert consumer["max_batch_size"] == 1
     assert consumer["max_concurrency"] == 3 == int(variables["PROCESSOR_MAX_CONCURRENCY"])
     assert consumer["max_retries"] + 1 == int(variables["QUEUE_MAX_ATTEMPTS"])  # deliveries = attempts
