@@ -23,7 +23,7 @@ from tus_helpers import auth
 
 sys.path.insert(0, str(REPO / "tests" / "processor"))
 
-import image_media  # noqa: E402 - tests/processor/image_media.py
+import image_media
 
 
 def _preview(server, user_id: str, file_id: str) -> dict:
