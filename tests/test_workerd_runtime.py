@@ -9,8 +9,8 @@ from support.stack import REPO
 
 sys.path.insert(0, str(REPO / "scripts" / "workerd"))
 
-import bundle  # noqa: E402 - scripts/workerd/bundle.py
-import runtime  # noqa: E402 - scripts/workerd/runtime.py
+import bundle
+import runtime
 
 
 def test_pins_match_what_is_installed():

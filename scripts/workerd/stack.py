@@ -25,21 +25,20 @@ processor process this stack starts (the one documented local-only branch, see
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 import runtime  # noqa: E402 - scripts/workerd/runtime.py
+
+sys.path.insert(0, str(ROOT / "worker" / "src"))
+from mediagate.local.supervisor import Child, Supervisor  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 PYTHONPATH = f"{ROOT / 'worker' / 'src'}:{ROOT / 'container'}"
@@ -49,67 +48,6 @@ def node22() -> str:
     return subprocess.run(
         [str(ROOT / "scripts" / "node22.sh")], check=True, capture_output=True, text=True
     ).stdout.strip()
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{log.name}: exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(url, timeout=30).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout:g}s; see {log}:\n{log.read_text()[-4000:]}")
-
-
-@dataclass
-class Child:
-    """One supervised process of the stack."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    health: str = ""
-    timeout: float = 60.0
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=out,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        if self.health:
-            _wait_healthy(self.health, self.proc, self.log, self.timeout)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop the process group (wrangler's workerd children included)."""
-        if not self.proc:
-            return
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
 
 
 @dataclass
@@ -158,6 +96,7 @@ class WorkerdStack:
             [PYTHON, str(ROOT / "tests" / "pyodide" / "neon_server.py"), str(self.neon_port)],
             {**os.environ},
             self.data_dir / "neon.log",
+            cwd=ROOT,
         )
 
     def _processor(self) -> Child:
@@ -180,6 +119,8 @@ class WorkerdStack:
             env,
             self.data_dir / "processor.log",
             health=f"{self.processor_url}/healthz",
+            nice=int(os.environ.get("PROCESSOR_NICE", "10")),  # transcodes never starve the runtime
+            cwd=ROOT,
         )
 
     def _wrangler(self) -> Child:
@@ -216,12 +157,16 @@ class WorkerdStack:
             os.environ.get("WRANGLER_LOG_LEVEL", "info"),
         ]
         # The first start compiles the Python runtime (minutes on 2 cores); later ones take seconds.
-        return Child("wrangler", argv, env, self.data_dir / "wrangler.log", f"{self.url}/api/health", timeout=600)
+        return Child("wrangler", argv, env, self.data_dir / "wrangler.log", f"{self.url}/api/health", 600, cwd=ROOT)
+
+    def build(self) -> list[Child]:
+        """The stack's processes, in start order (not started)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.children = {child.name: child for child in (self._neon(), self._wrangler(), self._processor())}
+        return list(self.children.values())
 
     def start(self) -> WorkerdStack:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        for child in (self._neon(), self._wrangler(), self._processor()):
-            self.children[child.name] = child
+        for child in self.build():
             child.start()
         return self
 
@@ -253,27 +198,13 @@ def main() -> None:
         neon_port=int(os.environ.get("NEON_PORT", "8789")),
         processor_port=int(os.environ.get("PROCESSOR_PORT", "8788")),
     )
-    stopping = False
 
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def ready() -> None:
+        print(f"Mediagate on the Cloudflare runtime: {stack.url}  (Ctrl-C stops everything)", flush=True)
+        print("Get a token:  make token USER=$(python3 -c 'import uuid; print(uuid.uuid4())')", flush=True)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        print(f"==> starting (logs in {data_dir}); the first start builds the Python runtime", file=sys.stderr)
-        stack.start()
-        print(f"Mediagate on the Cloudflare runtime: {stack.url}  (Ctrl-C stops everything)")
-        print("Get a token:  make token USER=$(python3 -c 'import uuid; print(uuid.uuid4())')")
-        while not stopping:
-            for child in stack.children.values():
-                if not child.alive() and not stopping:
-                    print(f"==> {child.name} exited ({child.log}); restarting it", file=sys.stderr)
-                    child.start()
-            time.sleep(1)
-    finally:
-        stack.stop()
+    print(f"==> starting (logs in {data_dir}); the first start prepares the Python runtime", file=sys.stderr)
+    Supervisor(stack.build()).run(ready)
 
 
 if __name__ == "__main__":
