@@ -22,7 +22,7 @@ class ProcessorSettings:
     video_preset: str = "veryfast"
     queue_backend: str = "postgres"  # or "cloudflare" (HTTP pull consumer)
     queue_name: str = "mediagate-jobs"
-    store_backend: str = "local"  # or "r2" (S3 API)
+    store_backend: str = "local"  # or "worker" (the job's storage grant) or "r2" (S3 API)
     data_dir: str = "data"
     cf_account_id: str = ""
     cf_queue_id: str = ""
