@@ -107,7 +107,14 @@ class S3ProcessorStore:
         )
 
     async def download(self, key: str, path: Path) -> int:
-        await asyncio.to_thread(self.client.download_file, self.bucket, key, str(path))
+        from botocore.exceptions import ClientError
+
+        try:
+            await asyncio.to_thread(self.client.download_file, self.bucket, key, str(path))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey"):
+                raise FileNotFoundError(f"original {key} is missing from the store") from exc
+            raise
         return path.stat().st_size
 
     async def upload(self, path: Path, key: str, content_type: str) -> None:
