@@ -279,3 +279,55 @@ def test_put_size_is_bounded_and_bodies_stream(postgres):
         assert stored(srv, job["storage"]["output_prefix"] + "big.m4s").stat().st_size == size
     finally:
         srv.stop()
+
+
+def test_worker_processor_store_speaks_the_grant(grant_server, tmp_path):
+    """The processor's side (processor.storage.WorkerProcessorStore) against the real server."""
+    import asyncio
+
+    from processor.storage import GrantRefused, OutputTooLarge, WorkerProcessorStore
+
+    data = os.urandom(2 * 1024 * 1024 + 3)
+    job = upload_job(grant_server, data)
+    prefix = job["output_prefix"]
+
+    async def go(grant: dict) -> None:
+        async with httpx.AsyncClient() as client:
+            store = WorkerProcessorStore(grant, client)
+            assert await store.download(job["object_key"], tmp_path / "orig") == len(data)
+            assert (tmp_path / "orig").read_bytes() == data
+            out = tmp_path / "viewer.webp"
+            out.write_bytes(os.urandom(70_000))
+            await store.upload(out, prefix + "preview/viewer.webp", "image/webp")
+            assert stored(grant_server, prefix + "preview/viewer.webp").read_bytes() == out.read_bytes()
+            assert await store.exists(prefix + "preview/viewer.webp")
+            assert not await store.exists(prefix + "preview/none.webp")
+            with pytest.raises(PermissionError):
+                await store.upload(out, "derived/someone-else/x.webp", "image/webp")
+            with pytest.raises(PermissionError):
+                await store.download("originals/someone/else", tmp_path / "x")
+            with pytest.raises(PermissionError):
+                await store.delete_prefix("derived/")
+            await store.delete_prefix(prefix)
+            assert not await store.exists(prefix + "preview/viewer.webp")
+
+            small = WorkerProcessorStore({**grant, "max_put_bytes": 1000}, client)
+            with pytest.raises(OutputTooLarge, match="over the 1000-byte limit"):
+                await small.upload(out, prefix + "preview/viewer.webp", "image/webp")
+
+    asyncio.run(go(job["storage"]))
+
+    expired = mint(signer(grant_server, FixedClock(time.time() - 7 * 3600)), grant_server.url, job)
+
+    async def refused() -> None:
+        async with httpx.AsyncClient() as client:
+            store = WorkerProcessorStore(expired, client)
+            with pytest.raises(GrantRefused, match="expired"):
+                await store.download(job["object_key"], tmp_path / "again")
+            out = tmp_path / "a.jpg"
+            out.write_bytes(b"jpeg")
+            with pytest.raises(GrantRefused):
+                await store.upload(out, prefix + "a.jpg", "image/jpeg")
+
+    asyncio.run(refused())
+    assert not stored(grant_server, prefix + "a.jpg").exists()
