@@ -2,6 +2,11 @@
 
 Media work runs in a thread (ffmpeg subprocesses, Pillow, rawpy); progress and the
 first playable HLS rung are published from there through the event loop.
+
+Each output is uploaded as one object. Through a storage grant (``STORE_BACKEND=worker``)
+one object is one request, bounded by the grant's ``max_put_bytes`` (95 MiB): outputs are
+kept under it rather than split (6 s HLS segments at capped bit rates, previews, sprites),
+and an output past it fails the job with that reason (``storage.OutputTooLarge``).
 """
 
 from __future__ import annotations
