@@ -70,7 +70,7 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
         Middleware(
             CORSMiddleware,
             allow_origins=list(services.settings.cors_origins),
-            allow_methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=list(ALLOWED_HEADERS),
             expose_headers=[
                 *list(EXPOSED_HEADERS),
