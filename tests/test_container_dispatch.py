@@ -24,10 +24,9 @@ from mediagate.adapters.cloudflare.container_dispatch import (
 SECRETS = {
     "DATABASE_URL": "postgresql://u:p@ep-x.eu-central-1.aws.neon.tech/neondb?sslmode=require",
     "WEBHOOK_SECRET": "w" * 32,
-    "R2_ACCOUNT_ID": "abc123",
-    "R2_ACCESS_KEY_ID": "key",
-    "R2_SECRET_ACCESS_KEY": "secret",
+    "WORKER_URL": "https://m.example.workers.dev",
 }
+R2_SECRETS = {"R2_ACCOUNT_ID": "abc123", "R2_ACCESS_KEY_ID": "key", "R2_SECRET_ACCESS_KEY": "secret"}
 SETTINGS = DispatchSettings(retry_delay=30)
 
 
@@ -54,17 +53,28 @@ def test_instance_name_is_stable_and_spread():
 
 
 def test_container_env():
-    env = container_env({**SECRETS, "WORKER_URL": "https://m.example.workers.dev"}, SETTINGS)
-    assert env["R2_ENDPOINT"] == "https://abc123.r2.cloudflarestorage.com"
+    env = container_env(SECRETS, SETTINGS)
     assert env["WORKER_URL"] == "https://m.example.workers.dev"
     assert "QUEUE_BACKEND" not in env and "QUEUE_NAME" not in env  # pushed jobs: the processor pulls nothing
-    assert env["PULL_ENABLED"] == "0" and env["STORE_BACKEND"] == "r2" and env["PROCESSOR_PORT"] == "8080"
+    assert env["PULL_ENABLED"] == "0" and env["PROCESSOR_PORT"] == "8080"
+    # Storage through the job's grant by default: no bucket keys reach the container.
+    assert env["STORE_BACKEND"] == "worker"
+    assert not [k for k in env if k.startswith("R2_")]
+    assert not [k for k in container_env({**SECRETS, **R2_SECRETS}, SETTINGS) if k.startswith("R2_")]
     assert "JWT_SECRET" not in env  # the processor never needs it
-    with pytest.raises(ValueError, match=r"WEBHOOK_SECRET, R2_ACCOUNT_ID \(or R2_ENDPOINT\)"):
-        container_env({k: v for k, v in SECRETS.items() if k not in ("WEBHOOK_SECRET", "R2_ACCOUNT_ID")}, SETTINGS)
-    assert (
-        container_env({**SECRETS, "R2_ENDPOINT": "http://minio:9000"}, SETTINGS)["R2_ENDPOINT"] == "http://minio:9000"
-    )
+    with pytest.raises(ValueError, match=r"WEBHOOK_SECRET, WORKER_URL"):
+        container_env({k: v for k, v in SECRETS.items() if k not in ("WEBHOOK_SECRET", "WORKER_URL")}, SETTINGS)
+
+    # The S3 API stays an option, and then needs its keys.
+    s3 = container_env({**SECRETS, **R2_SECRETS, "PROCESSOR_STORE_BACKEND": "r2"}, SETTINGS)
+    assert s3["STORE_BACKEND"] == "r2" and s3["R2_ENDPOINT"] == "https://abc123.r2.cloudflarestorage.com"
+    assert s3["R2_ACCESS_KEY_ID"] == "key" and s3["R2_SECRET_ACCESS_KEY"] == "secret"
+    with pytest.raises(ValueError, match=r"R2_SECRET_ACCESS_KEY, R2_ACCOUNT_ID \(or R2_ENDPOINT\)"):
+        container_env({**SECRETS, "R2_ACCESS_KEY_ID": "key", "PROCESSOR_STORE_BACKEND": "r2"}, SETTINGS)
+    minio = {**SECRETS, **R2_SECRETS, "R2_ENDPOINT": "http://minio:9000", "PROCESSOR_STORE_BACKEND": "r2"}
+    assert container_env(minio, SETTINGS)["R2_ENDPOINT"] == "http://minio:9000"
+    with pytest.raises(ValueError, match="PROCESSOR_STORE_BACKEND"):
+        container_env({**SECRETS, "PROCESSOR_STORE_BACKEND": "s3"}, SETTINGS)
 
 
 # -- the consumer ------------------------------------------------------------------------------------
@@ -151,6 +161,48 @@ def test_consumer_acks_and_retries_per_message():
     object_id, url, init = namespace.calls[0]
     assert object_id == instance_name("done", 2) and url == "http://container/jobs"
     assert init["method"] == "POST" and init["headers"]["x-attempts"] == "2"
+
+
+def test_consumer_attaches_a_fresh_job_scoped_grant():
+    from mediagate.config import Settings
+    from mediagate.files.grants import verify
+    from mediagate.files.links import LinkSigner
+    from mediagate.ports import SystemClock
+
+    def answer(body: dict, init: dict) -> PyResponse:
+        return PyResponse('{"ok": true}', 200, {})
+
+    job = {
+        "job_id": "j1",
+        "file_id": "f1",
+        "object_key": "originals/u/up1",
+        "output_prefix": "derived/f1/",
+        "storage": {"read_url": "stale"},
+    }
+    namespace = FakeNamespace(answer)
+    env = SimpleNamespace(PROCESSOR=namespace, JWT_SECRET="j" * 40, WORKER_URL="https://m.example.workers.dev/")
+    message = FakeMessage(job)
+    run(QueueConsumer(env).consume(SimpleNamespace(messages=[message])))
+    assert message.settled == ("ack", None)
+    sent = json.loads(namespace.calls[0][2]["body"])
+    grant = sent["storage"]
+    assert grant["read_url"].startswith("https://m.example.workers.dev/api/processor-storage/")
+    assert grant["write_url"].endswith("/outputs/") and grant["output_prefix"] == "derived/f1/"
+    token = grant["read_url"].split("/")[-2]
+    settings = Settings.from_env({"JWT_SECRET": "j" * 40})
+    claims = verify(LinkSigner(settings.signing_secret, SystemClock()), token)
+    assert (claims.file_id, claims.object_key, claims.output_prefix) == ("f1", "originals/u/up1", "derived/f1/")
+    assert claims.expires > SystemClock().now() + 3600
+    assert {k: v for k, v in sent.items() if k != "storage"} == {k: v for k, v in job.items() if k != "storage"}
+
+    # Without WORKER_URL nothing can be minted: the body goes on unchanged.
+    bare = FakeNamespace(answer)
+    run(
+        QueueConsumer(SimpleNamespace(PROCESSOR=bare, JWT_SECRET="j" * 40)).consume(
+            SimpleNamespace(messages=[FakeMessage({"job_id": "j2"})])
+        )
+    )
+    assert json.loads(bare.calls[0][2]["body"]) == {"job_id": "j2"}
 
 
 # -- the Durable Object ---------------------------------------------------------------------------------

@@ -374,3 +374,72 @@ def test_deleting_a_file_while_its_job_runs_discards_the_outputs(stack, processo
     assert leftovers == [], f"outputs of a deleted file survived: {leftovers[:5]}"
     assert not store_path(server, row["original_key"]).exists()
     assert webhook_events(db, row["id"]) == {}  # no completion announced for a deleted file
+
+
+@pytest.fixture(scope="module")
+def grant_stack(postgres):
+    """A server that puts a storage grant in every job message (JOB_STORAGE_GRANTS=1)."""
+    url = postgres.create_database()
+    server = Server(url, shared_tmpdir("mediagate-e2e-grants-"), env={"JOB_STORAGE_GRANTS": "1"})
+    server.env["WORKER_URL"] = server.url
+    server.start()
+    yield server, url
+    server.stop()
+
+
+def test_processor_reaches_storage_only_through_the_jobs_grant(grant_stack, user_id, tmp_path):
+    """STORE_BACKEND=worker with a DATA_DIR of its own: every byte goes through the grant."""
+    server, db = grant_stack
+    elsewhere = shared_tmpdir("mediagate-processor-own-")
+    proc = Processor(server, env={"STORE_BACKEND": "worker", "DATA_DIR": str(elsewhere)}).start()
+    try:
+        image_upload = upload(server, user_id, jpeg_with_orientation(800, 400, 6), "granted.jpg")
+        video_upload = upload(server, user_id, make_video(tmp_path / "g.mp4", seconds=2, size="320x240"), "g.mp4")
+        row = wait_done(db, image_upload)
+        assert row["processing_status"] == "completed", row["processing_error"]
+        prefix = f"derived/{row['id']}/"
+        assert row["preview_key"].startswith(prefix) and row["thumbnail_key"].startswith(prefix)
+        with Image.open(store_path(server, row["preview_key"])) as im:
+            assert im.height > im.width  # the real preview, written through the grant
+        preview = httpx.get(f"{server.url}/api/files/{row['id']}/preview", headers=auth(server.token(user_id))).json()
+        for path, url in preview["variants"].items():
+            r = httpx.get(url)
+            assert r.status_code == 200, path
+            assert r.headers["content-type"] == ("image/webp" if path.endswith(".webp") else "image/jpeg")
+
+        video = wait_done(db, video_upload, timeout=180)
+        assert video["processing_status"] == "completed", video["processing_error"]
+        assert video["playable_at"] is not None
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(store_path(server, video["hls_playlist_key"])), "-f", "null", "-"],
+            check=True,
+            timeout=120,
+        )
+        assert not [p for p in elsewhere.rglob("*") if p.is_file() and "processor-" not in p.name]
+    finally:
+        proc.stop()
+
+
+def test_worker_store_without_a_grant_fails_the_job_with_the_reason(grant_stack, user_id):
+    server, db = grant_stack
+    proc = Processor(server, env={"STORE_BACKEND": "worker", "PULL_ENABLED": "0"}).start()
+    try:
+        upload_id = upload(server, user_id, jpeg_with_orientation(40, 30, 1), "nogrant.jpg")
+        with psycopg.connect(db) as conn:
+            body = conn.execute(
+                "SELECT body FROM queue_messages WHERE body->>'file_id' = "
+                "(SELECT id::text FROM files WHERE upload_id = %s)",
+                (upload_id,),
+            ).fetchone()[0]
+        assert "storage" in body
+        bare = {k: v for k, v in body.items() if k != "storage"}
+        r = httpx.post(proc.url + "/jobs", json=bare, headers={"X-Attempts": "3"}, timeout=60)
+        assert r.status_code == 503  # retried by the queue, but this was the last attempt
+        row = file_row(db, upload_id)
+        assert row["processing_status"] == "failed" and "storage grant" in row["processing_error"]
+        # The same message with its grant goes through push delivery.
+        r = httpx.post(proc.url + "/jobs", json=body, timeout=60)
+        assert r.status_code == 200, r.text
+        assert file_row(db, upload_id)["processing_status"] == "completed"
+    finally:
+        proc.stop()

@@ -159,9 +159,8 @@ def test_worker_runs_on_pyodide(postgres, neon_endpoint, node22, vendored, tmp_p
     env = start["env"]
     assert start["enableInternet"] is True
     assert env["DATABASE_URL"] == database_url and env["WEBHOOK_SECRET"] == WEBHOOK_SECRET
-    assert env["STORE_BACKEND"] == "r2" and env["PULL_ENABLED"] == "0"
-    assert env["R2_ENDPOINT"] == "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"
-    assert env["R2_BUCKET"] == "mediagate-media" and env["R2_ACCESS_KEY_ID"] == "test-access-key"
+    assert env["STORE_BACKEND"] == "worker" and env["PULL_ENABLED"] == "0"
+    assert not [k for k in env if k.startswith("R2_")]  # no bucket keys: per-job storage grants
     assert env["PROCESSOR_PORT"] == "8080" and env["PROCESSOR_HOST"] == "0.0.0.0"
     assert env["MAX_CONCURRENCY"] == "3" and env["QUEUE_MAX_ATTEMPTS"] == "3"
 
@@ -184,6 +183,8 @@ def test_worker_runs_on_pyodide(postgres, neon_endpoint, node22, vendored, tmp_p
     assert ("processing-failed", files[uploads["C"]]["id"]) in by_event
     derived = Path(data_dir) / "store" / "objects" / "derived" / files[uploads["B"]]["id"]
     assert any(derived.rglob("*.webp")) or any(derived.rglob("*.jpg")), sorted(derived.rglob("*"))
+    own = Path(data_dir) / "processor-own"
+    assert not own.exists() or not any(p.is_file() for p in own.rglob("*"))  # outputs came through the Worker
 
     # The streaming ASGI bridge (section 6): what run.mjs measured, and the ZIP it received.
     streaming = report["streaming"]

@@ -2,6 +2,11 @@
 
 Media work runs in a thread (ffmpeg subprocesses, Pillow, rawpy); progress and the
 first playable HLS rung are published from there through the event loop.
+
+Each output is uploaded as one object. Through a storage grant (``STORE_BACKEND=worker``)
+one object is one request, bounded by the grant's ``max_put_bytes`` (95 MiB): outputs are
+kept under it rather than split (6 s HLS segments at capped bit rates, previews, sprites),
+and an output past it fails the job with that reason (``storage.OutputTooLarge``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from .media.result import MediaError, ProcessResult
 from .media.video import output_content_type
 from .settings import ProcessorSettings
 from .status import StatusStore
-from .storage import ProcessorStore
+from .storage import JobStores, ProcessorStore
 
 log = logging.getLogger("processor.pipeline")
 
@@ -70,14 +75,15 @@ def run_media(
 
 
 class Pipeline:
-    def __init__(self, settings: ProcessorSettings, store: ProcessorStore, status: StatusStore) -> None:
+    def __init__(self, settings: ProcessorSettings, stores: JobStores, status: StatusStore) -> None:
         self.settings = settings
-        self.store = store
+        self.stores = stores  # per job: with STORE_BACKEND=worker, the job's own grant
         self.status = status
 
     async def run(self, message: dict[str, Any]) -> dict[str, Any]:
         """Process one job message; returns the completion fields. Raises MediaError for bad media."""
         job_id, file_id, prefix = message["job_id"], message["file_id"], message["output_prefix"]
+        store = self.stores.for_job(message)
         if not await self.status.start(job_id, file_id):
             raise Cancelled(f"file {file_id} no longer exists")
         loop = asyncio.get_running_loop()
@@ -85,7 +91,7 @@ class Pipeline:
         try:
             ext = posixpath.splitext(message.get("filename") or "")[1].lower()[:10]
             src = work / f"original{ext}"
-            await self.store.download(message["object_key"], src)
+            await store.download(message["object_key"], src)
             if src.stat().st_size == 0:
                 raise MediaError("the file is empty (0 bytes)")
             out_dir = work / "out"
@@ -98,14 +104,15 @@ class Pipeline:
                     asyncio.run_coroutine_threadsafe(self.status.progress(job_id, file_id, pct), loop).result(30)
 
             def on_first_playable(playlist: str) -> None:
-                fut = asyncio.run_coroutine_threadsafe(self._publish_first_rung(message, out_dir, playlist), loop)
+                publish = self._publish_first_rung(store, message, out_dir, playlist)
+                fut = asyncio.run_coroutine_threadsafe(publish, loop)
                 fut.result(120)
 
             result = await asyncio.to_thread(
                 run_media, message, src, out_dir, self.settings, on_progress, on_first_playable
             )
             for output in result.outputs:
-                await self.store.upload(out_dir / output.path, prefix + output.path, output.content_type)
+                await store.upload(out_dir / output.path, prefix + output.path, output.content_type)
             fields = {
                 "preview_key": prefix + result.preview if result.preview else None,
                 "thumbnail_key": prefix + result.thumbnail if result.thumbnail else None,
@@ -115,17 +122,19 @@ class Pipeline:
                 "outputs": [o.path for o in result.outputs],
             }
             if not await self.status.complete(job_id, file_id, fields):
-                await self.store.delete_prefix(prefix)
+                await store.delete_prefix(prefix)
                 raise Cancelled(f"file {file_id} was deleted during processing")
             return fields
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    async def _publish_first_rung(self, message: dict[str, Any], out_dir: Path, playlist: str) -> None:
+    async def _publish_first_rung(
+        self, store: ProcessorStore, message: dict[str, Any], out_dir: Path, playlist: str
+    ) -> None:
         """Upload what exists of the HLS tree now (the first rung and a provisional master)."""
         prefix = message["output_prefix"]
         for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(out_dir).as_posix()
             if rel.startswith("hls/"):
-                await self.store.upload(path, prefix + rel, output_content_type(rel))
+                await store.upload(path, prefix + rel, output_content_type(rel))
         await self.status.playable(message["job_id"], message["file_id"], prefix + playlist)

@@ -29,18 +29,25 @@ from .pipeline import Pipeline
 from .runner import Runner
 from .settings import ProcessorSettings
 from .status import StatusStore
-from .storage import LocalProcessorStore, ProcessorStore, S3ProcessorStore
+from .storage import GrantStores, JobStores, LocalProcessorStore, S3ProcessorStore, SharedStore
 
 log = logging.getLogger("processor")
 REQUIRED_KEYS = ("job_id", "file_id", "user_id", "object_key", "output_prefix", "file_type")
 
 
-def build_store(settings: ProcessorSettings) -> ProcessorStore:
+def build_stores(settings: ProcessorSettings) -> JobStores:
+    """``STORE_BACKEND``: ``worker`` (each job's grant), ``r2`` (S3 API keys), ``local``."""
+    if settings.store_backend == "worker":
+        return GrantStores()
     if settings.store_backend == "r2":
-        return S3ProcessorStore(
-            settings.r2_endpoint, settings.r2_bucket, settings.r2_access_key_id, settings.r2_secret_access_key
+        return SharedStore(
+            S3ProcessorStore(
+                settings.r2_endpoint, settings.r2_bucket, settings.r2_access_key_id, settings.r2_secret_access_key
+            )
         )
-    return LocalProcessorStore(LocalObjectStore(Path(settings.data_dir) / "store"))
+    if settings.store_backend != "local":
+        raise ValueError(f"STORE_BACKEND must be worker, r2 or local, not {settings.store_backend!r}")
+    return SharedStore(LocalProcessorStore(LocalObjectStore(Path(settings.data_dir) / "store")))
 
 
 def build_source(settings: ProcessorSettings, db: PostgresDatabase) -> JobSource:
@@ -66,7 +73,8 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
     db = PostgresDatabase(settings.database_url, max_size=settings.max_concurrency * 2 + 2)
     status = StatusStore(db)
     notifier = Notifier(settings.worker_url, settings.webhook_secret, status)
-    pipeline = Pipeline(settings, build_store(settings), status)
+    stores = build_stores(settings)
+    pipeline = Pipeline(settings, stores, status)
     runner = Runner(settings, build_source(settings, db), pipeline, status, notifier)
 
     @contextlib.asynccontextmanager
@@ -80,6 +88,7 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
             if loop_task:
                 loop_task.cancel()
             await notifier.close()
+            await stores.close()
             await db.close()
 
     app = FastAPI(title="Mediagate processor", lifespan=lifespan)

@@ -21,7 +21,7 @@ class ProcessorSettings:
     hls_rungs: tuple[int, ...] = (1080, 720, 480)
     video_preset: str = "veryfast"
     queue_name: str = "mediagate-jobs"  # the local Postgres queue the pull loop leases from
-    store_backend: str = "local"  # or "r2" (S3 API)
+    store_backend: str = "local"  # or "worker" (the job's storage grant) or "r2" (S3 API)
     data_dir: str = "data"
     r2_endpoint: str = ""
     r2_bucket: str = ""

@@ -151,12 +151,12 @@ import workerd_stubs
           cwd: config.repo,
           baseEnv: processorEnvBase,
           overrides: {
-            // Only what differs from Cloudflare: the host port, and the local store (the same
-            // files R2Bucket wrote) standing in for R2's S3 API.
+            // Only what differs from Cloudflare: the host port. Storage is production's path
+            // (STORE_BACKEND=worker from container_env): each job's grant, through this Worker
+            // on Pyodide to R2Bucket. DATA_DIR points away from R2Bucket's files: nothing behind its back.
             PROCESSOR_HOST: "127.0.0.1",
             PROCESSOR_PORT: String(ports[n++ % ports.length]),
-            STORE_BACKEND: "local",
-            DATA_DIR: config.dataDir,
+            DATA_DIR: path.join(config.dataDir, "processor-own"),
             PYTHONPATH: config.processorPythonPath,
             POLL_INTERVAL: "0.2",
           },
@@ -233,10 +233,7 @@ import workerd_stubs
     UPLOAD_PART_SIZE: String(5 * MIB),
     UPLOAD_TTL_SECONDS: "3600",
     QUEUE_MAX_ATTEMPTS: "3",
-    R2_BUCKET: "mediagate-media",
-    R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
-    R2_ACCESS_KEY_ID: "test-access-key",
-    R2_SECRET_ACCESS_KEY: "test-secret-key",
+    R2_BUCKET: "mediagate-media",  // R2_* keys unset: the container gets storage grants instead
     PROCESSOR_INSTANCES: "1",
     PROCESSOR_IDLE_SECONDS: "1",
     PROCESSOR_START_TIMEOUT: "60",
@@ -356,8 +353,8 @@ import workerd_stubs
   expect(msg2.settled?.action === "retry" && msg2.settled.delaySeconds === 7, "container that exits on start: retry after PROCESSOR_RETRY_DELAY", msg2.settled);
 
   const noSecretNs = await makeNamespace([config.python, "-m", "processor.service"], "nosecret");
-  const env3 = { ...env, PROCESSOR: noSecretNs, R2_ACCESS_KEY_ID: undefined };
-  delete env3.R2_ACCESS_KEY_ID;
+  const env3 = { ...env, PROCESSOR: noSecretNs, WORKER_URL: undefined };
+  delete env3.WORKER_URL;
   noSecretNs.env = env3;
   const msg3 = new Message(jobA, 1);
   await Default(ctx, env3).queue(new MessageBatch("mediagate-jobs", [msg3]));

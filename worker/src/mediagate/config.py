@@ -41,6 +41,10 @@ class Settings:
     default_region: str = ""
     rate_limit_uploads: int = 120  # upload creations per user per minute
     rate_limit_api: int = 1200  # API requests per user per minute
+    worker_url: str = ""  # this API's public base URL, for URLs handed to the processor
+    grant_ttl_seconds: int = 6 * 3600  # a processor storage grant's lifetime
+    grant_max_put_bytes: int = 95 * MIB  # one output PUT through a grant (< 100 MB Workers limit)
+    job_storage_grants: bool = False  # locally: ingest attaches a grant to each job message
 
     @property
     def signing_secret(self) -> str:
@@ -60,6 +64,9 @@ class Settings:
         max_size = env_int(env, "MAX_UPLOAD_SIZE", 5 * GB)
         if max_size > part_size * 10_000:
             raise ValueError("MAX_UPLOAD_SIZE exceeds 10,000 parts of UPLOAD_PART_SIZE")
+        grant_max_put = env_int(env, "PROCESSOR_PUT_MAX_BYTES", 95 * MIB)
+        if not 0 < grant_max_put <= 100 * 1000 * 1000:
+            raise ValueError("PROCESSOR_PUT_MAX_BYTES must be in 1..100000000 (the Workers request-body limit)")
         origins = tuple(o.strip() for o in str(env.get("CORS_ORIGINS") or "*").split(",") if o.strip())
         return cls(
             jwt_secret=secret,
@@ -80,4 +87,8 @@ class Settings:
             default_region=str(env.get("DEFAULT_REGION") or ""),
             rate_limit_uploads=env_int(env, "RATE_LIMIT_UPLOADS", 120),
             rate_limit_api=env_int(env, "RATE_LIMIT_API", 1200),
+            worker_url=str(env.get("WORKER_URL") or "").rstrip("/"),
+            grant_ttl_seconds=env_int(env, "PROCESSOR_GRANT_TTL_SECONDS", 6 * 3600),
+            grant_max_put_bytes=grant_max_put,
+            job_storage_grants=str(env.get("JOB_STORAGE_GRANTS") or "0") == "1",
         )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Callable
+from typing import Any
 
 from .classify import SNIFF_BYTES, classify
-from .jobs import JOB_TYPES, job_message
+from .jobs import JOB_TYPES, job_message, with_storage
 from .ports import Database, JobQueue, ObjectStore
 from .tus.state import UploadState
 
@@ -24,10 +26,22 @@ def display_name(metadata: dict[str, str], upload_id: str) -> str:
 
 
 class Ingest:
-    def __init__(self, db: Database, store: ObjectStore, queue: JobQueue) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: ObjectStore,
+        queue: JobQueue,
+        grants: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    ) -> None:
         self.db = db
         self.store = store
         self.queue = queue
+        self.grants = grants  # locally (JOB_STORAGE_GRANTS=1): a storage grant rides in the message
+
+    def with_grant(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The message as queued: with a storage grant when this runtime attaches one."""
+        grant = self.grants(message) if self.grants else None
+        return with_storage(message, grant) if grant else message
 
     async def __call__(self, upload: UploadState) -> str:
         """Record the finished upload and queue its processing; returns the file id."""
@@ -74,7 +88,7 @@ class Ingest:
             is_raw=kind.is_raw,
             metadata=upload.metadata,
         )
-        message_id = await self.queue.send(message)
+        message_id = await self.queue.send(self.with_grant(message))
         await self.db.execute(
             "UPDATE processing_jobs SET queue_message_id = $2 WHERE id = $1::uuid", job_id, message_id
         )

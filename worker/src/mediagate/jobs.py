@@ -14,8 +14,22 @@ A job message (JSON, well under Cloudflare Queues' 128 KB limit)::
       "mime_type": "video/mp4",
       "filename": "clip.mp4",
       "is_raw": false,
-      "options": {"colorspace": "slog3"}            # from Upload-Metadata, optional
+      "options": {"colorspace": "slog3"},           # from Upload-Metadata, optional
+      "storage": {                                  # optional: a job-scoped storage grant
+        "read_url": "<worker>/api/processor-storage/<token>/original",
+        "write_url": "<worker>/api/processor-storage/<token>/outputs/",
+        "object_key": "originals/<user>/<upload>",
+        "output_prefix": "derived/<file_id>/",
+        "expires": 1767225600,                      # unix seconds
+        "max_put_bytes": 99614720                   # per PUT (one output per request)
+      }
     }
+
+``storage`` (see :mod:`mediagate.files.grants`) lets a processor with
+``STORE_BACKEND=worker`` read the original and write outputs through the Worker without
+bucket keys. It is added on the way to the processor (the Cloudflare queue consumer mints
+a fresh one per delivery) or, locally, by the ingest when ``JOB_STORAGE_GRANTS=1``;
+consumers that read the store directly ignore it.
 
 Consumers must be idempotent: a message can be delivered more than once (after a
 visibility timeout or a retry). Outputs are written under ``output_prefix`` with fixed
@@ -29,6 +43,7 @@ from typing import Any
 CONTRACT_VERSION = 1
 JOB_TYPES = {"video": "video_transcode", "image": "image_preview", "other": "other"}
 OPTION_KEYS = ("colorspace",)
+STORAGE_KEY = "storage"
 
 
 def output_prefix(file_id: str) -> str:
@@ -61,3 +76,8 @@ def job_message(
         "is_raw": is_raw,
         "options": {k: metadata[k] for k in OPTION_KEYS if metadata.get(k)},
     }
+
+
+def with_storage(message: dict[str, Any], grant: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``message`` carrying ``grant`` (replacing an older one)."""
+    return {**message, STORAGE_KEY: grant}

@@ -41,7 +41,11 @@ class ObjectBody(Protocol):
 class ObjectStore(Protocol):
     """An R2-shaped object store: whole-object put/get plus multipart uploads."""
 
-    async def put(self, key: str, data: bytes | ByteStream, *, content_type: str | None = None) -> ObjectInfo: ...
+    async def put(
+        self, key: str, data: bytes | ByteStream, *, content_type: str | None = None, size: int | None = None
+    ) -> ObjectInfo:
+        """Store an object. ``size`` is a stream's exact length: R2 then streams it instead of
+        collecting it in memory; a stream of another length raises StoreError, nothing stored."""
 
     async def get(self, key: str, *, start: int = 0, end: int | None = None) -> ObjectBody | None:
         """Return the object body for bytes [start, end) or None when missing."""

@@ -6,7 +6,8 @@ Two budgets, each ``N`` requests per minute per user (``0`` disables one):
   ``POST /api/upload/init``;
 * ``api`` (``RATE_LIMIT_API``): every other ``/api/*`` request too, except
   ``/api/health``, signed object links (``/api/objects/*``, their signature is the
-  authorisation) and the tus ``PATCH``/``HEAD`` of an upload in progress (a large upload
+  authorisation), the processor's storage grants (``/api/processor-storage/*``, a video
+  job writes hundreds of segments) and the tus ``PATCH``/``HEAD`` of an upload in progress (a large upload
   is thousands of chunks; it was limited when it was created).
 
 Callers are keyed by the user id of a valid bearer token, or by the client address for
@@ -62,7 +63,7 @@ def budgets_for(method: str, path: str, override: str | None = None) -> tuple[st
     if method == "OPTIONS" or not path.startswith("/api/"):
         return ()
     path = path.rstrip("/") or "/"
-    if path == "/api/health" or path.startswith("/api/objects/"):
+    if path == "/api/health" or path.startswith(("/api/objects/", "/api/processor-storage/")):
         return ()
     if path.startswith("/api/upload/") and path != "/api/upload/init":
         effective = (override or method).upper() if method == "POST" else method

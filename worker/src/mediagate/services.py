@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import Settings
+from .files.grants import grant_for
 from .files.links import LinkSigner
 from .files.regions import RegionMap
 from .files.repository import FileRepository
@@ -23,9 +25,14 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
+        self.links = LinkSigner(self.settings.signing_secret, self.clock)
         self.uploads = UploadRepository(self.db)
-        self.ingest = Ingest(self.db, self.store, self.queue)
+        grants = self.storage_grant if self.settings.job_storage_grants else None
+        self.ingest = Ingest(self.db, self.store, self.queue, grants)
         self.tus = TusEngine(self.settings, self.store, self.uploads, self.clock, self.ingest)
         self.files = FileRepository(self.db)
-        self.links = LinkSigner(self.settings.signing_secret, self.clock)
         self.regions = RegionMap.from_config(self.settings.download_regions, self.settings.default_region)
+
+    def storage_grant(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """A job-scoped storage grant for the processor (see mediagate.files.grants)."""
+        return grant_for(self.settings, self.links, message)

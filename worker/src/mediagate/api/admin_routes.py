@@ -153,7 +153,7 @@ async def retry_job(request: Request) -> Response:
         metadata=metadata,
     )
     try:
-        message_id = await services.queue.send(message)
+        message_id = await services.queue.send(services.ingest.with_grant(message))
     except Exception as exc:
         log.exception("could not queue the retry of job %s", job_id)
         reason = f"retry could not be queued: {exc}"[:1000]

@@ -16,7 +16,16 @@ from ..auth import AuthError
 from ..ratelimit import RateLimitMiddleware
 from ..services import Services
 from ..tus.protocol import ALLOWED_HEADERS, EXPOSED_HEADERS
-from . import admin_routes, batch_routes, files_routes, objects_routes, openapi, tus_routes, webhook_routes
+from . import (
+    admin_routes,
+    batch_routes,
+    files_routes,
+    objects_routes,
+    openapi,
+    processor_storage_routes,
+    tus_routes,
+    webhook_routes,
+)
 from .errors import auth_error_handler, json_error
 
 log = logging.getLogger("mediagate.api")
@@ -51,6 +60,7 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
         *batch_routes.routes,
         *files_routes.routes,
         *objects_routes.routes,
+        *processor_storage_routes.routes,
         *webhook_routes.routes,
         *admin_routes.routes,
         *openapi.routes,

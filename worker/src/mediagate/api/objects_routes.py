@@ -71,24 +71,30 @@ def guess_type(key: str, stored: str | None) -> str:
 
 async def serve_object(request: Request) -> Response:
     services: Services = request.app.state.services
-    head = request.method == "HEAD"
     try:
         key, claims = services.links.resolve(request.path_params["token"], request.path_params["path"])
     except LinkError as exc:
-        return json_error(403, str(exc), head=head)
+        return json_error(403, str(exc), head=request.method == "HEAD")
+    return await serve_key(request, key, claims.expires, claims.download_name)
+
+
+async def serve_key(request: Request, key: str, expires: int, download_name: str | None = None) -> Response:
+    """GET/HEAD of one stored object whose access was already authorised (until ``expires``)."""
+    services: Services = request.app.state.services
+    head = request.method == "HEAD"
     info = await services.store.head(key)
     if info is None:
         return json_error(404, "object not found", head=head)
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Type": guess_type(key, info.content_type),
-        "Cache-Control": f"private, max-age={max(0, claims.expires - int(services.clock.now()))}",
+        "Cache-Control": f"private, max-age={max(0, expires - int(services.clock.now()))}",
         "X-Content-Type-Options": "nosniff",
     }
     if info.etag:
         headers["ETag"] = f'"{info.etag}"'
-    if claims.download_name:
-        headers["Content-Disposition"] = content_disposition(claims.download_name)
+    if download_name:
+        headers["Content-Disposition"] = content_disposition(download_name)
     try:
         byte_range = parse_range(request.headers.get("range"), info.size)
     except RangeNotSatisfiable:

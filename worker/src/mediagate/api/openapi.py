@@ -935,6 +935,109 @@ def _components() -> dict[str, Any]:
     }
 
 
+# -- processor storage grants ----------------------------------------------------------
+
+GRANT_TOKEN = path_param("token", "The job's storage grant (a JWT naming one original and one output prefix)")
+GRANT_403 = "Forged or expired grant, or a path outside the grant's `derived/<file_id>/` prefix"
+BINARY = {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}
+
+
+def _processor_storage_paths() -> dict[str, dict[str, Any]]:
+    """What a processor can do with a job's grant (``mediagate.files.grants``); no bearer token."""
+    output_path = path_param("path", "The output's name under `derived/<file_id>/`; may contain `/`")
+    return {
+        "/api/processor-storage/{token}/original": {
+            "parameters": [GRANT_TOKEN],
+            "get": op(
+                "readGrantedOriginal",
+                "The job's original (HTTP Range supported)",
+                "processor",
+                {
+                    "200": {"description": "The whole original", "content": BINARY},
+                    "206": {
+                        "description": "The requested byte range",
+                        "headers": {"Content-Range": {"schema": {"type": "string"}}},
+                        "content": BINARY,
+                    },
+                    "403": error(GRANT_403),
+                    "404": error("The original is gone"),
+                    "416": error("Range not satisfiable", {"Content-Range": {"schema": {"type": "string"}}}),
+                },
+                security=PUBLIC,
+                parameters=[header_param("Range", "One `bytes=` range")],
+            ),
+            "head": op(
+                "headGrantedOriginal",
+                "Headers of the job's original",
+                "processor",
+                {
+                    "200": {"description": "The original's headers (no body)"},
+                    "206": {"description": "The range's headers (no body)"},
+                    "403": error(GRANT_403, body=False),
+                    "404": error("The original is gone", body=False),
+                    "416": error("Range not satisfiable", body=False),
+                },
+                security=PUBLIC,
+                parameters=[header_param("Range", "One `bytes=` range")],
+            ),
+        },
+        "/api/processor-storage/{token}/outputs/{path}": {
+            "parameters": [GRANT_TOKEN, output_path],
+            "put": op(
+                "putGrantedOutput",
+                "Write one output (one object per request, streamed)",
+                "processor",
+                {
+                    "201": ok(
+                        "Stored",
+                        {
+                            "type": "object",
+                            "required": ["key", "size", "content_type"],
+                            "properties": {
+                                "key": {"type": "string"},
+                                "size": {"type": "integer"},
+                                "content_type": {"type": "string"},
+                            },
+                        },
+                    ),
+                    "400": error("Body shorter or longer than its Content-Length, or invalid; nothing stored"),
+                    "403": error(GRANT_403),
+                    "411": error("Content-Length is required"),
+                    "413": error("Larger than the grant's `max_put_bytes` (at most 100 MB, the Workers limit)"),
+                },
+                security=PUBLIC,
+                description="The stored Content-Type is the request's. Overwrites an existing output.",
+                parameters=[header_param("Content-Length", "The body's size", {"type": "integer"}, required=True)],
+                body={"required": True, "content": BINARY},
+            ),
+            "head": op(
+                "headGrantedOutput",
+                "Whether an output exists",
+                "processor",
+                {
+                    "200": {"description": "It exists (Content-Length, Content-Type)"},
+                    "403": error(GRANT_403, body=False),
+                    "404": error("No such output", body=False),
+                },
+                security=PUBLIC,
+            ),
+            "delete": op(
+                "deleteGrantedOutputs",
+                "Delete one output, or every output (empty path)",
+                "processor",
+                {
+                    "200": ok(
+                        "Deleted (missing objects count too)",
+                        {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}},
+                    ),
+                    "403": error(GRANT_403),
+                },
+                security=PUBLIC,
+            ),
+        },
+    }
+
+
 def _add_rate_limit_responses(paths: dict[str, dict[str, Any]]) -> None:
     for path, item in paths.items():
         for method, operation in item.items():
@@ -944,7 +1047,7 @@ def _add_rate_limit_responses(paths: dict[str, dict[str, Any]]) -> None:
 
 
 def build_spec() -> dict[str, Any]:
-    paths = _paths()
+    paths = {**_paths(), **_processor_storage_paths()}
     _add_rate_limit_responses(paths)
     return {
         "openapi": "3.1.0",
@@ -955,7 +1058,8 @@ def build_spec() -> dict[str, Any]:
                 "Resumable uploads (tus 1.0.0), a per-user file library with previews and signed downloads, "
                 'processing webhooks and admin tools. Errors are JSON `{"error": message}`. Requests under '
                 "`/api/` are rate limited per user (RATE_LIMIT_API per minute; upload creations also "
-                "RATE_LIMIT_UPLOADS per minute), except `/api/health`, signed object links and the tus "
+                "RATE_LIMIT_UPLOADS per minute), except `/api/health`, signed object links, processor "
+                "storage grants and the tus "
                 "PATCH/HEAD of an upload in progress."
             ),
         },
@@ -968,6 +1072,7 @@ def build_spec() -> dict[str, Any]:
             },
             {"name": "files", "description": "The caller's files"},
             {"name": "objects", "description": "Signed links to stored objects"},
+            {"name": "processor", "description": "Job-scoped storage grants for the processor"},
             {"name": "webhooks", "description": "Processing events"},
             {"name": "admin", "description": "Admin tokens only"},
             {"name": "meta", "description": "Health and this description"},

@@ -1,5 +1,9 @@
 """Short-lived signed links to stored objects (originals, previews, HLS trees).
 
+The one signing primitive of the Worker's capability URLs: ``LinkSigner.sign`` /
+``verify`` (HS256 JWTs with an audience per purpose) also sign the processor's
+job-scoped storage grants (:mod:`mediagate.files.grants`).
+
 A link is ``<base>/api/objects/<token>/<path>``; the token is a JWT (HS256) naming a
 *scope*: one key, or a key prefix ending in ``/``. A prefix scope lets an HLS master
 playlist's relative URIs (renditions, segments) resolve under the same signature.
@@ -35,13 +39,35 @@ class LinkSigner:
         self.secret = secret
         self.clock = clock
 
+    def expiry(self, ttl_seconds: int) -> int:
+        """Rounded up so a token never lives shorter than its TTL."""
+        return math.ceil(self.clock.now() + ttl_seconds)
+
+    def sign(self, claims: dict[str, object], audience: str, expires: int) -> str:
+        """A token carrying ``claims`` for one purpose (``audience``) until ``expires``."""
+        return jwt.encode({**claims, "exp": expires, "aud": audience}, self.secret, algorithm="HS256")
+
+    def verify(self, token: str, audience: str, required: tuple[str, ...]) -> dict[str, object]:
+        """The claims of a genuine, unexpired token for ``audience``, or LinkError."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=["HS256"],
+                audience=audience,
+                options={"require": ["exp", *required], "verify_exp": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise LinkError("invalid link signature") from exc
+        if int(claims["exp"]) < self.clock.now():
+            raise LinkError("link expired")
+        return claims
+
     def token(self, scope: str, ttl_seconds: int, download_name: str | None = None) -> str:
-        # Rounded up so a link never lives shorter than its TTL.
-        expires = math.ceil(self.clock.now() + ttl_seconds)
-        claims: dict[str, object] = {"s": scope, "exp": expires, "aud": LINK_AUDIENCE}
+        claims: dict[str, object] = {"s": scope}
         if download_name:
             claims["n"] = download_name
-        return jwt.encode(claims, self.secret, algorithm="HS256")
+        return self.sign(claims, LINK_AUDIENCE, self.expiry(ttl_seconds))
 
     def url(self, base: str, scope: str, path: str, ttl_seconds: int, download_name: str | None = None) -> str:
         """The link for ``scope`` + ``path`` (path is relative for prefix scopes, a name for keys)."""
@@ -49,20 +75,10 @@ class LinkSigner:
 
     def resolve(self, token: str, path: str) -> tuple[str, LinkClaims]:
         """Return the object key a link points at, or raise LinkError."""
-        try:
-            claims = jwt.decode(
-                token,
-                self.secret,
-                algorithms=["HS256"],
-                audience=LINK_AUDIENCE,
-                options={"require": ["exp", "s"], "verify_exp": False},
-            )
-        except jwt.PyJWTError as exc:
-            raise LinkError("invalid link signature") from exc
-        if int(claims["exp"]) < self.clock.now():
-            raise LinkError("link expired")
+        claims = self.verify(token, LINK_AUDIENCE, ("s",))
         scope = str(claims["s"])
-        info = LinkClaims(scope, int(claims["exp"]), claims.get("n"))
+        name = claims.get("n")
+        info = LinkClaims(scope, int(claims["exp"]), None if name is None else str(name))
         if not scope.endswith("/"):
             return scope, info
         parts = path.split("/")

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from ...config import env_int
 from . import ffi
 from .ffi import is_nullish, js_get, maybe_await, to_js_obj, unwrap_binding
+from .job_grants import with_storage_grant
 
 log = logging.getLogger("mediagate.dispatch")
 
@@ -80,37 +81,47 @@ class DispatchSettings:
 
 
 # The container's environment: the processor's settings (container/processor/settings.py).
-REQUIRED_SECRETS = ("DATABASE_URL", "WEBHOOK_SECRET", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY")
-PASSED_THROUGH = ("WORKER_URL", "HLS_RUNGS", "VIDEO_PRESET", "RETRY_BASE_DELAY", "LOG_LEVEL", "VISIBILITY_TIMEOUT")
+REQUIRED_SECRETS = ("DATABASE_URL", "WEBHOOK_SECRET", "WORKER_URL")
+R2_SECRETS = ("R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY")  # only with PROCESSOR_STORE_BACKEND=r2
+PASSED_THROUGH = ("HLS_RUNGS", "VIDEO_PRESET", "RETRY_BASE_DELAY", "LOG_LEVEL", "VISIBILITY_TIMEOUT")
 
 
 def container_env(env: Mapping[str, str], settings: DispatchSettings) -> dict[str, str]:
     """What ``ctx.container.start`` passes to the processor, from the Worker's vars/secrets.
 
-    Push delivery (``PULL_ENABLED=0``), outputs to R2 over its S3 API. Raises ValueError
-    naming every missing secret, so a misconfigured deploy fails on the first job with a
-    clear message instead of a processor that cannot reach its database or bucket."""
+    Push delivery (``PULL_ENABLED=0``). Storage (``PROCESSOR_STORE_BACKEND``): ``worker``
+    by default, each job's storage grant and no bucket keys in the container (WORKER_URL
+    is where the grants point); ``r2`` for R2's S3 API with account keys. Raises
+    ValueError naming every missing secret, so a misconfigured deploy fails on the first
+    job with a clear message instead of a processor that cannot reach its database or bucket."""
+    backend = env.get("PROCESSOR_STORE_BACKEND") or "worker"
+    if backend not in ("worker", "r2"):
+        raise ValueError(f"PROCESSOR_STORE_BACKEND must be worker or r2, not {backend!r}")
     missing = [name for name in REQUIRED_SECRETS if not env.get(name)]
     endpoint = env.get("R2_ENDPOINT") or ""
     account = env.get("R2_ACCOUNT_ID") or ""
-    if not endpoint and not account:
-        missing.append("R2_ACCOUNT_ID (or R2_ENDPOINT)")
+    if backend == "r2":
+        missing += [name for name in R2_SECRETS if not env.get(name)]
+        if not endpoint and not account:
+            missing.append("R2_ACCOUNT_ID (or R2_ENDPOINT)")
     if missing:
         raise ValueError("the processor container needs: " + ", ".join(missing) + " (wrangler secret put NAME)")
     values = {
         "DATABASE_URL": env["DATABASE_URL"],
         "WEBHOOK_SECRET": env["WEBHOOK_SECRET"],
-        "STORE_BACKEND": "r2",
-        "R2_ENDPOINT": endpoint or f"https://{account}.r2.cloudflarestorage.com",
-        "R2_BUCKET": env.get("R2_BUCKET") or "mediagate-media",
-        "R2_ACCESS_KEY_ID": env["R2_ACCESS_KEY_ID"],
-        "R2_SECRET_ACCESS_KEY": env["R2_SECRET_ACCESS_KEY"],
+        "WORKER_URL": env["WORKER_URL"],
+        "STORE_BACKEND": backend,
         "PULL_ENABLED": "0",
         "QUEUE_MAX_ATTEMPTS": str(settings.max_attempts),
         "MAX_CONCURRENCY": str(settings.max_concurrency),
         "PROCESSOR_HOST": "0.0.0.0",
         "PROCESSOR_PORT": str(PROCESSOR_PORT),
     }
+    if backend == "r2":
+        values["R2_ENDPOINT"] = endpoint or f"https://{account}.r2.cloudflarestorage.com"
+        values["R2_BUCKET"] = env.get("R2_BUCKET") or "mediagate-media"
+        values["R2_ACCESS_KEY_ID"] = env["R2_ACCESS_KEY_ID"]
+        values["R2_SECRET_ACCESS_KEY"] = env["R2_SECRET_ACCESS_KEY"]
     for name in PASSED_THROUGH:
         if env.get(name):
             values[name] = env[name]
@@ -253,6 +264,7 @@ class QueueConsumer:
         return namespace.getByName(name)
 
     async def push(self, body: dict[str, Any], attempts: int) -> tuple[int, str | None, Any]:
+        body = with_storage_grant(self.env, body)  # the job's scoped storage access, fresh per delivery
         job_id = str(body.get("job_id") or "")
         stub = self._stub(instance_name(job_id, self.settings.instances))
         init = {

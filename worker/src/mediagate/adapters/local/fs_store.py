@@ -101,7 +101,7 @@ class LocalObjectStore:
                         await asyncio.to_thread(fh.write, chunk)
                         written += len(chunk)
             if expected is not None and written != expected:
-                raise StoreError(f"part body was {written} bytes, declared {expected}")
+                raise StoreError(f"body was {written} bytes, declared {expected}")
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -112,9 +112,11 @@ class LocalObjectStore:
 
     # -- objects -------------------------------------------------------------------------
 
-    async def put(self, key: str, data: bytes | ByteStream, *, content_type: str | None = None) -> ObjectInfo:
+    async def put(
+        self, key: str, data: bytes | ByteStream, *, content_type: str | None = None, size: int | None = None
+    ) -> ObjectInfo:
         path = self.path_for(key)
-        size = await self._write(path, data)
+        size = await self._write(path, data, size)
         self._write_meta(path, content_type)
         return ObjectInfo(key, size, content_type)
 
