@@ -10,6 +10,7 @@ import os
 import subprocess
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -18,6 +19,7 @@ import httpx
 import numpy as np
 import psycopg
 import pytest
+from mediagate.job_delivery import delivery_headers
 from mediagate.webhooks import sign, signed_headers, verify
 from PIL import Image
 from support.stack import WEBHOOK_SECRET, Processor, Server, free_port, shared_tmpdir
@@ -280,6 +282,14 @@ def test_transient_failures_retry_with_backoff_then_dead_letter(stack, processor
     assert wait_webhook(db, row["id"], "processing-failed")["attempts"] == 3
 
 
+def push(proc, body, attempts: int = 1, secret: str = WEBHOOK_SECRET) -> httpx.Response:
+    """POST /jobs as the Worker's queue consumer does: a signed delivery."""
+    raw = json.dumps(body).encode()
+    return httpx.post(
+        proc.url + "/jobs", content=raw, headers=delivery_headers(secret, int(time.time()), attempts, raw), timeout=60
+    )
+
+
 def test_push_delivery_endpoint(stack, processor, user_id):
     server, db = stack
     proc = processor({"PULL_ENABLED": "0"})
@@ -289,11 +299,53 @@ def test_push_delivery_endpoint(stack, processor, user_id):
             "SELECT body FROM queue_messages WHERE body->>'file_id' = (SELECT id::text FROM files WHERE upload_id = %s)",
             (upload_id,),
         ).fetchone()[0]
-    r = httpx.post(proc.url + "/jobs", json=body, timeout=60)
+    # Unsigned, wrongly signed or with a changed delivery count: refused, nothing runs.
+    assert httpx.post(proc.url + "/jobs", json=body, timeout=60).status_code == 401
+    assert push(proc, body, secret="not-the-secret").status_code == 401
+    raw = json.dumps(body).encode()
+    tampered = {**delivery_headers(WEBHOOK_SECRET, int(time.time()), 1, raw), "x-attempts": "3"}
+    assert httpx.post(proc.url + "/jobs", content=raw, headers=tampered).status_code == 401
+    big = b"{" + b" " * (300 * 1024) + b"}"
+    assert (
+        httpx.post(proc.url + "/jobs", content=big, headers=delivery_headers(WEBHOOK_SECRET, 0, 1, big)).status_code
+        == 413
+    )
+    assert file_row(db, upload_id)["processing_status"] == "pending"
+    r = push(proc, body)
     assert r.status_code == 200, r.text
     assert file_row(db, upload_id)["processing_status"] == "completed"
-    assert httpx.post(proc.url + "/jobs", json={"job_id": "x"}).status_code == 422
-    assert httpx.post(proc.url + "/jobs", content=b"not json").status_code == 400
+    assert push(proc, {"job_id": "x"}).status_code == 422
+    raw = b"not json"
+    assert (
+        httpx.post(
+            proc.url + "/jobs", content=raw, headers=delivery_headers(WEBHOOK_SECRET, int(time.time()), 1, raw)
+        ).status_code
+        == 400
+    )
+
+
+def test_a_job_naming_another_users_object_processes_its_own_file(stack, processor, user_id):
+    """The message is trusted for its job id only: object key, prefix and file come from the rows."""
+    server, db = stack
+    proc = processor({"PULL_ENABLED": "0"})
+    mine = upload(server, user_id, jpeg_with_orientation(60, 40, 1), "mine.jpg")
+    other_user = str(uuid.uuid4())
+    theirs = upload(server, other_user, jpeg_with_orientation(40, 60, 1), "theirs.jpg")
+    with psycopg.connect(db) as conn:
+        body = conn.execute(
+            "SELECT body FROM queue_messages WHERE body->>'file_id' = (SELECT id::text FROM files WHERE upload_id = %s)",
+            (mine,),
+        ).fetchone()[0]
+        their_key = conn.execute("SELECT original_key FROM files WHERE upload_id = %s", (theirs,)).fetchone()[0]
+    forged = {**body, "object_key": their_key, "user_id": other_user, "output_prefix": "derived/elsewhere/"}
+    assert push(proc, forged).status_code == 200
+    row = file_row(db, mine)
+    assert row["processing_status"] == "completed"
+    assert row["preview_key"].startswith(f"derived/{row['id']}/")
+    assert (row["metadata"]["media"]["width"], row["metadata"]["media"]["height"]) == (60, 40)  # my image, not theirs
+    assert not (server.data_dir / "store" / "objects" / "derived" / "elsewhere").exists()
+    ghost = {**body, "job_id": str(uuid.uuid4())}
+    assert push(proc, ghost).status_code == 200  # unknown job: dropped (acked), nothing processed
 
 
 def test_worker_webhook_rejects_bad_signatures_and_replays(stack):
@@ -433,12 +485,12 @@ def test_worker_store_without_a_grant_fails_the_job_with_the_reason(grant_stack,
             ).fetchone()[0]
         assert "storage" in body
         bare = {k: v for k, v in body.items() if k != "storage"}
-        r = httpx.post(proc.url + "/jobs", json=bare, headers={"X-Attempts": "3"}, timeout=60)
+        r = push(proc, bare, attempts=3)
         assert r.status_code == 503  # retried by the queue, but this was the last attempt
         row = file_row(db, upload_id)
         assert row["processing_status"] == "failed" and "storage grant" in row["processing_error"]
         # The same message with its grant goes through push delivery.
-        r = httpx.post(proc.url + "/jobs", json=body, timeout=60)
+        r = push(proc, body)
         assert r.status_code == 200, r.text
         assert file_row(db, upload_id)["processing_status"] == "completed"
     finally:

@@ -11,6 +11,8 @@ import contextlib
 import logging
 from typing import Any
 
+from mediagate.jobs import STORAGE_KEY
+
 from .jobsource import JobSource, Lease
 from .media.result import MediaError
 from .notify import Notifier
@@ -84,8 +86,17 @@ class Runner:
             self.running -= 1
 
     async def handle(self, lease: Lease) -> None:
-        """Process one leased message and settle it with the queue."""
-        message = lease.body
+        """Process one leased message and settle it with the queue.
+
+        Only the message's job id (and its storage grant, which the Worker signed) is
+        taken from the message; everything else is re-read from the database."""
+        message = await self.status.job_message(str(lease.body.get("job_id") or ""))
+        if message is None:
+            log.warning("job %r is not in the database (deleted, or forged): dropped", lease.body.get("job_id"))
+            await self.source.ack(lease.lease_id)
+            return
+        if isinstance(lease.body.get(STORAGE_KEY), dict):
+            message[STORAGE_KEY] = lease.body[STORAGE_KEY]
         heartbeat = asyncio.create_task(self._keep_lease(lease.lease_id))
         try:
             fields = await self.pipeline.run(message)

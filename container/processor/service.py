@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from fastapi import FastAPI, HTTPException, Request
 from mediagate.adapters.local.fs_store import LocalObjectStore
 from mediagate.adapters.local.pg_queue import PostgresQueue
 from mediagate.adapters.local.postgres import PostgresDatabase
+from mediagate.job_delivery import verify_delivery
+from mediagate.webhooks import SignatureError
 
 from .jobsource import JobSource, Lease, PostgresJobSource
 from .notify import Notifier
@@ -33,6 +37,20 @@ from .storage import GrantStores, JobStores, LocalProcessorStore, S3ProcessorSto
 
 log = logging.getLogger("processor")
 REQUIRED_KEYS = ("job_id", "file_id", "user_id", "object_key", "output_prefix", "file_type")
+MAX_JOB_BODY = 256 * 1024  # a queue message is at most 128 KB; with its storage grant well under this
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past ``limit`` before more is read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status_code=413, detail=f"job body over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status_code=413, detail=f"job body over {limit} bytes")
+    return bytes(body)
 
 
 def build_stores(settings: ProcessorSettings) -> JobStores:
@@ -107,8 +125,13 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
 
     @app.post("/jobs", status_code=200)
     async def push_job(request: Request) -> dict[str, Any]:
+        body = await read_bounded(request, MAX_JOB_BODY)
         try:
-            message = await request.json()
+            attempts = verify_delivery(settings.webhook_secret, body, request.headers, now=time.time())
+        except SignatureError as exc:
+            raise HTTPException(status_code=401, detail=f"job delivery not authenticated: {exc}") from exc
+        try:
+            message = json.loads(body)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail="body must be a JSON job message") from exc
         missing = [k for k in REQUIRED_KEYS if not isinstance(message, dict) or k not in message]
@@ -116,7 +139,6 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
             raise HTTPException(status_code=422, detail=f"job message lacks {', '.join(missing)}")
         if runner.free_slots() <= 0:
             raise HTTPException(status_code=429, detail="at capacity; retry later", headers={"Retry-After": "5"})
-        attempts = int(request.headers.get("x-attempts", "1"))
         push_runner = Runner(settings, NoRetrySource(), pipeline, status, notifier)
         runner.running += 1
         runner.peak = max(runner.peak, runner.running)

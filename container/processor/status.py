@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mediagate.ports import Database
+from mediagate.jobs import job_message
+from mediagate.ports import Database, json_value
 
 
 class StatusStore:
@@ -96,4 +97,34 @@ class StatusStore:
             status,
             error,
             status is not None and 200 <= status < 300,
+        )
+
+    async def job_message(self, job_id: str) -> dict[str, Any] | None:
+        """The job message as the database says it is (None for an unknown job).
+
+        A delivered message is trusted for its job id only: which file, whose original
+        (``object_key``), where outputs go and how to treat it all come from the rows the
+        Worker wrote at ingest, so a forged or stale message cannot point a job at another
+        user's object."""
+        rows = await self.db.fetch(
+            """SELECT j.id::text AS job_id, f.id::text AS file_id, f.user_id::text AS user_id,
+                      f.original_key, f.file_type, f.mime_type, f.filename, f.metadata
+               FROM processing_jobs j JOIN files f ON f.id = j.file_id WHERE j.id::text = $1""",
+            job_id,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        meta = json_value(row["metadata"]) or {}
+        upload_meta = (meta.get("upload") or {}).get("metadata") or {}
+        return job_message(
+            job_id=row["job_id"],
+            file_id=row["file_id"],
+            user_id=row["user_id"],
+            object_key=row["original_key"],
+            file_type=row["file_type"],
+            mime_type=row["mime_type"] or "",
+            filename=row["filename"] or "",
+            is_raw=bool(meta.get("is_raw")),
+            metadata={k: str(v) for k, v in upload_meta.items() if isinstance(v, str)},
         )

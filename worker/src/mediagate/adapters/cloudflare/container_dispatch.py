@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...config import env_int
+from ...job_delivery import delivery_headers
 from . import ffi
 from .ffi import is_nullish, js_get, maybe_await, to_js_obj, unwrap_binding
 from .job_grants import with_storage_grant
@@ -252,6 +253,7 @@ class QueueConsumer:
 
         self.env = env
         self.settings = settings or DispatchSettings.from_env(EnvVars(env))
+        self.delivery_secret = EnvVars(env).get("WEBHOOK_SECRET") or ""  # signs each delivery (job_delivery)
 
     def _stub(self, name: str) -> Any:
         """The JS Durable Object stub for one processor instance.
@@ -267,11 +269,9 @@ class QueueConsumer:
         body = with_storage_grant(self.env, body)  # the job's scoped storage access, fresh per delivery
         job_id = str(body.get("job_id") or "")
         stub = self._stub(instance_name(job_id, self.settings.instances))
-        init = {
-            "method": "POST",
-            "headers": {"content-type": "application/json", "x-attempts": str(attempts)},
-            "body": json.dumps(body),
-        }
+        text = json.dumps(body)
+        headers = delivery_headers(self.delivery_secret, int(time.time()), attempts, text.encode())
+        init = {"method": "POST", "headers": headers, "body": text}
         response = await stub.fetch(f"{CONTAINER_ORIGIN}/jobs", to_js_obj(init))
         status = int(response.status)
         return status, _header(response, "retry-after"), await _read_json(response)
