@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api.py                 # 100,000 rows, 20 x 50 MiB for the ZIP
     .venv/bin/python bench/api.py --rows 20000 --zip-files 5 --requests 200
+    .venv/bin/python bench/api.py --load-only     # only the listing under load (below)
 
 Starts a private Postgres and the real local server (rate limits off), inserts the rows
 with one SQL statement, then times sequential keep-alive requests for the first page and
@@ -10,6 +11,11 @@ part writes N random files into the server's store (with their rows), streams
 ``POST /api/files/batch-download`` to /dev/null with curl (a C client, so the number is
 the server's, not a Python reader's) and compares MB/s with
 ``zip -0 -q - <same files> > /dev/null`` on the same machine.
+
+Under load: the same first-page listing while 20 uploads stream (tus PATCHes of 8 MiB from
+20 client threads, over and over) and the processor (niced, as ``make dev`` runs it)
+transcodes 3 generated 1080p videos into the full HLS ladder; p50/p99 idle and loaded, side
+by side, medians of 3 interleaved rounds, with the machine's load average.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -33,7 +41,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "worker" / "src"))
 
 from mediagate.files.cursor import encode_cursor  # noqa: E402
-from support.stack import Postgres, Server, shared_tmpdir  # noqa: E402
+from support.stack import Postgres, Processor, Server, shared_tmpdir  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -55,13 +63,133 @@ def time_requests(client: httpx.Client, url: str, params: dict, n: int) -> list[
     return times
 
 
+def upload_load(n: int, base: str, token: str) -> None:
+    """``--upload-load N URL TOKEN``: N client threads uploading until SIGTERM; prints bytes sent."""
+    stop, done = threading.Event(), [0]
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    chunk = os.urandom(8 * MIB)
+    threads = [threading.Thread(target=_uploader, args=(base, token, stop, chunk, done), daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    while not stop.is_set():
+        stop.wait(0.2)
+    print(done[0], flush=True)
+
+
+def _uploader(base: str, token: str, stop: threading.Event, chunk: bytes, done: list[int]) -> None:
+    """One client: create 64 MiB uploads and PATCH them in 8 MiB chunks until told to stop."""
+    tus = {"Tus-Resumable": "1.0.0", "Authorization": f"Bearer {token}"}
+    with httpx.Client(timeout=120) as client:
+        while not stop.is_set():
+            size = 8 * len(chunk)
+            r = client.post(base + "/api/upload", headers={**tus, "Upload-Length": str(size)})
+            url, offset = r.headers["Location"], 0
+            while offset < size and not stop.is_set():
+                r = client.patch(
+                    url,
+                    content=chunk,
+                    headers={**tus, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+                )
+                assert r.status_code == 204, r.text
+                offset += len(chunk)
+                done[0] += len(chunk)
+
+
+def _video(path: Path) -> bytes:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30:duration=30",
+         "-f", "lavfi", "-i", "sine=frequency=440:duration=30", "-c:v", "libx264", "-preset", "ultrafast",
+         "-c:a", "aac", "-shortest", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path.read_bytes()
+
+
+def listing_under_load(server: Server, db: str, user: str, args: argparse.Namespace) -> None:
+    """First-page listing p50/p99 idle vs. with uploads streaming and videos transcoding."""
+    headers = {"Authorization": f"Bearer {server.token(user)}"}
+    url = server.url + "/api/files"
+    video = _video(shared_tmpdir("mediagate-bench-load-") / "load.mp4")
+    processor = Processor(server, env={"HLS_RUNGS": "1080,720,480", "VIDEO_PRESET": "veryfast", "LOG_LEVEL": "WARNING"})
+    processor.nice = 10  # as make dev runs it
+    processor.start()
+    idle, loaded, loads, mbps = [], [], [], []
+    try:
+        with httpx.Client(headers=headers, timeout=30) as client:
+            for _round in range(3):
+                idle.append(time_requests(client, url, {"limit": args.limit}, args.requests // 2))
+                token = server.token(user)
+                tus = {"Tus-Resumable": "1.0.0", "Authorization": f"Bearer {token}"}
+                for i in range(args.videos):  # transcodes start as soon as each upload completes
+                    r = httpx.post(
+                        server.url + "/api/upload",
+                        headers={
+                            **tus,
+                            "Upload-Length": str(len(video)),
+                            "Upload-Metadata": f"filename {_b64(f'load{i}.mp4')}",
+                        },
+                    )
+                    httpx.patch(
+                        r.headers["Location"],
+                        content=video,
+                        headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+                        timeout=120,
+                    )
+                # The upload clients run in their own process (niced like any load generator
+                # sharing the machine), so they neither hold this process's GIL nor outrank
+                # the server they load; they report the bytes they sent.
+                load = subprocess.Popen(
+                    [sys.executable, __file__, "--upload-load", str(args.uploads), server.url, token],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    preexec_fn=lambda: os.nice(10),
+                )
+                time.sleep(3)  # every client streaming, the ladder running
+                t0 = time.perf_counter()
+                loaded.append(time_requests(client, url, {"limit": args.limit}, args.requests // 2))
+                elapsed = time.perf_counter() - t0
+                loads.append(os.getloadavg()[0])
+                load.terminate()
+                sent = int((load.communicate(timeout=120)[0] or "0").split()[-1])
+                mbps.append(sent / (elapsed + 3) / 1e6)
+                running = processor.health().get("running", 0)
+                print(
+                    f"  round {_round + 1}: load avg {loads[-1]:.1f}, uploads {mbps[-1]:.0f} MB/s, jobs running {running}"
+                )
+    finally:
+        processor.stop()
+    print(
+        f"\nlisting under load ({args.uploads} concurrent uploads + {args.videos} video transcodes, medians of 3 rounds)"
+    )
+    print(f"{'':<28}{'p50 ms':>10}{'p99 ms':>10}")
+    for name, rounds in [("idle", idle), ("under load", loaded)]:
+        p50 = statistics.median(statistics.median(r) for r in rounds)
+        p99 = statistics.median(percentile(r, 0.99) for r in rounds)
+        print(f"{name:<28}{p50:>10.2f}{p99:>10.2f}")
+    print(
+        f"load average during the loaded runs: {statistics.median(loads):.1f} on {os.cpu_count()} cores (aim: p99 < 50 ms)"
+    )
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
 def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--upload-load":
+        upload_load(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--limit", type=int, default=50)
     parser.add_argument("--zip-files", type=int, default=20)
     parser.add_argument("--zip-size-mib", type=int, default=50)
+    parser.add_argument("--load-only", action="store_true", help="only the listing under load")
+    parser.add_argument("--uploads", type=int, default=20)
+    parser.add_argument("--videos", type=int, default=3)
     args = parser.parse_args()
 
     pg = Postgres()
@@ -93,6 +221,9 @@ def main() -> int:
             ).fetchone()
         deep_cursor = encode_cursor(created, fid)
         headers = {"Authorization": f"Bearer {server.token(user)}"}
+        if args.load_only:
+            listing_under_load(server, db, user, args)
+            return 0
         with httpx.Client(headers=headers, timeout=30) as client:
             url = server.url + "/api/files"
             first = time_requests(client, url, {"limit": args.limit}, args.requests)
@@ -174,6 +305,7 @@ def main() -> int:
         print(f"{'zip -0 (to /dev/null)':<28}{zip_mbps:>10.1f}")
         print(f"ratio ours / zip -0: {ours_mbps / zip_mbps:.2f}")
         shutil.rmtree(src_dir, ignore_errors=True)
+        listing_under_load(server, db, user, args)
     finally:
         if server:
             server.stop()
