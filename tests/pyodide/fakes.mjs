@@ -686,9 +686,18 @@ export async function freePort() {
   });
 }
 
-// ctx.container. `command` is the image's CMD as run on this machine; `overrides` are the
-// only env values changed from what start() was given: the host port, and the local
-// object store standing in for R2's S3 API (LocalObjectStore reads what R2Bucket wrote).
+// ctx.container, shaped like workerd's Container (src/workerd/api/container.{h,c++}; not
+// checkable against Miniflare, which runs containers only with Docker): `running` is true
+// from start() until the process has exited; start(options) is synchronous, refuses a
+// running container and '=' in env names; monitor() resolves on exit 0 and rejects with
+// "Container exited with unexpected exit code: N" (or the reason given to destroy());
+// destroy() of a stopped container resolves; signal(signo) takes a number; getTcpPort(port)
+// returns a Fetcher (fetch, connect, and like every workerd Fetcher an RPC property for any
+// other name, which fails: a container port serves no RPC).
+//
+// `command` is the image's CMD as run on this machine; `overrides` are the only env values
+// changed from what start() was given: the host port, and the local object store standing
+// in for R2's S3 API (LocalObjectStore reads what R2Bucket wrote).
 export class Container {
   constructor({ command, cwd, baseEnv, overrides, logPath, exposedPort = 8080 }) {
     this.command = command;
@@ -701,6 +710,8 @@ export class Container {
     this.exited = null;
     this.startCalls = [];
     this.hostPort = null;
+    this.destroyReason = undefined;
+    this.inactivityTimeoutMs = null;
   }
 
   get running() {
@@ -708,12 +719,18 @@ export class Container {
   }
 
   start(options) {
-    if (this.running) throw new Error("start() cannot be called on a container that is already running");
+    if (this.running) throw new Error("start() cannot be called on a container that is already running.");
     const env = { ...(options?.env ?? {}) };
-    this.startCalls.push({ env: { ...env }, enableInternet: options?.enableInternet, entrypoint: options?.entrypoint });
+    for (const [name, value] of Object.entries(env)) {
+      if (name.includes("=")) throw new Error(`Environment variable names cannot contain '=': ${name}`);
+      env[name] = String(value);
+    }
+    this.startCalls.push({ env: { ...env }, enableInternet: options?.enableInternet ?? false, entrypoint: options?.entrypoint });
     this.hostPort = this.overrides.PROCESSOR_PORT;
+    this.destroyReason = undefined;
     const log = fs.openSync(this.logPath, "a");
-    this.proc = spawn(this.command[0], this.command.slice(1), {
+    const argv = options?.entrypoint ?? this.command;
+    this.proc = spawn(argv[0], argv.slice(1), {
       cwd: this.cwd,
       env: { ...this.baseEnv, ...env, ...this.overrides },
       stdio: ["ignore", log, log],
@@ -722,11 +739,17 @@ export class Container {
   }
 
   getTcpPort(port) {
-    return {
+    if (!(Number.isInteger(port) && port > 0 && port < 65536)) throw new TypeError(`Invalid port number: ${port}`);
+    const fetcher = {
       fetch: async (input, init) => {
+        const u = new URL(input instanceof Request ? input.url : input);
+        if (u.protocol === "https:") {
+          throw new Error(
+            "Connecting to a container using HTTPS is not currently supported; use HTTP instead. TLS is unnecessary anyway, as the connection is already secure by default.",
+          );
+        }
         if (!this.running) throw new Error("the container is not running, consider calling start()");
         if (port !== this.exposedPort) throw new Error("the container is not listening");
-        const u = new URL(input instanceof Request ? input.url : input);
         const target = `http://127.0.0.1:${this.hostPort}${u.pathname}${u.search}`;
         let options = init;
         if (init instanceof Request) {
@@ -741,17 +764,36 @@ export class Container {
           throw new Error(`the container is not listening (${e.cause?.code ?? e.message})`);
         }
       },
+      connect: () => {
+        throw new Error("connect() is not provided by this stand-in");
+      },
     };
+    return new Proxy(fetcher, {
+      get(target, prop) {
+        if (typeof prop === "symbol" || prop in target) return target[prop];
+        if (prop === "then") return undefined;
+        const rpc = async () => {
+          throw new TypeError(`The RPC receiver does not implement the method "${prop}".`);
+        };
+        return rpc;
+      },
+    });
   }
 
   async monitor() {
-    if (!this.exited) throw new Error("the container is not running");
+    if (!this.running) throw new Error("monitor() cannot be called on a container that is not running.");
     const { code } = await this.exited;
-    if (code) throw new Error(`container exited with unexpected exit code: ${code}`);
+    if (this.destroyReason !== undefined) {
+      const reason = this.destroyReason;
+      this.destroyReason = undefined;
+      throw reason;
+    }
+    if (code) throw Object.assign(new Error(`Container exited with unexpected exit code: ${code}`), { exitCode: code });
   }
 
   async destroy(reason) {
     if (!this.running) return;
+    if (this.destroyReason === undefined) this.destroyReason = reason;
     this.proc.kill("SIGTERM");
     const timer = setTimeout(() => this.running && this.proc.kill("SIGKILL"), 10000);
     await this.exited;
@@ -759,6 +801,12 @@ export class Container {
   }
 
   signal(signo) {
-    if (this.running) this.proc.kill(signo);
+    if (!(Number.isInteger(signo) && signo > 0 && signo <= 64)) throw new RangeError("Invalid signal number.");
+    if (!this.running) throw new Error("signal() cannot be called on a container that is not running.");
+    this.proc.kill(signo);
+  }
+
+  async setInactivityTimeout(durationMs) {
+    this.inactivityTimeoutMs = Number(durationMs);
   }
 }
