@@ -179,6 +179,11 @@ def test_worker_runs_on_pyodide(postgres, neon_endpoint, node22, vendored, tmp_p
     assert env["PROCESSOR_PORT"] == "8080" and env["PROCESSOR_HOST"] == "0.0.0.0"
     assert env["MAX_CONCURRENCY"] == "3" and env["QUEUE_MAX_ATTEMPTS"] == "3"
 
+    # The stub as Python sees it: probing it with getattr finds an RPC property (issue #9).
+    probe = report["stubProbe"]
+    assert probe["binding_is_nullish"] is False and probe["binding_callable"] is True, probe
+    assert "The RPC receiver does not implement" in probe["fetch_error"], probe
+
     # The jobs the Durable Object forwarded through the container reached the real processor.
     with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
         files = {r["upload_id"]: r for r in conn.execute("SELECT upload_id, processing_status FROM files")}

@@ -84,6 +84,22 @@ def runtime_state() -> dict:
 PROBE_CHUNK = 64 * 1024
 
 
+async def probe_stub(stub) -> dict:
+    """What Python sees on a Durable Object stub (the stand-in, held to workerd's behaviour by
+    tests/test_fake_contracts.py): ``getattr(stub, "_binding", None)`` is an RPC property, not
+    None, and the ``.fetch`` the code before issue #9's fix called on it fails."""
+    from mediagate.adapters.cloudflare.ffi import is_nullish, unwrap_binding
+
+    inner = unwrap_binding(stub)
+    out = {"binding_is_nullish": is_nullish(getattr(stub, "_binding", None)), "binding_callable": callable(inner)}
+    try:
+        await inner.fetch("http://container/status")
+        out["fetch_error"] = None
+    except Exception as exc:
+        out["fetch_error"] = str(getattr(exc, "message", None) or exc)
+    return out
+
+
 def _header(scope: dict, name: bytes) -> str | None:
     return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), None)
 

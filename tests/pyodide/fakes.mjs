@@ -2,20 +2,26 @@
 // to run worker/src/entry.py on Pyodide in Node. They are JavaScript objects with the
 // runtime's class names, method names, argument shapes and failure modes, so the Python
 // code reaches them through the real Pyodide FFI exactly as it reaches the real bindings.
+// tests/test_fake_contracts.py runs the scenarios of contract.mjs against these and against
+// Miniflare's real bindings and requires the same results: change a stand-in only together
+// with a scenario that shows the runtime does the same.
 //
 // R2Bucket          objects on disk in LocalObjectStore's layout (<root>/objects/<key> plus
 //                   .<name>.meta), so the real processor reads what the Worker stored;
-//                   multipart parts in memory; R2's rules (stream bodies need a known
-//                   length; all parts but the last equal, >= 5 MiB, last no larger,
-//                   ETags must match; <= 10,000 parts; 1,000 keys per delete/list page).
-// FixedLengthStream the Workers class: a TransformStream that errors unless exactly N bytes
-//                   pass, and whose readable side has a known length.
-// WorkerQueue, MessageBatch, Message   Queues producer and consumer objects.
-// DurableObjectNamespace / State / Storage   Durable Objects, instances created from a
-//                   Python class through a factory.
-// Container         ctx.container: start() runs the real processor (python -m
-//                   processor.service) as a child process with the env it is given;
-//                   getTcpPort(8080).fetch reaches it.
+//                   multipart parts in memory; R2's rules and error texts as Miniflare's R2
+//                   has them (stream bodies need a known length; complete's part-size
+//                   rules; ranges; unknown, finished and foreign upload ids). Kept although
+//                   Miniflare does not enforce them: <= 1,000 keys per delete and list page.
+// FixedLengthStream the Workers class: errors unless exactly N bytes pass (workerd's texts);
+//                   its readable side has a known length.
+// WorkerQueue, QueueBroker, MessageBatch, Message   Queues producer and consumer objects;
+//                   the broker redelivers (attempts, delaySeconds) and dead-letters.
+// DurableObjectNamespace / Stub / Id / State / Storage   Durable Objects, instances created
+//                   from a Python class through a factory; the stub answers every property
+//                   name it does not have as an RPC property, as workerd's does.
+// Container         ctx.container (workerd's Container API): start() runs the real processor
+//                   (python -m processor.service) as a child process with the env it is
+//                   given; getTcpPort(8080).fetch reaches it.
 import { spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";

@@ -317,6 +317,9 @@ import workerd_stubs
   result.containerStart = main0.startCalls[0];
   r = await processorNs.getByName("processor-0").fetch("http://do/status");
   expect(r.status === 200 && (await r.json()).running === true, "DO /status reports the running container");
+  const stubProbe = await checks.probe_stub(processorNs.getByName("processor-0"));
+  result.stubProbe = stubProbe.toJs({ dict_converter: Object.fromEntries });
+  stubProbe.destroy();
   const again = await pushJob(processorNs, jobB, 2);
   expect(again.status === 200 && main0.startCalls.length === 1, "the running container is reused", [again.status, main0.startCalls.length]);
   step("ctx.container started once, jobs forwarded through getTcpPort(8080).fetch");
