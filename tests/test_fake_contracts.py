@@ -81,3 +81,27 @@ def test_the_contract_sees_what_the_worker_relies_on(results):
     deliveries = [r["ok"] for r in real["queues"] if r["what"] == "delivery"]
     dead = [(d["queue"], d["attempts"]) for d in deliveries if d["case"] == "dead"]
     assert dead == [("contract-dlq", 1), ("contract-jobs", 1), ("contract-jobs", 2), ("contract-jobs", 3)]
+
+
+def test_r2_store_recognises_the_runtime_errors(results):
+    """r2_store.py decides by error text: which ranged reads to clamp, which aborts count as
+    done. These are the texts the runtime gives (and the stand-in now gives too)."""
+    from mediagate.adapters.cloudflare import r2_store
+
+    refusals = {r["message"] for r in results["real"]["r2Ranges"] if "error" in r}
+    # workerd's local R2 refuses a range starting exactly at the end *with* a length (e.g. any
+    # ranged read of an empty object) as "Unspecified error (0)", not InvalidRange (10039).
+    assert refusals == {"get: The requested range is not satisfiable (10039)", "get: Unspecified error (0)"}
+    is_range_error = getattr(r2_store, "_is_range_error", None)
+    if is_range_error is not None:  # a refusal the adapter does not recognise is not clamped
+        for message in sorted(refusals):
+            assert is_range_error(Exception(message)), message
+    errors = {
+        r["what"]: r.get("message") for r in results["real"]["r2MultipartErrors"] + results["real"]["r2Multipart"]
+    }
+    for what in ("uploadPart after abort", "complete after abort", "complete twice", "uploadPart to an unknown id"):
+        assert r2_store._is_no_such_upload(Exception(errors[what])), (what, errors[what])
+    # Aborting an upload that was completed or aborted resolves; aborting an id R2 never
+    # issued for that key is an internal error (10001) locally, which the adapter reports.
+    assert errors["abort after abort"] is None and errors["abort after complete"] is None
+    assert "(10001)" in errors["abort an unknown id"]
