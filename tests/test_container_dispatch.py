@@ -1,7 +1,8 @@
 """The queue consumer and the ProcessorContainer Durable Object logic under CPython, with
-JS-shaped fakes (the same code runs on Pyodide against JavaScript objects and the real
-processor in tests/test_pyodide_worker.py). Covers the decisions the Pyodide run cannot
-provoke cheaply: 429 at capacity, malformed messages, start timeouts, idle alarms."""
+JS-shaped fakes (the same code runs in workerd with the real stub and queue in
+tests/workerd, and on Pyodide against the Container stand-in and the real processor in
+tests/test_pyodide_worker.py). Covers the decisions those runs cannot provoke cheaply: 429
+at capacity, malformed messages, start timeouts, idle alarms."""
 
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ class RpcProperty:
         self.name = name
 
     async def fetch(self, *args: Any) -> Any:
-        raise TypeError("'fetch' is a reserved method and cannot be called over RPC")
+        raise TypeError("'fetch' is a reserved method and cannot be called over RPC.")
 
 
 class FakeStub:

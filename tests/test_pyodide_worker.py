@@ -1,22 +1,36 @@
-"""The Worker on Pyodide: worker/src/entry.py runs on Pyodide (npm ``pyodide``, Python 3.14
-like the Workers runtime for wrangler.toml's compatibility date) inside Node, with only
-the vendored python_modules (scripts/vendor_worker.sh) and the real workers-runtime-sdk.
+"""The Worker on Pyodide, for what the real runtime (tests/workerd) cannot check.
 
-tests/pyodide/run.mjs drives it (see its header): import checks over the whole Worker
-graph; tus uploads over real HTTP through the streaming ASGI bridge
-(``mediagate.adapters.cloudflare.asgi_bridge``) into a JS R2 bucket (multipart through
-``FixedLengthStream``) with the Neon adapter's ``js.fetch`` reaching the Neon HTTP fixture
-(tests/pyodide/neon_server.py, TEST FIXTURE ONLY) on a real Postgres; the queue consumer
-pushing jobs through the ``ProcessorContainer`` Durable Object into the real processor
-(started by ``ctx.container.start``), whose webhooks come back to the Worker; failure
-paths; the cron handler; the idle alarm; then the bridge itself: request bodies reaching
-the app chunk by chunk with flat Python memory, streamed downloads and the batch ZIP with
-back-pressure, ``request.cf`` choosing the download region, HEAD/204, app errors and
-clients that go away. This test checks what the run reports and what it left in
-Postgres and in the object store (the ZIP it received is opened with ``zipfile``).
+worker/src/entry.py runs on Pyodide (npm ``pyodide``, Python 3.14 like the Workers runtime
+for wrangler.toml's compatibility date) inside Node, with only the vendored python_modules
+(scripts/vendor_worker.sh) and the real workers-runtime-sdk, against the JS stand-ins of
+tests/pyodide/fakes.mjs. Those stand-ins are held to the runtime's behaviour by the contract
+tests (tests/test_fake_contracts.py: the same scenarios against Miniflare's real R2,
+Durable Object and Queues bindings). The tus protocol into R2 + Neon, the files API, cron,
+signed webhooks, the queue consumer -> Durable Object stub -> processor path and the
+dead-letter queue run in workerd itself (tests/workerd) and are not repeated here. What
+stays, and why workerd cannot check it:
+
+* Import checks (tests/pyodide/checks.py): every Worker module imports from python_modules
+  alone, and modules that start a thread, do blocking socket I/O or are C extensions fail.
+  workerd only loads the modules entry.py reaches, and its loader and its failures for such
+  modules are not observable from a test; here the whole graph is imported and the failures
+  are shown to happen.
+* The streaming ASGI bridge (section 6 of run.mjs): Python memory measured with
+  ``tracemalloc`` inside Pyodide (flat during a 40 MiB PATCH, a 40 MiB download and the
+  batch ZIP), request bodies pulled chunk by chunk as the app asks, back-pressure counted
+  in messages, ``request.cf`` set on a Request (workerd sets it itself), and app errors and
+  clients that go away seen from inside the app. workerd offers no hook into the isolate's
+  Python heap nor a way to make a request body out of counted pieces.
+* ``ctx.container`` (sections 3-5): the ``ProcessorContainer`` Durable Object starting the
+  real processor (``start`` with its production env, ``/healthz`` through
+  ``getTcpPort(8080).fetch``, forwarding ``POST /jobs``), the 503s for a container that
+  exits on start and for a missing secret, and the idle alarm that destroys it. Miniflare
+  runs Containers only with Docker (absent here), so in workerd the object has no
+  ``ctx.container`` and forwards to ``LOCAL_PROCESSOR_URL`` instead; the Container stand-in
+  follows workerd's ``Container`` API (src/workerd/api/container.h).
 
 A thread, a blocking socket or a C extension anywhere in the Worker would fail here, as
-it would on Cloudflare; the run also shows that such modules do fail to import.
+it would on Cloudflare.
 """
 
 from __future__ import annotations
@@ -164,27 +178,17 @@ def test_worker_runs_on_pyodide(postgres, neon_endpoint, node22, vendored, tmp_p
     assert env["PROCESSOR_PORT"] == "8080" and env["PROCESSOR_HOST"] == "0.0.0.0"
     assert env["MAX_CONCURRENCY"] == "3" and env["QUEUE_MAX_ATTEMPTS"] == "3"
 
-    # Postgres, written by the Worker (through the Neon protocol) and by the processor.
+    # The stub as Python sees it: probing it with getattr finds an RPC property (issue #9).
+    probe = report["stubProbe"]
+    assert probe["binding_is_nullish"] is False and probe["binding_callable"] is True, probe
+    assert "The RPC receiver does not implement" in probe["fetch_error"], probe
+
+    # The jobs the Durable Object forwarded through the container reached the real processor.
     with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
-        files = {
-            r["upload_id"]: r
-            for r in conn.execute(
-                "SELECT id::text, upload_id, file_type, file_size, processing_status, processing_error FROM files"
-            )
-        }
-        events = conn.execute("SELECT event, file_id::text AS file_id FROM webhook_events").fetchall()
+        files = {r["upload_id"]: r for r in conn.execute("SELECT upload_id, processing_status FROM files")}
     uploads = report["uploads"]
-    assert files[uploads["A"]]["file_size"] == 12 * 1024 * 1024 + 12345
     assert files[uploads["A"]]["processing_status"] == "completed"
-    assert files[uploads["B"]]["processing_status"] == "completed" and files[uploads["B"]]["file_type"] == "image"
-    assert files[uploads["C"]]["processing_status"] == "failed"
-    by_event = {(e["event"], e["file_id"]) for e in events}
-    assert ("processing-complete", files[uploads["B"]]["id"]) in by_event
-    assert ("processing-failed", files[uploads["C"]]["id"]) in by_event
-    derived = Path(data_dir) / "store" / "objects" / "derived" / files[uploads["B"]]["id"]
-    assert any(derived.rglob("*.webp")) or any(derived.rglob("*.jpg")), sorted(derived.rglob("*"))
-    own = Path(data_dir) / "processor-own"
-    assert not own.exists() or not any(p.is_file() for p in own.rglob("*"))  # outputs came through the Worker
+    assert files[uploads["B"]]["processing_status"] == "completed"
 
     # The streaming ASGI bridge (section 6): what run.mjs measured, and the ZIP it received.
     streaming = report["streaming"]

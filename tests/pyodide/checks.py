@@ -84,6 +84,31 @@ def runtime_state() -> dict:
 PROBE_CHUNK = 64 * 1024
 
 
+async def probe_stub(stub) -> dict:
+    """What Python sees on a Durable Object stub (the stand-in, held to workerd's behaviour by
+    tests/test_fake_contracts.py): ``getattr(stub, "_binding", None)`` is an RPC property, not
+    None, and the ``.fetch`` the code before issue #9's fix called on it fails."""
+    from mediagate.adapters.cloudflare.ffi import is_nullish, unwrap_binding
+
+    inner = unwrap_binding(stub)
+    out = {"binding_is_nullish": is_nullish(getattr(stub, "_binding", None)), "binding_callable": callable(inner)}
+    try:
+        await inner.fetch("http://container/status")
+        out["fetch_error"] = None
+    except Exception as exc:
+        out["fetch_error"] = str(getattr(exc, "message", None) or exc)
+    return out
+
+
+def job_delivery(env, job, attempts: int) -> list:
+    """What ``QueueConsumer.push`` sends the Durable Object for ``job``: [body, headers] (the
+    job with its storage grant, signed for the processor)."""
+    from mediagate.adapters.cloudflare.container_dispatch import QueueConsumer
+
+    text, headers = QueueConsumer(env).delivery(job.to_py(), int(attempts))
+    return [text, headers]
+
+
 def _header(scope: dict, name: bytes) -> str | None:
     return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), None)
 

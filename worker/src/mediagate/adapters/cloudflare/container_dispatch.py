@@ -265,12 +265,16 @@ class QueueConsumer:
         namespace = unwrap_binding(self.env.PROCESSOR)  # workers-py's namespace wrapper -> the JS namespace
         return namespace.getByName(name)
 
+    def delivery(self, body: dict[str, Any], attempts: int) -> tuple[str, dict[str, str]]:
+        """The body and headers of one delivery: the job with a fresh storage grant (the
+        job's scoped storage access), signed for the processor (:mod:`mediagate.job_delivery`)."""
+        text = json.dumps(with_storage_grant(self.env, body))
+        return text, delivery_headers(self.delivery_secret, int(time.time()), attempts, text.encode())
+
     async def push(self, body: dict[str, Any], attempts: int) -> tuple[int, str | None, Any]:
-        body = with_storage_grant(self.env, body)  # the job's scoped storage access, fresh per delivery
         job_id = str(body.get("job_id") or "")
         stub = self._stub(instance_name(job_id, self.settings.instances))
-        text = json.dumps(body)
-        headers = delivery_headers(self.delivery_secret, int(time.time()), attempts, text.encode())
+        text, headers = self.delivery(body, attempts)
         init = {"method": "POST", "headers": headers, "body": text}
         response = await stub.fetch(f"{CONTAINER_ORIGIN}/jobs", to_js_obj(init))
         status = int(response.status)
