@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import uvicorn
@@ -72,6 +73,12 @@ def build_app(env: dict[str, str]) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Disk work runs in a few threads, not asyncio's default of up to 32: every thread
+        # that wakes competes with the event loop for the GIL, and with 20 uploads streaming
+        # the loop (and so every API request) waited behind them.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=int(env.get("IO_THREADS", "4")), thread_name_prefix="io")
+        )
         await services.db.open()  # type: ignore[attr-defined]
         task = asyncio.create_task(_cleanup_loop(services, float(env.get("CLEANUP_INTERVAL", "60"))))
         try:
