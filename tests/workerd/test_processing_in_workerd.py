@@ -53,6 +53,13 @@ def test_image_is_processed_in_workerd(server, user_id):
     assert event["status"] == "completed"
     _variants_served(_preview(server, user_id, row["id"]))
 
+    # Deleting the file removes the original and every derived object from R2.
+    r = httpx.delete(f"{server.url}/api/files/{row['id']}", headers=auth(server.token(user_id)), timeout=30)
+    assert r.status_code == 204
+    assert server.store.keys(f"derived/{row['id']}/") == []
+    assert server.store.read(row["original_key"]) is None
+    assert httpx.get(f"{server.url}/api/files/{row['id']}", headers=auth(server.token(user_id))).status_code == 404
+
 
 def test_raw_is_processed_in_workerd(server, user_id, tmp_path: Path):
     db = server.env["DATABASE_URL"]
