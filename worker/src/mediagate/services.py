@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import Settings
+from .files.deletion import FileDeleter
 from .files.links import LinkSigner
 from .files.regions import RegionMap
 from .files.repository import FileRepository
@@ -25,7 +26,10 @@ class Services:
     def __post_init__(self) -> None:
         self.uploads = UploadRepository(self.db)
         self.ingest = Ingest(self.db, self.store, self.queue)
-        self.tus = TusEngine(self.settings, self.store, self.uploads, self.clock, self.ingest)
         self.files = FileRepository(self.db)
+        self.deleter = FileDeleter(self.files, self.store)
+        self.tus = TusEngine(
+            self.settings, self.store, self.uploads, self.clock, self.ingest, self.deleter.delete_upload
+        )
         self.links = LinkSigner(self.settings.signing_secret, self.clock)
         self.regions = RegionMap.from_config(self.settings.download_regions, self.settings.default_region)

@@ -16,7 +16,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..files.links import LinkError
+from ..ports import StoreError
 from ..services import Services
+from ..strict import InputError, check_path, parse_uint
 from .errors import json_error
 
 CONTENT_TYPES = {
@@ -27,7 +29,8 @@ CONTENT_TYPES = {
     ".webp": "image/webp",
     ".jpg": "image/jpeg",
 }
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+MAX_TOKEN = 4096
 
 
 class RangeNotSatisfiable(Exception):
@@ -35,22 +38,31 @@ class RangeNotSatisfiable(Exception):
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """One ``bytes=`` range → [start, end) or None for the whole object (multi-ranges: whole)."""
+    """One ``bytes=`` range → [start, end) or None for the whole object (multi-ranges: whole).
+
+    Numbers are ASCII digits, at most 19 of them (``strict.parse_uint``). Any range of an
+    empty object is unsatisfiable (RFC 9110 §14.1.2): ``bytes=-1`` on 0 bytes is 416."""
     if not header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if not match:
         return None
     first, last = match.groups()
     if first == "" and last == "":
         return None
-    if first == "":
-        length = int(last)
-        if length == 0:
+    try:
+        start = parse_uint("range start", first or None)
+        stop = parse_uint("range end", last or None)
+    except InputError as exc:
+        raise RangeNotSatisfiable() from exc
+    if size == 0:
+        raise RangeNotSatisfiable()
+    if start is None:
+        assert stop is not None
+        if stop == 0:
             raise RangeNotSatisfiable()
-        return max(0, size - length), size
-    start = int(first)
-    end = size if last == "" else min(size, int(last) + 1)
+        return max(0, size - stop), size
+    end = size if stop is None else min(size, stop + 1)
     if start >= size or end <= start:
         raise RangeNotSatisfiable()
     return start, end
@@ -72,11 +84,21 @@ def guess_type(key: str, stored: str | None) -> str:
 async def serve_object(request: Request) -> Response:
     services: Services = request.app.state.services
     head = request.method == "HEAD"
+    token, path = request.path_params["token"], request.path_params["path"]
     try:
-        key, claims = services.links.resolve(request.path_params["token"], request.path_params["path"])
+        if len(token) > MAX_TOKEN:
+            raise LinkError("invalid link signature")
+        check_path("object path", path)
+        key, claims = services.links.resolve(token, path)
+        check_path("object key", key, max_length=2048)
     except LinkError as exc:
         return json_error(403, str(exc), head=head)
-    info = await services.store.head(key)
+    except InputError as exc:
+        return json_error(exc.status, exc.message, head=head)
+    try:
+        info = await services.store.head(key)
+    except StoreError:
+        info = None  # a key the store cannot even name does not exist
     if info is None:
         return json_error(404, "object not found", head=head)
     headers = {
