@@ -27,6 +27,7 @@ from ..adapters.local.postgres import PostgresDatabase
 from ..api.app import create_app
 from ..config import Settings
 from ..services import Services
+from .http_limits import BoundedHttpToolsProtocol
 
 log = logging.getLogger("mediagate.local")
 
@@ -95,6 +96,8 @@ def main() -> None:
         log_level=env.get("LOG_LEVEL", "info").lower(),
         access_log=env.get("ACCESS_LOG", "0") == "1",
         timeout_graceful_shutdown=5,
+        # Bounded request heads (431/408); bodies are bounded per route by api/edge.py.
+        http=BoundedHttpToolsProtocol,
     )
 
 
