@@ -54,6 +54,12 @@ async def vetted_target(url: str, *, allow_private: bool = False) -> Target:
     """The pinned target for ``url``; UrlRejected if the URL or any address is not allowed."""
     normalized = normalize_webhook_url(url, allow_private_addresses=allow_private)
     host, port, scheme = host_and_port(normalized)
+    rest = normalized.split("/", 3)[3] if normalized.count("/") >= 3 else ""
+    return await pin(host, port, scheme, rest, allow_private=allow_private)
+
+
+async def pin(host: str, port: int, scheme: str, path_and_query: str = "", *, allow_private: bool = False) -> Target:
+    """Resolve ``host``, check every address, and aim the request at the first one."""
     addresses = await resolve(host, port)
     for address in addresses:  # all of them: a name must not mix public and private answers
         check_address(address, allow_private_addresses=allow_private)
@@ -62,10 +68,9 @@ async def vetted_target(url: str, *, allow_private: bool = False) -> Target:
     name_host = f"[{host}]" if ":" in host else host
     default = 443 if scheme == "https" else 80
     suffix = "" if port == default else f":{port}"
-    rest = normalized.split("/", 3)[3] if normalized.count("/") >= 3 else ""
     is_literal = addresses == [host] or ":" in host
     extensions: dict[str, Any] = {"sni_hostname": host} if scheme == "https" and not is_literal else {}
-    return Target(f"{scheme}://{ip_host}{suffix}/{rest}", {"Host": f"{name_host}{suffix}"}, extensions)
+    return Target(f"{scheme}://{ip_host}{suffix}/{path_and_query}", {"Host": f"{name_host}{suffix}"}, extensions)
 
 
-__all__ = ["RESOLVE_TIMEOUT", "Target", "UrlRejected", "resolve", "vetted_target"]
+__all__ = ["RESOLVE_TIMEOUT", "Target", "UrlRejected", "pin", "resolve", "vetted_target"]

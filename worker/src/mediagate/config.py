@@ -34,6 +34,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     webhook_secret: str = ""
     webhook_tolerance_seconds: int = 300
+    body_timeout_seconds: float = 30.0  # a bounded (non-tus) body must arrive within this (408)
     webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE=1: tests/dev only (see netpolicy)
     link_secret: str = ""
     download_ttl_seconds: int = 900
@@ -73,6 +74,7 @@ class Settings:
             webhook_secret=str(env.get("WEBHOOK_SECRET") or ""),
             webhook_tolerance_seconds=env_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300),
             webhook_allow_private=allow_private(env),
+            body_timeout_seconds=float(env_int(env, "BODY_TIMEOUT_SECONDS", 30)),
             link_secret=str(env.get("LINK_SECRET") or ""),
             download_ttl_seconds=env_int(env, "DOWNLOAD_TTL_SECONDS", 900),
             preview_ttl_seconds=env_int(env, "PREVIEW_TTL_SECONDS", 6 * 3600),

@@ -53,6 +53,20 @@ def parse_uint(
     return number
 
 
+def parse_uint_saturating(name: str, raw: str, cap: int) -> int:
+    """ASCII digits of any length, read as min(value, cap) without converting a huge string.
+
+    For positions like HTTP Range bounds, where an absurdly large number still has a
+    meaning ("past the end") but must not cost a 5000-digit ``int()``."""
+    value = raw.strip(" \t")
+    if not _UINT.fullmatch(value):
+        raise InputError(f"{name} must be a non-negative integer of ASCII digits")
+    digits = value.lstrip("0") or "0"
+    if len(digits) > len(str(cap)):
+        return cap
+    return min(int(digits), cap)
+
+
 def parse_bounded_int(name: str, raw: str | None, default: int, low: int, high: int) -> int:
     """A query parameter such as ``limit``: absent/empty → default, else low ≤ n ≤ high."""
     if raw is None or raw == "":

@@ -91,7 +91,9 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
             ],
             max_age=86400,
         ),
-        Middleware(EdgeGuard),  # inside CORS: refusals keep CORS headers; before any DB work
+        Middleware(
+            EdgeGuard, body_timeout=services.settings.body_timeout_seconds
+        ),  # inside CORS: refusals keep CORS headers; before any DB work
         Middleware(RateLimitMiddleware, services=services),  # inside CORS: a 429 keeps CORS headers
     ]
     app = Starlette(

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from ..files.links import LinkError
 from ..ports import StoreError
 from ..services import Services
-from ..strict import InputError, check_path, parse_uint
+from ..strict import InputError, check_path, parse_uint_saturating
 from .errors import json_error
 
 CONTENT_TYPES = {
@@ -40,8 +40,10 @@ class RangeNotSatisfiable(Exception):
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """One ``bytes=`` range → [start, end) or None for the whole object (multi-ranges: whole).
 
-    Numbers are ASCII digits, at most 19 of them (``strict.parse_uint``). Any range of an
-    empty object is unsatisfiable (RFC 9110 §14.1.2): ``bytes=-1`` on 0 bytes is 416."""
+    Bounds are ASCII digits; any length is accepted but saturates (``bytes=0-<5000
+    digits>`` is the whole object, ``bytes=<5000 digits>-`` is past the end) without a
+    5000-digit ``int()``. Any range of an empty object is unsatisfiable (RFC 9110
+    §14.1.2): ``bytes=-1`` on 0 bytes is 416, never ``bytes 0--1/0``."""
     if not header:
         return None
     match = _RANGE.fullmatch(header.strip())
@@ -50,19 +52,16 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, last = match.groups()
     if first == "" and last == "":
         return None
-    try:
-        start = parse_uint("range start", first or None)
-        stop = parse_uint("range end", last or None)
-    except InputError as exc:
-        raise RangeNotSatisfiable() from exc
     if size == 0:
         raise RangeNotSatisfiable()
-    if start is None:
-        assert stop is not None
-        if stop == 0:
+    cap = size + 1  # anything larger means the same as "past the end"
+    if first == "":
+        length = parse_uint_saturating("suffix length", last, cap)
+        if length == 0:
             raise RangeNotSatisfiable()
-        return max(0, size - stop), size
-    end = size if stop is None else min(size, stop + 1)
+        return max(0, size - length), size
+    start = parse_uint_saturating("range start", first, cap)
+    end = size if last == "" else min(size, parse_uint_saturating("range end", last, cap) + 1)
     if start >= size or end <= start:
         raise RangeNotSatisfiable()
     return start, end
