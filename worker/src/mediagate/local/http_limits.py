@@ -25,6 +25,10 @@ HEADER_TIMEOUT_SECONDS = 30.0
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a refused request."""
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     max_header_bytes = MAX_HEADER_BYTES
     header_timeout = HEADER_TIMEOUT_SECONDS
@@ -52,7 +56,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_head = False
         self._head_bytes = 0
         self._cancel_timer()
+        # A head that arrived within one read is only complete now: measure what was parsed.
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.max_header_bytes:
+            self._refuse(431, f"request line and headers exceed {self.max_header_bytes} bytes")
+            raise _Refused()  # stops the parser; uvicorn's 400 for it is suppressed below
         super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:
+            super().send_400_response(msg)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -85,3 +98,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(head + body)
             self.transport.close()
+
+
+def bounded_protocol(
+    max_header_bytes: int = MAX_HEADER_BYTES, header_timeout: float = HEADER_TIMEOUT_SECONDS
+) -> type[BoundedHttpToolsProtocol]:
+    """A protocol class with these limits (uvicorn takes a class, not an instance)."""
+    return type(
+        "ConfiguredHttpToolsProtocol",
+        (BoundedHttpToolsProtocol,),
+        {"max_header_bytes": max_header_bytes, "header_timeout": header_timeout},
+    )
