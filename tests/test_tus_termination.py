@@ -26,19 +26,9 @@ MIB = 1024 * 1024
 
 
 def _terminate_with_tus_js(server, token: str, path, mode: str) -> dict:
+    args = ["--endpoint", server.url + "/api/upload", "--file", str(path), "--token", token, "--mode", mode]
     proc = subprocess.run(
-        [
-            NODE,
-            str(TERMINATE_JS),
-            "--endpoint",
-            server.url + "/api/upload",
-            "--file",
-            str(path),
-            "--token",
-            token,
-            "--mode",
-            mode,
-        ],  # fmt: skip
+        [NODE, str(TERMINATE_JS), *args],  # type: ignore[list-item]
         capture_output=True,
         text=True,
         timeout=120,
