@@ -83,6 +83,14 @@ def has_control(value: str, *, allow_whitespace: bool = False) -> bool:
     return bool((_CONTROL_NOT_WS if allow_whitespace else _CONTROL).search(value))
 
 
+def scrub_controls(value: str) -> str:
+    """``value`` with control characters other than tab/CR/LF replaced by U+FFFD.
+
+    For machine-written text we keep rather than refuse (a processor's error message may
+    carry an ANSI escape from ffmpeg); NUL never gets this far (``loads_json`` refuses it)."""
+    return _CONTROL_NOT_WS.sub("\ufffd", value)
+
+
 def check_text(name: str, value: str, *, max_length: int, allow_whitespace: bool = False) -> str:
     """Free text from a client: bounded length, no NUL or control characters."""
     if len(value) > max_length:

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..netpolicy import UrlRejected, normalize_webhook_url
-from ..strict import InputError, check_text, loads_json
+from ..strict import InputError, check_text, loads_json, scrub_controls
 from ..webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from .bodies import read_json
 from .errors import authenticate, json_error
@@ -93,7 +93,7 @@ def _parse_event(body: bytes) -> tuple[str, str, str | None]:
     if error is not None and not isinstance(error, str):
         raise InputError("error must be a string or null")
     if error is not None:
-        error = check_text("error", error[:MAX_ERROR], max_length=MAX_ERROR, allow_whitespace=True)
+        error = scrub_controls(error[:MAX_ERROR])
     return event_id, file_id, error
 
 
