@@ -29,7 +29,9 @@ from tus_helpers import auth, create, patch
 @pytest.fixture(scope="module")
 def stack(postgres):
     url = postgres.create_database()
-    server = Server(url, shared_tmpdir("mediagate-e2e-")).start()
+    # The test receivers listen on 127.0.0.1: WEBHOOK_ALLOW_PRIVATE is the test/dev-only escape hatch
+    # (tests/test_webhook_policy.py checks the refusals with it off).
+    server = Server(url, shared_tmpdir("mediagate-e2e-"), env={"WEBHOOK_ALLOW_PRIVATE": "1"}).start()
     yield server, url
     server.stop()
 
@@ -390,7 +392,7 @@ def test_user_webhook_gets_signed_events(stack, processor, user_id):
         secret = r.json()["secret"]
         bad = httpx.post(server.url + "/api/webhooks", json={"url": "ftp://x"}, headers=auth(token))
         assert bad.status_code == 422
-        processor()
+        processor({"WEBHOOK_ALLOW_PRIVATE": "1"})
         upload(server, user_id, jpeg_with_orientation(50, 50, 1), "hooked.jpg")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _Receiver.received:

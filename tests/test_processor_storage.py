@@ -158,7 +158,8 @@ def test_nothing_outside_the_grant(grant_server):
         "a%5C..%5Cb.jpg",
     ):
         status, body = raw_request(grant_server, "PUT", path + trick, {"Content-Length": "3"}, b"bad")
-        assert status == 403, (trick, status, body)
+        # 400 when the edge guard refuses it first (a control character), 403 from the route
+        assert status in (400, 403), (trick, status, body)
         assert body.get("error"), (trick, body)
     assert not stored(grant_server, other_key).exists()
     assert not any(p.is_file() for p in (grant_server.data_dir / "store" / "objects" / "derived").rglob("*bad*"))

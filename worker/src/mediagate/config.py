@@ -7,6 +7,8 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .netpolicy import allow_private
+
 MIB = 1024 * 1024
 GB = 1000 * 1000 * 1000
 
@@ -34,6 +36,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     webhook_secret: str = ""
     webhook_tolerance_seconds: int = 300
+    body_timeout_seconds: float = 30.0  # a bounded (non-tus) body must arrive within this (408)
+    webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE=1: tests/dev only (see netpolicy)
     link_secret: str = ""
     download_ttl_seconds: int = 900
     preview_ttl_seconds: int = 6 * 3600
@@ -80,6 +84,8 @@ class Settings:
             cors_origins=origins or ("*",),
             webhook_secret=str(env.get("WEBHOOK_SECRET") or ""),
             webhook_tolerance_seconds=env_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300),
+            webhook_allow_private=allow_private(env),
+            body_timeout_seconds=float(env_int(env, "BODY_TIMEOUT_SECONDS", 30)),
             link_secret=str(env.get("LINK_SECRET") or ""),
             download_ttl_seconds=env_int(env, "DOWNLOAD_TTL_SECONDS", 900),
             preview_ttl_seconds=env_int(env, "PREVIEW_TTL_SECONDS", 6 * 3600),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
+from .files.deletion import FileDeleter
 from .files.grants import grant_for
 from .files.links import LinkSigner
 from .files.regions import RegionMap
@@ -29,8 +30,11 @@ class Services:
         self.uploads = UploadRepository(self.db)
         grants = self.storage_grant if self.settings.job_storage_grants else None
         self.ingest = Ingest(self.db, self.store, self.queue, grants)
-        self.tus = TusEngine(self.settings, self.store, self.uploads, self.clock, self.ingest)
         self.files = FileRepository(self.db)
+        self.deleter = FileDeleter(self.files, self.store)
+        self.tus = TusEngine(
+            self.settings, self.store, self.uploads, self.clock, self.ingest, self.deleter.delete_upload
+        )
         self.regions = RegionMap.from_config(self.settings.download_regions, self.settings.default_region)
 
     def storage_grant(self, message: dict[str, Any]) -> dict[str, Any] | None:

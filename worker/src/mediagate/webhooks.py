@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from .strict import InputError, parse_uint
+
 TIMESTAMP_HEADER = "X-Mediagate-Timestamp"
 SIGNATURE_HEADER = "X-Mediagate-Signature"
 DEFAULT_TOLERANCE = 300
@@ -44,9 +46,10 @@ def verify(
     if not timestamp or not signature:
         raise SignatureError("missing webhook signature headers")
     try:
-        ts = int(timestamp)
-    except ValueError as exc:
+        ts = parse_uint("timestamp", timestamp, max_digits=12)
+    except InputError as exc:
         raise SignatureError("webhook timestamp is not an integer") from exc
+    assert ts is not None
     if abs(now - ts) > tolerance:
         raise SignatureError("webhook timestamp outside the allowed window (possible replay)")
     expected = sign(secret, ts, body)

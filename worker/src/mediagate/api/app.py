@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -13,8 +14,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..auth import AuthError
+from ..ports import StoreError
 from ..ratelimit import RateLimitMiddleware
 from ..services import Services
+from ..strict import InputError
 from ..tus.protocol import ALLOWED_HEADERS, EXPOSED_HEADERS
 from . import (
     admin_routes,
@@ -26,6 +29,7 @@ from . import (
     tus_routes,
     webhook_routes,
 )
+from .edge import EdgeGuard
 from .errors import auth_error_handler, json_error
 
 log = logging.getLogger("mediagate.api")
@@ -45,7 +49,21 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:
-    return json_error(405, f"method {request.method} not allowed on {request.url.path}", head=request.method == "HEAD")
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    message = f"method {request.method} not allowed on {request.url.path}"
+    return json_error(405, message, headers, head=request.method == "HEAD")
+
+
+async def input_error(request: Request, exc: Exception) -> Response:
+    """Malformed input found by a strict parser anywhere below a route: 4xx, never 500."""
+    assert isinstance(exc, InputError)
+    return json_error(exc.status, exc.message, head=request.method == "HEAD")
+
+
+async def store_error(request: Request, exc: Exception) -> Response:
+    """The object store refused an operation: a JSON 502 the client may retry, not a bare 500."""
+    log.warning("store error on %s %s: %s", request.method, request.url.path, exc)
+    return json_error(502, "the object store refused the operation; retry later", head=request.method == "HEAD")
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
@@ -83,6 +101,9 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
             ],
             max_age=86400,
         ),
+        Middleware(
+            EdgeGuard, body_timeout=services.settings.body_timeout_seconds
+        ),  # inside CORS: refusals keep CORS headers; before any DB work
         Middleware(RateLimitMiddleware, services=services),  # inside CORS: a 429 keeps CORS headers
     ]
     app = Starlette(
@@ -90,6 +111,8 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
         middleware=middleware,
         exception_handlers={
             AuthError: auth_error_handler,
+            InputError: input_error,
+            StoreError: store_error,
             404: not_found,
             405: method_not_allowed,
             500: internal_error,

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from ..files.zipstream import ZipMember, safe_member_names, stream_zip, zip_size
 from ..ports import StoreError
 from ..services import Services
+from .bodies import read_json
 from .errors import authenticate, json_error
 from .files_routes import BadRequest, download_link, parse_ids
 from .objects_routes import content_disposition
@@ -46,7 +47,7 @@ async def batch_download(request: Request) -> Response:
     principal = authenticate(request)
     try:
         ids = await parse_ids(request)
-        payload = await request.json()
+        payload = await read_json(request)  # parsed once by parse_ids, cached
         mode = payload.get("mode", "zip")
         if mode not in ("zip", "links"):
             raise BadRequest('mode must be "zip" or "links"', 422)

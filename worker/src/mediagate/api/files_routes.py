@@ -18,6 +18,8 @@ from ..files.cursor import CursorError
 from ..files.repository import FILE_TYPES, STATUSES
 from ..jobs import output_prefix
 from ..services import Services
+from ..strict import InputError, check_text, parse_bounded_int
+from .bodies import read_json
 from .errors import authenticate, json_error
 
 MAX_PAGE = 200
@@ -71,16 +73,10 @@ def file_item(services: Services, base: str, row: dict[str, Any]) -> dict[str, A
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
     try:
-        value = int(raw)
-    except ValueError as exc:
-        raise BadRequest(f"{name} must be an integer") from exc
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}")
-    return value
+        return parse_bounded_int(name, request.query_params.get(name), default, low, high)
+    except InputError as exc:
+        raise BadRequest(exc.message) from exc
 
 
 def _choice_param(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
@@ -105,9 +101,7 @@ async def list_files(request: Request) -> Response:
         limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
         file_type = _choice_param(request, "type", FILE_TYPES)
         status = _choice_param(request, "status", STATUSES)
-        search = (request.query_params.get("q") or "").strip() or None
-        if search and len(search) > 200:
-            raise BadRequest("q is longer than 200 characters")
+        search = check_text("q", (request.query_params.get("q") or "").strip(), max_length=200) or None
         page = await services.files.page(
             principal.user_id,
             limit=limit,
@@ -116,7 +110,7 @@ async def list_files(request: Request) -> Response:
             status=status,
             search=search,
         )
-    except (BadRequest, CursorError) as exc:
+    except (BadRequest, CursorError, InputError) as exc:
         return json_error(getattr(exc, "status", 400), str(exc))
     base = base_url(request)
     return JSONResponse(
@@ -201,23 +195,11 @@ async def download(request: Request) -> Response:
     return JSONResponse(download_link(services, request, row), headers={"Cache-Control": "private, no-store"})
 
 
-async def delete_files(services: Services, user_id: str, file_ids: list[str]) -> list[str]:
-    """Remove rows, queued jobs, the originals and every derived object. Returns deleted ids."""
-    rows = await services.files.delete(user_id, file_ids)
-    keys: list[str] = []
-    for row in rows:
-        keys.append(row["original_key"])
-        keys.extend(await services.store.list_keys(output_prefix(row["id"])))
-    for start in range(0, len(keys), 1000):
-        await services.store.delete(keys[start : start + 1000])
-    return [r["id"] for r in rows]
-
-
 async def delete_file(request: Request) -> Response:
     services: Services = request.app.state.services
     principal = authenticate(request)
     file_id = _file_id(request)
-    deleted = await delete_files(services, principal.user_id, [file_id]) if file_id else []
+    deleted = await services.deleter.delete(principal.user_id, [file_id]) if file_id else []
     if not deleted:
         return json_error(404, "file not found")
     return Response(status_code=204)
@@ -225,9 +207,9 @@ async def delete_file(request: Request) -> Response:
 
 async def parse_ids(request: Request) -> list[str]:
     try:
-        payload = await request.json()
-    except ValueError as exc:
-        raise BadRequest("body must be JSON", 400) from exc
+        payload = await read_json(request)
+    except InputError as exc:
+        raise BadRequest(exc.message, exc.status) from exc
     ids = payload.get("ids") if isinstance(payload, dict) else None
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         raise BadRequest('body must be {"ids": ["<file id>", ...]} with at least one id', 422)
@@ -246,7 +228,7 @@ async def bulk_delete(request: Request) -> Response:
         ids = await parse_ids(request)
     except BadRequest as exc:
         return json_error(exc.status, str(exc))
-    deleted = await delete_files(services, principal.user_id, ids)
+    deleted = await services.deleter.delete(principal.user_id, ids)
     return JSONResponse({"deleted": deleted, "not_found": [i for i in ids if i not in set(deleted)]})
 
 

@@ -16,7 +16,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..files.links import LinkError
+from ..ports import StoreError
 from ..services import Services
+from ..strict import InputError, check_path, parse_uint_saturating
 from .errors import json_error
 
 CONTENT_TYPES = {
@@ -27,7 +29,8 @@ CONTENT_TYPES = {
     ".webp": "image/webp",
     ".jpg": "image/jpeg",
 }
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+MAX_TOKEN = 4096
 
 
 class RangeNotSatisfiable(Exception):
@@ -35,22 +38,30 @@ class RangeNotSatisfiable(Exception):
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """One ``bytes=`` range → [start, end) or None for the whole object (multi-ranges: whole)."""
+    """One ``bytes=`` range → [start, end) or None for the whole object (multi-ranges: whole).
+
+    Bounds are ASCII digits; any length is accepted but saturates (``bytes=0-<5000
+    digits>`` is the whole object, ``bytes=<5000 digits>-`` is past the end) without a
+    5000-digit ``int()``. Any range of an empty object is unsatisfiable (RFC 9110
+    §14.1.2): ``bytes=-1`` on 0 bytes is 416, never ``bytes 0--1/0``."""
     if not header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if not match:
         return None
     first, last = match.groups()
     if first == "" and last == "":
         return None
+    if size == 0:
+        raise RangeNotSatisfiable()
+    cap = size + 1  # anything larger means the same as "past the end"
     if first == "":
-        length = int(last)
+        length = parse_uint_saturating("suffix length", last, cap)
         if length == 0:
             raise RangeNotSatisfiable()
         return max(0, size - length), size
-    start = int(first)
-    end = size if last == "" else min(size, int(last) + 1)
+    start = parse_uint_saturating("range start", first, cap)
+    end = size if last == "" else min(size, parse_uint_saturating("range end", last, cap) + 1)
     if start >= size or end <= start:
         raise RangeNotSatisfiable()
     return start, end
@@ -71,10 +82,18 @@ def guess_type(key: str, stored: str | None) -> str:
 
 async def serve_object(request: Request) -> Response:
     services: Services = request.app.state.services
+    head = request.method == "HEAD"
+    token, path = request.path_params["token"], request.path_params["path"]
     try:
-        key, claims = services.links.resolve(request.path_params["token"], request.path_params["path"])
+        if len(token) > MAX_TOKEN:
+            raise LinkError("invalid link signature")
+        check_path("object path", path)
+        key, claims = services.links.resolve(token, path)
+        check_path("object key", key, max_length=2048)
     except LinkError as exc:
-        return json_error(403, str(exc), head=request.method == "HEAD")
+        return json_error(403, str(exc), head=head)
+    except InputError as exc:
+        return json_error(exc.status, exc.message, head=head)
     return await serve_key(request, key, claims.expires, claims.download_name)
 
 
@@ -82,7 +101,10 @@ async def serve_key(request: Request, key: str, expires: int, download_name: str
     """GET/HEAD of one stored object whose access was already authorised (until ``expires``)."""
     services: Services = request.app.state.services
     head = request.method == "HEAD"
-    info = await services.store.head(key)
+    try:
+        info = await services.store.head(key)
+    except StoreError:
+        info = None  # a key the store cannot even name does not exist
     if info is None:
         return json_error(404, "object not found", head=head)
     headers = {

@@ -261,17 +261,29 @@ TUS_PATCH = op(
 
 TUS_DELETE = op(
     "terminateUpload",
-    "tus termination: abandon an unfinished upload",
+    "tus termination: remove an upload, finished or not",
     "uploads",
     {
-        "204": ok("Terminated; its stored bytes are removed", headers={"Tus-Resumable": header("TusResumable")}),
+        "204": ok(
+            "Terminated. Unfinished: its stored bytes are removed. Completed: its file is deleted like "
+            "`DELETE /api/files/{id}` (original, derived objects, rows, queued jobs). Later requests answer 404.",
+            headers={"Tus-Resumable": header("TusResumable")},
+        ),
         "404": error("No such upload for this user"),
-        "409": error("The upload is complete; delete the file through the files API instead"),
         "410": error("The upload expired"),
         "412": TUS_HEADERS_412,
         "423": error("Another request holds the upload's lock", {"Retry-After": header("RetryAfter")}),
     },
     parameters=[TUS_RESUMABLE_REQUIRED],
+)
+
+TUS_GET = op(
+    "getUploadNotAllowed",
+    "An upload URL is not a download link: GET answers 405",
+    "uploads",
+    {"405": error("GET is not allowed on an upload", {"Allow": {"schema": {"type": "string"}}})},
+    description="Use `HEAD` for the upload's state and `GET /api/files/{id}/download` for the file.",
+    security=PUBLIC,
 )
 
 TUS_OVERRIDE = op(
@@ -381,6 +393,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         },
         "/api/upload/{upload_id}": {
             "parameters": [UPLOAD_ID],
+            "get": TUS_GET,
             "head": TUS_HEAD,
             "patch": TUS_PATCH,
             "delete": TUS_DELETE,
@@ -542,6 +555,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 {
                     "200": {"description": "The object's headers (no body)"},
                     "206": {"description": "The range's headers (no body)"},
+                    "400": error("A path with control characters or a segment longer than 255 characters", body=False),
                     "403": error("Invalid, tampered or expired link", body=False),
                     "404": error("No such object", body=False),
                     "416": error("Range not satisfiable", body=False),
@@ -563,7 +577,11 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "webhooks",
                 {
                     "201": ok("Registered; keep `secret` to verify signatures", schema("WebhookCreated")),
-                    "422": error("`url` is not an absolute http(s) URL"),
+                    "400": error("The body is not JSON"),
+                    "422": error(
+                        "`url` is not an absolute http(s) URL with a valid port and a public host "
+                        "(loopback, private, link-local, CGNAT, metadata and other non-public addresses are refused)"
+                    ),
                 },
                 description="Events are described under `webhooks` (`processing-complete`, `processing-failed`).",
                 body={"required": True, **json_body(schema("WebhookRequest"))},
@@ -588,7 +606,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "webhooks",
                 {
                     "200": ok("Applied, or a duplicate of an applied event", schema("EventAck")),
-                    "400": error("The body is not JSON with `id` and `file_id`"),
+                    "400": error("The body is not JSON with a string `id`, a UUID `file_id` and a string `error`"),
                     "401": error("Missing or bad signature, or a timestamp outside the tolerance (replay)"),
                     "404": error("Unknown event kind"),
                     "413": error("The body is larger than 64 KiB"),
@@ -1060,7 +1078,10 @@ def build_spec() -> dict[str, Any]:
                 "`/api/` are rate limited per user (RATE_LIMIT_API per minute; upload creations also "
                 "RATE_LIMIT_UPLOADS per minute), except `/api/health`, signed object links, processor "
                 "storage grants and the tus "
-                "PATCH/HEAD of an upload in progress."
+                "PATCH/HEAD of an upload in progress. Request bodies are bounded before they are read (64 KiB for "
+                "`/webhook/*`, 256 KiB for other JSON endpoints; tus streams): a larger `Content-Length` or body is "
+                "413, a body not received within 30 s is 408; malformed numbers, control characters, over-deep "
+                "JSON and over-long paths are 400."
             ),
         },
         "servers": [{"url": "/"}],

@@ -129,8 +129,14 @@ async def create(request: Request) -> Response:
     return Response(status_code=201, headers=headers)
 
 
+UPLOAD_METHODS = ("HEAD", "PATCH", "DELETE", "OPTIONS")
+
+
 async def upload(request: Request) -> Response:
-    """HEAD, PATCH and DELETE on one upload (POST with X-HTTP-Method-Override too)."""
+    """HEAD, PATCH and DELETE on one upload (POST with X-HTTP-Method-Override too).
+
+    Anything else (GET included: an upload URL is not a download link) is 405 with
+    ``Allow``, before the Tus-Resumable check so plain HTTP clients get the right answer."""
     method = request.method
     if method == "POST":
         method = request.headers.get("x-http-method-override", "POST").upper()
@@ -140,6 +146,9 @@ async def upload(request: Request) -> Response:
     services = request.app.state.services
     upload_id = request.path_params["upload_id"]
     try:
+        if method not in UPLOAD_METHODS:
+            allow = ", ".join(UPLOAD_METHODS)
+            raise TusError(405, f"method {method} is not allowed on an upload", {"Allow": allow})
         _require_version(request)
         principal = authenticate(request)
         if head:
@@ -162,7 +171,7 @@ async def upload(request: Request) -> Response:
         if method == "DELETE":
             await services.tus.terminate(principal, upload_id)
             return Response(status_code=204, headers=_tus_headers())
-        raise TusError(405, f"method {method} is not allowed on an upload", {"Allow": "HEAD, PATCH, DELETE, OPTIONS"})
+        raise AssertionError(f"unhandled upload method {method}")
     except TusError as exc:
         extra = {"Cache-Control": "no-store"} if head else {}
         return json_error(exc.status, exc.message, _tus_headers({**extra, **exc.headers}), head=head)
@@ -171,5 +180,7 @@ async def upload(request: Request) -> Response:
 routes = [
     Route("/api/upload", create, methods=["POST", "OPTIONS"]),
     Route("/api/upload/init", create, methods=["POST", "OPTIONS"]),
-    Route("/api/upload/{upload_id}", upload, methods=["HEAD", "PATCH", "DELETE", "POST", "OPTIONS"], name="upload"),
+    Route(
+        "/api/upload/{upload_id}", upload, methods=["GET", "HEAD", "PATCH", "DELETE", "POST", "OPTIONS"], name="upload"
+    ),
 ]

@@ -2,23 +2,32 @@
 
 ``POST /webhook/processing-complete`` and ``/webhook/processing-failed`` accept only
 events signed with ``WEBHOOK_SECRET`` within the tolerance window; each event id is
-applied once (``webhook_events``), so deliveries can be retried safely.
+applied once (``webhook_events``), so deliveries can be retried safely. Their bodies are
+capped at 64 KiB by the edge guard before anything is read, signed or not.
+
+``POST /api/webhooks`` registers a user's URL only when ``netpolicy`` allows it (http(s),
+valid port, no private/loopback/metadata address); the processor checks it again after
+DNS resolution when it delivers.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
-from urllib.parse import urlsplit
+import uuid
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..netpolicy import UrlRejected, normalize_webhook_url
+from ..strict import InputError, check_text, loads_json, scrub_controls
 from ..webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from .bodies import read_json
 from .errors import authenticate, json_error
 
-MAX_WEBHOOK_BODY = 64 * 1024
+MAX_EVENT_ID = 200
+MAX_ERROR = 4000
 STATUS_BY_EVENT = {"processing-complete": "completed", "processing-failed": "failed"}
 
 
@@ -30,9 +39,7 @@ async def processing_event(request: Request) -> Response:
         return json_error(404, f"unknown webhook {kind!r}")
     if not settings.webhook_secret:
         return json_error(503, "webhooks are not configured (WEBHOOK_SECRET)")
-    body = await request.body()
-    if len(body) > MAX_WEBHOOK_BODY:
-        return json_error(413, "webhook body too large")
+    body = await request.body()  # bounded by the edge guard (edge.WEBHOOK_BODY_LIMIT)
     try:
         verify(
             settings.webhook_secret,
@@ -45,10 +52,9 @@ async def processing_event(request: Request) -> Response:
     except SignatureError as exc:
         return json_error(401, str(exc))
     try:
-        event = json.loads(body)
-        event_id, file_id = str(event["id"]), str(event["file_id"])
-    except (ValueError, KeyError, TypeError):
-        return json_error(400, "webhook body must be JSON with id and file_id")
+        event_id, file_id, error = _parse_event(body)
+    except InputError as exc:
+        return json_error(exc.status, f"invalid webhook event: {exc.message}")
     status = STATUS_BY_EVENT[kind]
     # One statement: recording the event and applying it commit together. As two, a failure
     # between them would leave the event recorded but unapplied, and every retried delivery
@@ -67,27 +73,43 @@ async def processing_event(request: Request) -> Response:
         file_id,
         body.decode(),
         status,
-        event.get("error") if status == "failed" else None,
+        error if status == "failed" else None,
     )
     return JSONResponse({"ok": True, "duplicate": not inserted})
 
 
-def _public_url(url: object) -> str:
-    if not isinstance(url, str) or len(url) > 2000:
-        raise ValueError("url must be a string")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("url must be an absolute http(s) URL")
-    return url
+def _parse_event(body: bytes) -> tuple[str, str, str | None]:
+    """(id, file_id, error) of a signed event; InputError for anything the tables can't hold."""
+    event: Any = loads_json(body)
+    if not isinstance(event, dict):
+        raise InputError("body must be a JSON object")
+    event_id, file_id, error = event.get("id"), event.get("file_id"), event.get("error")
+    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or str(event_id) == "":
+        raise InputError("id must be a non-empty string")
+    event_id = check_text("id", str(event_id), max_length=MAX_EVENT_ID)
+    try:
+        file_id = str(uuid.UUID(file_id)) if isinstance(file_id, str) and len(file_id) <= 45 else ""
+    except ValueError:
+        file_id = ""
+    if not file_id:
+        raise InputError("file_id must be a file id (UUID)")
+    if error is not None and not isinstance(error, str):
+        raise InputError("error must be a string or null")
+    if error is not None:
+        error = scrub_controls(error[:MAX_ERROR])
+    return event_id, file_id, error
 
 
 async def register_webhook(request: Request) -> Response:
     services = request.app.state.services
     principal = authenticate(request)
+    payload = await read_json(request)  # InputError → 400
     try:
-        payload = await request.json()
-        url = _public_url(payload.get("url") if isinstance(payload, dict) else None)
-    except ValueError as exc:
+        url = normalize_webhook_url(
+            payload.get("url") if isinstance(payload, dict) else None,
+            allow_private_addresses=services.settings.webhook_allow_private,
+        )
+    except UrlRejected as exc:
         return json_error(422, f"invalid webhook: {exc}")
     secret = secrets.token_urlsafe(32)
     rows = await services.db.fetch(
@@ -111,7 +133,10 @@ async def list_webhooks(request: Request) -> Response:
 async def delete_webhook(request: Request) -> Response:
     services = request.app.state.services
     principal = authenticate(request)
-    hook_id = request.path_params["hook_id"]
+    try:
+        hook_id = str(uuid.UUID(request.path_params["hook_id"]))
+    except ValueError:
+        return json_error(404, "webhook not found")
     n = await services.db.execute(
         "DELETE FROM user_webhooks WHERE id::text = $1 AND user_id = $2::uuid", hook_id, principal.user_id
     )

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import uuid
-from datetime import datetime
+
+from ..strict import parse_timestamp
+
+MAX_CURSOR = 200
 
 
 class CursorError(ValueError):
@@ -18,11 +22,19 @@ def encode_cursor(created_at: str, file_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[str, str]:
+    """The (created_at, id) a cursor names; CursorError for anything this API did not write.
+
+    The timestamp must be strict RFC 3339 (``datetime.fromisoformat`` alone also takes
+    ISO week dates, which Postgres then refuses with a 500)."""
+    if len(cursor) > MAX_CURSOR or not cursor.isascii():
+        raise CursorError("invalid cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, file_id = json.loads(raw)
-        datetime.fromisoformat(str(created_at))
-        uuid.UUID(str(file_id))
-    except (ValueError, TypeError) as exc:
+        if not isinstance(created_at, str) or not isinstance(file_id, str):
+            raise TypeError("cursor fields must be strings")
+        parse_timestamp("cursor", created_at)
+        file_id = str(uuid.UUID(file_id))
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise CursorError("invalid cursor") from exc
-    return str(created_at), str(file_id)
+    return created_at, file_id

@@ -89,6 +89,12 @@ class FileRepository:
         by_id = {r["id"]: _normalise(r) for r in rows}
         return [by_id[i] for i in file_ids if i in by_id]
 
+    async def ids_for_upload(self, user_id: str, upload_id: str) -> list[str]:
+        rows = await self.db.fetch(
+            "SELECT id::text AS id FROM files WHERE upload_id = $1 AND user_id = $2::uuid", upload_id, user_id
+        )
+        return [r["id"] for r in rows]
+
     async def delete(self, user_id: str, file_ids: list[str]) -> list[Row]:
         """Delete rows (jobs cascade) and pending queue messages; returns what was deleted."""
         rows = await self.db.fetch(

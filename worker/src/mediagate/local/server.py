@@ -2,7 +2,8 @@
 
 Environment: DATABASE_URL, DATA_DIR (objects under DATA_DIR/store), JWT_SECRET,
 HOST/PORT (127.0.0.1:8787), FRONTEND_DIR (built web app, optional), CLEANUP_INTERVAL
-(seconds between expired-upload sweeps; the cron trigger's job on Cloudflare).
+(seconds between expired-upload sweeps; the cron trigger's job on Cloudflare),
+MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS (request-head limits, see http_limits.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..adapters.local.postgres import PostgresDatabase
 from ..api.app import create_app
 from ..config import Settings
 from ..services import Services
+from .http_limits import HEADER_TIMEOUT_SECONDS, MAX_HEADER_BYTES, bounded_protocol
 
 log = logging.getLogger("mediagate.local")
 
@@ -102,6 +104,11 @@ def main() -> None:
         log_level=env.get("LOG_LEVEL", "info").lower(),
         access_log=env.get("ACCESS_LOG", "0") == "1",
         timeout_graceful_shutdown=5,
+        # Bounded request heads (431/408); bodies are bounded per route by api/edge.py.
+        http=bounded_protocol(
+            int(env.get("MAX_HEADER_BYTES", MAX_HEADER_BYTES)),
+            float(env.get("HEADER_TIMEOUT_SECONDS", HEADER_TIMEOUT_SECONDS)),
+        ),
     )
 
 

@@ -20,6 +20,8 @@ from .protocol import CHECKSUM_ALGORITHMS, CHECKSUM_MISMATCH, TusError
 from .state import UploadRepository, UploadState
 
 Finalizer = Callable[[UploadState], Awaitable[str]]
+# (user_id, upload_id, original_key): delete the file a completed upload became.
+FileDiscarder = Callable[[str, str, str], Awaitable[object]]
 
 
 class BodyInterrupted(Exception):
@@ -47,12 +49,14 @@ class TusEngine:
         uploads: UploadRepository,
         clock: Clock,
         finalize: Finalizer,
+        discard_file: FileDiscarder,
     ) -> None:
         self.settings = settings
         self.store = store
         self.uploads = uploads
         self.clock = clock
         self.finalize = finalize
+        self.discard_file = discard_file
 
     # -- lookups -------------------------------------------------------------------
 
@@ -235,16 +239,21 @@ class TusEngine:
     # -- termination and expiry ------------------------------------------------------
 
     async def terminate(self, principal: Principal, upload_id: str) -> None:
-        state = await self.get(principal, upload_id)
-        if state.is_complete:
-            raise TusError(409, "upload is complete; delete the file through the files API instead")
+        """tus termination: the upload and everything it produced go, complete or not.
+
+        The termination extension answers 204 for finished and unfinished uploads alike
+        (tus-js-client treats 409 as retryable). A completed upload's file is deleted the
+        way the files API deletes it (row, jobs, queue messages, original, derived
+        objects); later requests for the upload answer 404."""
+        await self.get(principal, upload_id)
         token = uuid.uuid4().hex
-        if (
-            await self.uploads.acquire_lock(upload_id, token, self.clock.now(), self.settings.lock_stale_seconds)
-            is None
-        ):
+        locked = await self.uploads.acquire_lock(upload_id, token, self.clock.now(), self.settings.lock_stale_seconds)
+        if locked is None:
             raise TusError(423, "upload is locked by another request; retry shortly", {"Retry-After": "1"})
-        await self._discard_bytes(state)
+        if locked.is_complete:
+            await self.discard_file(principal.user_id, upload_id, locked.object_key)
+        else:
+            await self._discard_bytes(locked)
         await self.uploads.delete(upload_id)
 
     async def _discard_bytes(self, state: UploadState) -> None:

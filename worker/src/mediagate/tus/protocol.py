@@ -7,6 +7,8 @@ import binascii
 import hashlib
 from email.utils import formatdate
 
+from ..strict import InputError, has_control, parse_uint
+
 TUS_VERSION = "1.0.0"
 EXTENSIONS = (
     "creation",
@@ -76,16 +78,19 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
             continue
         key, _, value = pair.partition(" ")
         key = key.strip()
-        if not key or any(c in key for c in " ,") or not key.isascii():
+        if not key or any(c in key for c in " ,") or not key.isascii() or has_control(key):
             raise TusError(400, f"Upload-Metadata has an invalid key {key!r}")
         if key in result:
             raise TusError(400, f"Upload-Metadata repeats the key {key!r}")
         value = value.strip()
         try:
             decoded = base64.b64decode(value, validate=True) if value else b""
-            result[key] = decoded.decode("utf-8")
+            text = decoded.decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise TusError(400, f"Upload-Metadata value for {key!r} is not base64 of UTF-8 text") from exc
+        if has_control(text):
+            raise TusError(400, f"Upload-Metadata value for {key!r} contains control characters")
+        result[key] = text
     return result
 
 
@@ -119,12 +124,11 @@ def parse_checksum(raw: str | None) -> tuple[str, bytes] | None:
 
 
 def parse_non_negative(name: str, raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    value = raw.strip()
-    if not value.isdigit():
-        raise TusError(400, f"{name} must be a non-negative integer")
-    return int(value)
+    """A tus numeric header (ASCII digits only, at most 19 of them) or None when absent."""
+    try:
+        return parse_uint(name, raw)
+    except InputError as exc:
+        raise TusError(400, exc.message) from exc
 
 
 def http_date(epoch_seconds: float) -> str:

@@ -78,6 +78,8 @@ class LocalObjectStore:
         parts = key.split("/")
         if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in key:
             raise StoreError(f"invalid object key {key!r}")
+        if any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts):  # NAME_MAX: else OSError
+            raise StoreError("invalid object key: a segment is longer than 255 bytes")
         return self.objects.joinpath(*parts)
 
     def _upload_dir(self, upload_id: str) -> Path:

@@ -1,0 +1,43 @@
+"""Deleting files: the one place that knows everything a file owns.
+
+A file owns its ``files`` row (jobs cascade), its pending queue messages, its original
+and every derived object under ``derived/<file_id>/``. The files API (``DELETE
+/api/files/{id}``, bulk delete) and tus termination of a completed upload both delete
+through here, so neither can forget a piece.
+"""
+
+from __future__ import annotations
+
+from ..jobs import output_prefix
+from ..ports import ObjectStore
+from .repository import FileRepository
+
+DELETE_BATCH = 1000  # R2/S3 DeleteObjects takes at most 1000 keys
+
+
+class FileDeleter:
+    def __init__(self, files: FileRepository, store: ObjectStore) -> None:
+        self.files = files
+        self.store = store
+
+    async def delete(self, user_id: str, file_ids: list[str], *, extra_keys: list[str] | None = None) -> list[str]:
+        """Remove the user's files and everything they own; returns the ids deleted.
+
+        ``extra_keys`` are objects to delete as well (tus termination passes the upload's
+        original, which exists even when the files row was never written)."""
+        rows = await self.files.delete(user_id, file_ids) if file_ids else []
+        keys: list[str] = list(extra_keys or [])
+        for row in rows:
+            keys.append(row["original_key"])
+            keys.extend(await self.store.list_keys(output_prefix(row["id"])))
+        keys = sorted(set(keys))
+        for start in range(0, len(keys), DELETE_BATCH):
+            await self.store.delete(keys[start : start + DELETE_BATCH])
+        return [r["id"] for r in rows]
+
+    async def delete_upload(self, user_id: str, upload_id: str, original_key: str) -> list[str]:
+        """Delete whatever file a completed tus upload became (found by upload id, so a
+        file whose id was never written back to the upload goes too) and its original."""
+        return await self.delete(
+            user_id, await self.files.ids_for_upload(user_id, upload_id), extra_keys=[original_key]
+        )

@@ -1,0 +1,111 @@
+"""Request-head limits for the local uvicorn server (httptools protocol).
+
+uvicorn's httptools protocol has no limit on the request line plus headers and no
+timeout for receiving them: a client could stream headers forever into memory, or hold
+a connection open by sending one header byte a minute. This protocol counts the bytes of
+each request head as they arrive and answers ``431`` past ``MAX_HEADER_BYTES``, and
+``408`` when a started head is not complete within ``HEADER_TIMEOUT_SECONDS``. Bodies are
+not counted here (the app's edge guard bounds them per route; tus PATCH streams).
+
+On Cloudflare the platform enforces the equivalent limits before the Worker runs (see
+README, "Limits"), so this module is local-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEADER_BYTES = 64 * 1024  # request line + all headers; Cloudflare allows 128 KB
+HEADER_TIMEOUT_SECONDS = 30.0
+
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a refused request."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    max_header_bytes = MAX_HEADER_BYTES
+    header_timeout = HEADER_TIMEOUT_SECONDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaiting_head = True
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._awaiting_head:
+            self._head_bytes += len(data)
+            if self._head_timer is None:
+                self._head_timer = asyncio.get_running_loop().call_later(self.header_timeout, self._head_too_slow)
+        super().data_received(data)
+        # Still inside the head after parsing all of it: the head alone is this big.
+        if self._awaiting_head and self._head_bytes > self.max_header_bytes and not self._refused:
+            self._refuse(431, f"request line and headers exceed {self.max_header_bytes} bytes")
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_head = False
+        self._head_bytes = 0
+        self._cancel_timer()
+        # A head that arrived within one read is only complete now: measure what was parsed.
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.max_header_bytes:
+            self._refuse(431, f"request line and headers exceed {self.max_header_bytes} bytes")
+            raise _Refused()  # stops the parser; uvicorn's 400 for it is suppressed below
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:
+            super().send_400_response(msg)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._awaiting_head = True  # the next request on this connection starts its own count
+        self._head_bytes = 0
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        super().connection_lost(exc)
+
+    def _cancel_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._awaiting_head and self._head_bytes > 0 and not self._refused:
+            self._refuse(408, f"request headers not received within {self.header_timeout:g} seconds")
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._refused = True
+        self._cancel_timer()
+        self.logger.warning("refused a request: %s", message)
+        body = json.dumps({"error": message}).encode()
+        head = (
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+            % (status, _REASONS[status], len(body))
+        )
+        if not self.transport.is_closing():
+            self.transport.write(head + body)
+            self.transport.close()
+
+
+def bounded_protocol(
+    max_header_bytes: int = MAX_HEADER_BYTES, header_timeout: float = HEADER_TIMEOUT_SECONDS
+) -> type[BoundedHttpToolsProtocol]:
+    """A protocol class with these limits (uvicorn takes a class, not an instance)."""
+    return type(
+        "ConfiguredHttpToolsProtocol",
+        (BoundedHttpToolsProtocol,),
+        {"max_header_bytes": max_header_bytes, "header_timeout": header_timeout},
+    )
