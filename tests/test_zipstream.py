@@ -41,7 +41,7 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 ZIP64_LIMIT = 0xFFFFFFFF
 ZERO_CHUNK = bytes(MIB)
-UNZIP = shutil.which("unzip")
+UNZIP = shutil.which("unzip") or "unzip"  # scripts/install.sh installs Info-ZIP's unzip
 UTF8_ENV = {**os.environ, "LC_ALL": "C.UTF-8"}
 NOW = calendar.timegm((2024, 5, 6, 7, 8, 9))
 
@@ -78,31 +78,37 @@ async def collect(members: list[ZipMember]) -> bytes:
     return b"".join([chunk async for chunk in stream_zip(members)])
 
 
-def start_unzip_test(path: Path, *names: str) -> subprocess.Popen | None:
-    """`unzip -t` (of all members, or of ``names``) in the background; None without unzip."""
-    if UNZIP is None:
-        return None
+def start_unzip_test(path: Path, *names: str) -> subprocess.Popen:
+    """`unzip -t` (of all members, or of ``names``) in the background. scripts/install.sh
+    installs Info-ZIP's unzip; without it these checks fail rather than pass silently."""
+    assert shutil.which(UNZIP), "Info-ZIP unzip is not installed (scripts/install.sh installs it)"
     return subprocess.Popen(
         [UNZIP, "-t", str(path), *names], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=UTF8_ENV
     )
 
 
-def finish_unzip_test(proc: subprocess.Popen | None) -> None:
-    if proc is None:
-        return
+def finish_unzip_test(proc: subprocess.Popen) -> None:
     output, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, output
     assert "No errors detected" in output, output
 
 
 def unzip_test(path: Path) -> None:
-    """`unzip -t`; silently nothing when unzip is missing (test_unzip_available then skips)."""
+    """`unzip -t` of the whole archive: Info-ZIP must read every member and CRC."""
     finish_unzip_test(start_unzip_test(path))
 
 
-def test_unzip_available() -> None:
-    if UNZIP is None:
-        pytest.skip("Info-ZIP unzip not installed: the `unzip -t` checks are skipped")
+def test_unzip_really_checks(tmp_path: Path) -> None:
+    """The `unzip -t` helper fails on a corrupt archive (so its passes mean something)."""
+    good = tmp_path / "good.zip"
+    good.write_bytes(run(collect([member("a.txt", b"hello " * 1000)])))
+    unzip_test(good)
+    bad = tmp_path / "bad.zip"
+    data = bytearray(good.read_bytes())
+    data[40] ^= 0xFF  # inside the member's data: its CRC no longer matches
+    bad.write_bytes(bytes(data))
+    with pytest.raises(AssertionError):
+        unzip_test(bad)
 
 
 # --- an independent reader of the structure (APPNOTE 6.3.x) ------------------------------------
@@ -364,14 +370,14 @@ def test_small_archive_round_trips(tmp_path: Path) -> None:
     assert not any(e["zip64_size"] or e["zip64_offset"] for e in parsed["entries"])
 
     unzip_test(path)
-    if UNZIP is not None:  # extract: exactly the sanitised names, nothing outside the target
-        out = tmp_path / "out"
-        subprocess.run([UNZIP, "-q", str(path), "-d", str(out)], check=True, env=UTF8_ENV)
-        extracted = {p.relative_to(out).as_posix(): p for p in out.rglob("*")}
-        assert sorted(extracted) == sorted(names)
-        for name, data in zip(names, sources, strict=True):
-            assert hashlib.sha256(extracted[name].read_bytes()).digest() == hashlib.sha256(data).digest()
-            assert extracted[name].stat().st_mode & 0o777 == 0o644
+    # extract: exactly the sanitised names, nothing outside the target
+    out = tmp_path / "out"
+    subprocess.run([UNZIP, "-q", str(path), "-d", str(out)], check=True, env=UTF8_ENV)
+    extracted = {p.relative_to(out).as_posix(): p for p in out.rglob("*")}
+    assert sorted(extracted) == sorted(names)
+    for name, data in zip(names, sources, strict=True):
+        assert hashlib.sha256(extracted[name].read_bytes()).digest() == hashlib.sha256(data).digest()
+        assert extracted[name].stat().st_mode & 0o777 == 0o644
 
 
 def test_zero_members(tmp_path: Path) -> None:
@@ -384,9 +390,8 @@ def test_zero_members(tmp_path: Path) -> None:
         assert zf.namelist() == []
         assert zf.testzip() is None
     parse_archive(path)
-    if UNZIP is not None:
-        proc = subprocess.run([UNZIP, "-t", str(path)], capture_output=True, text=True)
-        assert proc.returncode == 1 and "zipfile is empty" in proc.stdout + proc.stderr  # unzip's verdict
+    proc = subprocess.run([UNZIP, "-t", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "zipfile is empty" in proc.stdout + proc.stderr  # unzip's verdict
 
 
 def test_empty_members(tmp_path: Path) -> None:
