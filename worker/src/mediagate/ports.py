@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,6 +61,34 @@ class ObjectStore(Protocol):
     async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> ObjectInfo: ...
 
     async def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+# -- optional abilities of an ObjectStore ---------------------------------------------------
+#
+# tusd-style composition: an ability a store may have is an interface of its own, and the
+# wiring (Services) is told explicitly which object provides it; nothing probes a store for
+# methods. A runtime without it uses the ObjectStore methods above.
+
+AsgiSend = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class SendableBody(Protocol):
+    """An object's bytes [start, end) that the serving runtime can send itself."""
+
+    info: ObjectInfo
+
+    async def send(self, send: AsgiSend, extensions: Mapping[str, Any]) -> None:
+        """Send the whole response body (after ``http.response.start``) through ``send``,
+        with the server's ASGI ``extensions`` when it has one that moves the bytes without
+        Python (Workers: the object's JS stream to the Response; a file server:
+        ``http.response.zerocopy``), else as ``http.response.body`` messages."""
+
+
+class DirectSend(Protocol):
+    """The ability to hand an object's bytes to the HTTP response without Python copying
+    them (downloads, previews, HLS objects). Same range semantics as ``ObjectStore.get``."""
+
+    async def open_sendable(self, key: str, *, start: int = 0, end: int | None = None) -> SendableBody | None: ...
 
 
 Row = dict[str, Any]

@@ -9,7 +9,7 @@ from .files.links import LinkSigner
 from .files.regions import RegionMap
 from .files.repository import FileRepository
 from .ingest import Ingest
-from .ports import Clock, Database, JobQueue, ObjectStore, SystemClock
+from .ports import Clock, Database, DirectSend, JobQueue, ObjectStore, SystemClock
 from .tus.engine import TusEngine
 from .tus.state import UploadRepository
 
@@ -21,6 +21,8 @@ class Services:
     db: Database
     queue: JobQueue
     clock: Clock = field(default_factory=SystemClock)
+    # Optional store abilities (ports.py), given explicitly by the runtime's wiring.
+    direct_send: DirectSend | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadRepository(self.db)
