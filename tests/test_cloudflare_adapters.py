@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from mediagate.adapters.cloudflare import ffi
+from mediagate.adapters.cloudflare import asgi_bridge, ffi
 from mediagate.adapters.cloudflare.neon_http import NeonDbError, NeonHttpDatabase, make_httpx_fetch, prepare_value
 from mediagate.adapters.cloudflare.queue_producer import CloudflareQueue, QueueSendError
 from mediagate.adapters.cloudflare.r2_store import R2ObjectStore
@@ -97,6 +97,7 @@ class FakeR2Bucket:
         self.delete_batches: list[int] = []
         self.list_calls = 0
         self.part_bodies: list[tuple[str, int | None]] = []  # (kind, known length) per uploadPart
+        self.bodies: list[ffi.PyReadableStream] = []  # every object body get() handed out
 
     def _object(self, key: str, size: int, content_type: str | None) -> SimpleNamespace:
         http = SimpleNamespace(contentType=content_type) if content_type else SimpleNamespace()
@@ -173,8 +174,9 @@ class FakeR2Bucket:
         body = await self.local.get(key, start=start, end=end)
         assert body is not None
         obj = self._object(key, info.size, info.content_type)
-        obj.body = ffi.PyReadableStream(body)
+        obj.body = ffi.PyReadableStream(body, known_length=end - start, byte_stream=True)  # R2: a byte stream
         obj.bodyUsed = False
+        self.bodies.append(obj.body)
         return obj
 
     async def delete(self, keys: Any) -> None:
@@ -323,6 +325,103 @@ def test_r2_objects_put_get_range_head(tmp_path):
         assert await store.get("missing") is None
         assert await store.get("missing", start=0, end=10) is None
         assert await store.head("missing") is None
+
+    run(go())
+
+
+def test_r2_bodies_cross_into_python_per_mib(tmp_path):
+    """R2 object bodies are byte streams: iterating one reads 1 MiB steps with a BYOB
+    reader (readAtLeast), whatever size the pieces have underneath."""
+
+    async def go() -> None:
+        store, bucket = _r2(tmp_path)
+        data = os.urandom(3 * MIB + 5)
+        await store.put("big", data)
+        body = await store.get("big")
+        assert body is not None
+        sizes = [len(chunk) async for chunk in body]
+        assert sizes == [MIB, MIB, MIB, 5] and bucket.bodies[-1].reads == 5
+        body = await store.get("big", start=10, end=30)  # a small range: a small buffer
+        assert body is not None and body.length == 20
+        assert [c async for c in body] == [data[10:30]]
+
+    run(go())
+
+
+def test_r2_sendable_body_is_the_js_stream(tmp_path):
+    """DirectSend: with the bridge's js_stream extension the R2 body stream itself is sent
+    (no Python iteration); without it, http.response.body messages."""
+
+    async def go() -> None:
+        store, bucket = _r2(tmp_path)
+        data = os.urandom(2 * MIB + 1)
+        await store.put("obj", data)
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        body = await store.open_sendable("obj", start=1, end=MIB + 1)
+        assert body is not None and body.info.size == len(data)
+        await body.send(send, {asgi_bridge.JS_STREAM: {}})
+        assert sent == [{"type": asgi_bridge.JS_STREAM, "stream": bucket.bodies[-1]}]
+        assert bucket.bodies[-1].reads == 0  # Python never read it
+
+        sent.clear()
+        body = await store.open_sendable("obj", start=1, end=MIB + 1)
+        assert body is not None
+        await body.send(send, {})
+        assert b"".join(m["body"] for m in sent) == data[1 : MIB + 1]
+        assert [m["more_body"] for m in sent] == [True, False]
+        assert await store.open_sendable("missing") is None
+
+    run(go())
+
+
+def test_signed_downloads_send_r2_streams_with_the_same_headers(tmp_path):
+    """serve_object through the bridge: with the store's DirectSend ability the Response
+    body is R2's stream itself, with exactly the headers (Content-Length, Content-Range,
+    ETag, caching) of the Python-iterated fallback, for whole objects and ranges."""
+
+    async def go() -> None:
+        store, bucket = _r2(tmp_path)
+        data = os.urandom(3 * MIB + 7)
+        await store.put("originals/u/v", data, content_type="video/mp4")
+        clock = FakeClock()
+        seen: dict[tuple[bool, str | None], tuple[int, list[tuple[str, str]], bytes]] = {}
+        for direct in (False, True):
+            services = Services(
+                settings=_settings(),
+                store=store,
+                db=SimpleNamespace(),
+                queue=CloudflareQueue(FakeQueue()),
+                clock=clock,
+                direct_send=store if direct else None,
+            )
+            app = create_app(services)
+            url = services.links.url("https://files.example", "originals/u/v", "v", 600, download_name="clip.mp4")
+            for range_ in (None, "bytes=1000-2000999", "bytes=-10"):
+                headers = [("Range", range_)] if range_ else []
+                req = SimpleNamespace(method="GET", url=url, headers=headers, body=None, cf=None)
+                pending: list[Any] = []
+                ctx = SimpleNamespace(waitUntil=pending.append)
+                response = await asgi_bridge.fetch(app, req, ctx)
+                if direct:
+                    assert response.body is bucket.bodies[-1]  # R2's stream, untouched by Python
+                    assert response.body.reads == 0
+                body = await response.read()
+                for task in pending:
+                    await task
+                seen[(direct, range_)] = (response.status, sorted(response.headers), body)
+        for range_ in (None, "bytes=1000-2000999", "bytes=-10"):
+            assert seen[(True, range_)] == seen[(False, range_)], range_
+        status, headers, body = seen[(True, "bytes=1000-2000999")]
+        assert status == 206 and body == data[1000:2001000]
+        assert ("content-range", f"bytes 1000-2000999/{len(data)}") in headers
+        assert ("content-length", "2000000") in headers
+        status, headers, body = seen[(True, None)]
+        assert status == 200 and body == data and ("content-length", str(len(data))) in headers
+        assert any(k == "etag" for k, _ in headers) and any(k == "cache-control" for k, _ in headers)
 
     run(go())
 
