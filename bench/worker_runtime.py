@@ -384,6 +384,7 @@ class Run:
     nbytes: int
     cpu: float
     rss_peak: float
+    rss_before: float
     load: str
 
     @property
@@ -400,12 +401,13 @@ def measured(worker: Worker, op: str, nbytes: int, action: Callable[[], float]) 
     if not pids:
         raise RuntimeError(f"no workerd process under the {worker.name} Worker's wrangler (pid {worker.root_pid})")
     cpu0 = cpu_seconds(pids)
+    before = rss_mib(pids)
     with RssPeak(pids) as rss:
         seconds = action()
-    run = Run(worker.name, op, seconds, nbytes, cpu_seconds(pids) - cpu0, rss.peak, load())
+    run = Run(worker.name, op, seconds, nbytes, cpu_seconds(pids) - cpu0, rss.peak, before, load())
     log(
         f"{run.worker:6} {op:12} {run.mb_s:7.1f} MB/s  {run.cpu:6.2f} CPU-s ({run.cpu_per_gb:6.1f}/GB)"
-        f"  RSS peak {run.rss_peak:5.0f} MiB  load {run.load}"
+        f"  RSS peak {run.rss_peak:5.0f} MiB (+{run.rss_peak - run.rss_before:.0f})  load {run.load}"
     )
     return run
 
@@ -449,6 +451,7 @@ def summarize(runs: list[Run], size: int) -> dict:
                 "cpu_s_per_gb": statistics.median(r.cpu_per_gb for r in sel),
                 "rss_peak_mib": statistics.median(r.rss_peak for r in sel),
                 "rss_peak_max_mib": max(r.rss_peak for r in sel),
+                "rss_growth_mib": statistics.median(r.rss_peak - r.rss_before for r in sel),
             }
         both = table.get(op, {})
         if "python" in both and "js" in both:
@@ -462,7 +465,7 @@ def summarize(runs: list[Run], size: int) -> dict:
 def print_table(table: dict, size_mib: int, loads: list[str]) -> None:
     print(f"\nworkerd byte path, {size_mib} MiB, medians (load during runs: {loads[0]} .. {loads[-1]})")
     print(f"{'':14}{'MB/s py':>9}{'MB/s js':>9}{'ratio':>7}{'CPU/GB py':>11}{'CPU/GB js':>11}{'ratio':>7}"
-          f"{'RSS py':>8}{'RSS js':>8}")  # fmt: skip
+          f"{'RSS py':>8}{'RSS js':>8}{'+py':>6}{'+js':>6}")  # fmt: skip
     for op, row in table.items():
         py, js, ratio = row.get("python"), row.get("js"), row.get("ratio")
         if not (py and js and ratio):
@@ -470,9 +473,12 @@ def print_table(table: dict, size_mib: int, loads: list[str]) -> None:
         print(
             f"{op:14}{py['mb_s']:9.1f}{js['mb_s']:9.1f}{ratio['speed_py_over_js']:7.2f}"
             f"{py['cpu_s_per_gb']:11.1f}{js['cpu_s_per_gb']:11.1f}{ratio['cpu_per_gb_py_over_js']:7.2f}"
-            f"{py['rss_peak_mib']:8.0f}{js['rss_peak_mib']:8.0f}"
+            f"{py['rss_peak_mib']:8.0f}{js['rss_peak_mib']:8.0f}{py['rss_growth_mib']:6.0f}{js['rss_growth_mib']:6.0f}"
         )
-    print("MB/s: client wall time; CPU/GB: workerd CPU seconds per GB moved; RSS: MiB, peak of the workerd processes")
+    print(
+        "MB/s: client wall time; CPU/GB: workerd CPU seconds per GB moved; RSS: MiB, peak of the workerd"
+        " processes during the run (+: above their RSS when it began)"
+    )
 
 
 def main() -> None:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import hashlib
 import importlib
@@ -21,6 +22,7 @@ import os
 import sys
 import time
 import types
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -756,6 +758,95 @@ def test_tus_engine_on_r2_with_local_postgres(fresh_database_url, tmp_path):
         await db.open()
         try:
             await _run_tus_flow(db, tmp_path)
+        finally:
+            await db.close()
+
+    run(go())
+
+
+def test_tus_patches_through_the_bridge_keep_bytes_in_js(fresh_database_url, tmp_path, monkeypatch):
+    """Through the ASGI bridge a PATCH body is read with the BODY_CHUNKS extension: 1 MiB
+    JsChunks (BYOB reads) go from the request stream to uploadPart's FixedLengthStream
+    as they are; only a tail that is staged (not a whole part) is ever copied into Python.
+    Odd PATCH sizes, a PATCH that breaks off and a checksummed PATCH keep tus semantics."""
+    copies: list[int] = []
+    real_bytes = ffi.JsChunk.__bytes__
+
+    def counted_bytes(chunk: ffi.JsChunk) -> bytes:
+        copies.append(len(chunk))
+        return real_bytes(chunk)
+
+    monkeypatch.setattr(ffi.JsChunk, "__bytes__", counted_bytes)
+
+    async def go() -> None:
+        db = PostgresDatabase(fresh_database_url, max_size=4)
+        await db.open()
+        try:
+            store, bucket = _r2(tmp_path)
+            services = Services(settings=_settings(), store=store, db=db, queue=CloudflareQueue(FakeQueue()))
+            app = create_app(services)
+            token = issue_token(SECRET, str(uuid.uuid4()))
+            auth = {"Authorization": f"Bearer {token}"}
+
+            async def call(method: str, path: str, headers: dict[str, str], body: bytes | None = None, **kw: Any):
+                stream = None
+                if body is not None:
+                    pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+                    if kw.get("fail_after") is not None:
+                        pieces = pieces[: kw["fail_after"]]
+
+                    async def source() -> AsyncIterator[bytes]:
+                        for piece in pieces:
+                            yield piece
+                        if kw.get("fail_after") is not None:
+                            raise ConnectionResetError("the client aborted the upload")
+
+                    stream = ffi.PyReadableStream(source(), known_length=len(body), byte_stream=True)
+                    headers = {**headers, "Content-Length": str(len(body))}
+                req = SimpleNamespace(
+                    method=method, url=f"https://api.test{path}", headers=list(headers.items()), body=stream, cf=None
+                )
+                pending: list[Any] = []
+                response = await asgi_bridge.fetch(app, req, SimpleNamespace(waitUntil=pending.append))
+                for task in pending:
+                    await task
+                return response
+
+            data = os.urandom(12 * MIB + 12_345)
+            r = await call("POST", "/api/upload", {**TUS, **auth, "Upload-Length": str(len(data))})
+            assert r.status == 201
+            path = urllib.parse.urlsplit(r.header("location")).path
+            offset = 0
+            # 5 MiB exactly (one part, no copy), 3 MiB + 1 (staged), then a PATCH that breaks
+            # off after 2 MiB, then the rest.
+            for size, fail_after in ((5 * MIB, None), (3 * MIB + 1, None), (4 * MIB, 512), (None, None)):
+                chunk = data[offset:] if size is None else data[offset : offset + size]
+                headers = {**TUS, **OCTET, **auth, "Upload-Offset": str(offset)}
+                r = await call("PATCH", path, headers, chunk, fail_after=fail_after)
+                assert r.status == 204, await r.read()
+                offset = int(r.header("upload-offset"))
+                if fail_after is not None:
+                    assert offset == 8 * MIB + 1 + 2 * MIB  # what arrived before the break is kept
+            assert offset == len(data)
+            upload_id = path.rsplit("/", 1)[1]
+            [row] = await db.fetch("SELECT object_key FROM uploads WHERE id = $1", upload_id)
+            assert await _read(store, row["object_key"]) == data
+            # Parts: 5 MiB streamed straight from the request, then parts that begin with a
+            # staged tail. Copies into Python: only the staged tails (3 MiB + 1 in its four
+            # 1 MiB-step chunks, then the 1 byte left when the third PATCH broke off).
+            assert [length for _, length in bucket.part_bodies] == [5 * MIB, 5 * MIB, len(data) - 10 * MIB]
+            assert copies == [MIB, MIB, MIB, 1, 1], copies
+            copies.clear()
+
+            # A checksummed PATCH (hashed in Python) still works on JsChunks.
+            r = await call("POST", "/api/upload", {**TUS, **auth, "Upload-Length": "3000"})
+            path = urllib.parse.urlsplit(r.header("location")).path
+            body = os.urandom(3000)
+            digest = base64.b64encode(hashlib.sha1(body).digest()).decode()
+            checksum = {"Upload-Checksum": f"sha1 {digest}"}
+            r = await call("PATCH", path, {**TUS, **OCTET, **auth, "Upload-Offset": "0", **checksum}, body)
+            assert r.status == 204 and r.header("upload-offset") == "3000"
+            assert copies == [3000]  # the checksum is computed in Python: the one copy
         finally:
             await db.close()
 

@@ -14,6 +14,26 @@ from typing import Any, Protocol
 ByteStream = AsyncIterable[bytes]
 
 
+class ByteChunk(Protocol):
+    """Body bytes that may live outside Python (a JS ``Uint8Array`` in the Worker): a
+    length, slices that do not copy, and ``bytes(chunk)`` (which copies). ``memoryview``
+    is one; stores accept them wherever they accept ``bytes`` chunks."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> ByteChunk: ...
+
+    def __bytes__(self) -> bytes: ...
+
+
+# An ASGI extension (scope["extensions"] key) a server may offer for request bodies:
+# {"open": () -> AsyncIterator[ByteChunk]} reads the body as ByteChunks that stay where the
+# server holds them (Workers: JS memory), instead of receive()'s bytes. A body that
+# breaks off raises ConnectionError. Only before receive() read any of the body; after
+# open(), receive() answers as after the last body message.
+BODY_CHUNKS = "mediagate.request.body_chunks"
+
+
 class StoreError(Exception):
     """The object store refused an operation (e.g. a multipart rule was broken)."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..auth import Principal
 from ..config import Settings
-from ..ports import Clock, CompletedPart, ObjectStore, StoreError
+from ..ports import ByteChunk, Clock, CompletedPart, ObjectStore, StoreError
 from .parts import PartWriter
 from .protocol import CHECKSUM_ALGORITHMS, CHECKSUM_MISMATCH, TusError
 from .state import UploadRepository, UploadState
@@ -29,7 +29,7 @@ class BodyInterrupted(Exception):
 @dataclass(frozen=True)
 class PatchRequest:
     offset: int
-    body: AsyncIterable[bytes]
+    body: AsyncIterable[bytes | ByteChunk]
     content_length: int | None = None
     checksum: tuple[str, bytes] | None = None
     upload_length: int | None = None
@@ -165,7 +165,7 @@ class TusEngine:
                 received += len(chunk)
                 self._check_room(state, start + received)
                 if hasher is not None:
-                    hasher.update(chunk)
+                    hasher.update(chunk if isinstance(chunk, bytes | bytearray | memoryview) else bytes(chunk))
                 flushed = await writer.feed(chunk)
                 now = self.clock.now()
                 if flushed and hasher is None:

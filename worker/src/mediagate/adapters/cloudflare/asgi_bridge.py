@@ -25,6 +25,12 @@ threads, Pyodide-safe):
   ``FixedLengthStream``). ``ctx.waitUntil`` holds the isolate until the app's task
   ends. HEAD requests and the null-body statuses (101, 103, 204, 205, 304) get a null
   body; whatever body the app sends for them is dropped.
+* **Request bodies that stay in JS.** A request with a body also offers the
+  ``mediagate.request.body_chunks`` extension (:data:`mediagate.ports.BODY_CHUNKS`):
+  ``open()`` returns the body as :class:`ffi.JsChunk` s, 1 MiB BYOB reads into fresh JS
+  buffers that Python only holds handles to; the tus PATCH path streams them on to R2
+  ``uploadPart`` (through the part's ``FixedLengthStream``) without copying a byte into
+  Python. A body that breaks off raises ``ConnectionError``.
 * **JS bodies.** The scope advertises the ``http.response.js_stream`` extension
   (:data:`JS_STREAM`): after ``http.response.start`` the app may send
   ``{"type": "http.response.js_stream", "stream": <JS ReadableStream>}`` instead of body
@@ -57,6 +63,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ...ports import BODY_CHUNKS
 from . import ffi
 
 log = logging.getLogger("mediagate.asgi")
@@ -143,11 +150,15 @@ class _Exchange:
         self.scope = scope
         self.head = scope["method"] == "HEAD"
         body = ffi.js_get(request, "body")
+        self._js_body = body
         self._body: AsyncIterator[bytes] | None = None
+        self._step = BODY_READ_STEP
         if body is not None:
             length = _content_length([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
-            step = BODY_READ_STEP if length is None else min(BODY_READ_STEP, length)
-            self._body = ffi.async_iter_js_stream(body, step=step or None)
+            self._step = BODY_READ_STEP if length is None else max(1, min(BODY_READ_STEP, length))
+            self._body = ffi.async_iter_js_stream(body, step=self._step)
+            scope["extensions"] = {**scope.get("extensions", {}), BODY_CHUNKS: {"open": self._open_chunks}}
+        self._body_started = False  # receive() has read from the body
         self._request_done = False  # the last http.request (or a disconnect) was delivered
         self._read_lock = asyncio.Lock()
         self.response: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -169,6 +180,7 @@ class _Exchange:
                     self._request_done = True
                     return {"type": "http.request", "body": b"", "more_body": False}
                 try:
+                    self._body_started = True
                     chunk = await self._body.__anext__()
                 except StopAsyncIteration:
                     self._request_done = True
@@ -181,6 +193,22 @@ class _Exchange:
                     return {"type": "http.request", "body": chunk, "more_body": True}
         await self.finished.wait()
         return {"type": "http.disconnect"}
+
+    def _open_chunks(self) -> AsyncIterator[ffi.JsChunk]:
+        """The BODY_CHUNKS extension: the body as chunks that stay in JS memory (1 MiB
+        BYOB steps); receive() then answers as after the last body message."""
+        if self._body_started or self._request_done:
+            raise RuntimeError("the request body was already read through receive()")
+        self._request_done = True
+        return self._js_chunks()
+
+    async def _js_chunks(self) -> AsyncIterator[ffi.JsChunk]:
+        try:
+            async for chunk in ffi.js_chunks(self._js_body, step=self._step):
+                yield chunk
+        except Exception as exc:
+            log.info("request body of %s %s broke off: %s", self.scope["method"], self.scope["path"], exc)
+            raise ConnectionError(f"the request body broke off: {exc}") from exc
 
     # -- send ---------------------------------------------------------------------------
 

@@ -87,8 +87,35 @@ def to_js_obj(value: Any) -> Any:
     return value
 
 
-def to_js_bytes(data: bytes | bytearray | memoryview) -> Any:
-    """Bytes as a ``Uint8Array`` copy owned by JS; the bytes themselves under CPython."""
+class JsChunk:
+    """Bytes that stay in JavaScript: a ``Uint8Array`` (a ``memoryview`` under CPython)
+    behind the :class:`~mediagate.ports.ByteChunk` interface. ``len()`` and slices
+    (``subarray``) do not copy; ``bytes(chunk)`` does; :func:`to_js_bytes` hands the array
+    back to JS as it is."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return int(self.array.byteLength) if IN_WORKERS else len(self.array)
+
+    def __getitem__(self, index: slice) -> JsChunk:
+        start, stop, _ = index.indices(len(self))
+        if IN_WORKERS:  # pragma: no cover
+            return JsChunk(self.array.subarray(start, max(start, stop)))
+        return JsChunk(self.array[start:stop])
+
+    def __bytes__(self) -> bytes:
+        return to_py_bytes(self.array)
+
+
+def to_js_bytes(data: bytes | bytearray | memoryview | JsChunk) -> Any:
+    """Bytes as a ``Uint8Array`` copy owned by JS (a :class:`JsChunk`: its own array, no
+    copy); the bytes themselves under CPython."""
+    if isinstance(data, JsChunk):
+        return data.array if IN_WORKERS else bytes(data.array)
     if IN_WORKERS:  # pragma: no cover
         view = memoryview(data).cast("B")
         array = js.Uint8Array.new(len(view))
@@ -435,6 +462,41 @@ async def async_iter_js_stream(readable: Any, *, step: int | None = None) -> Asy
                 reader.releaseLock()
             except Exception:
                 pass  # a read still pending keeps the lock; nothing to release then
+
+
+async def js_chunks(readable: Any, *, step: int) -> AsyncIterator[JsChunk]:
+    """Read a JS ``ReadableStream`` as :class:`JsChunk` s that stay in JS memory: a byte
+    stream with ``readAtLeast(step)`` into a fresh buffer per step (the chunks are kept
+    until their part is stored, so buffers are not reused), anything else chunk by chunk.
+    Only handles cross into Python, never the bytes."""
+    reader = _byob_reader(readable)
+    try:
+        if reader is not None:
+            while True:
+                result = await reader.readAtLeast(step, _new_view(step))
+                if result.done:
+                    break
+                chunk = JsChunk(result.value if IN_WORKERS else memoryview(result.value).toreadonly())
+                if len(chunk):
+                    yield chunk
+            return
+        reader = readable.getReader()
+        while True:
+            result = await reader.read()
+            if result.done:
+                break
+            value = result.value
+            if not IN_WORKERS:
+                value = memoryview(value if isinstance(value, bytes) else bytes(value))
+            chunk = JsChunk(value)
+            if len(chunk):
+                yield chunk
+    finally:
+        if reader is not None:
+            try:
+                reader.releaseLock()
+            except Exception:
+                pass
 
 
 # -- serving: requests, responses, waitUntil -------------------------------------------------
