@@ -11,8 +11,8 @@ threads, Pyodide-safe):
   reader, ``readAtLeast(1 MiB)`` into one reused buffer (:func:`ffi.async_iter_js_stream`),
   so a body crosses into Python per MiB, not in the runtime's 4 KiB pieces (each crossing
   costs far more CPU than copying the bytes); other streams are read chunk by chunk.
-  Nothing is read ahead of the app, so back-pressure reaches the client. After the body, ``receive()``
-  waits until the response is complete (or the client is gone) and then answers
+  Nothing is read ahead of the app, so back-pressure reaches the client. After the body,
+  ``receive()`` waits until the response is complete (or the client is gone) and then answers
   ``http.disconnect``, as the ASGI spec expects. A body that fails to read (the client
   aborted the upload) answers ``http.disconnect`` at once: tus keeps what arrived.
 * **Response.** ``http.response.start`` is held until the first ``http.response.body``
