@@ -191,6 +191,21 @@ def _recipe_env(port: int) -> dict[str, str]:
     return env
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_bindable(port: int, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not _bindable(port) and time.monotonic() < deadline:
+        time.sleep(2)
+
+
 def launch_python_worker(port: int, *, reuse: bool) -> tuple[Worker, Path]:
     """The project's Python Worker in workerd: ``run_worker_locally.sh start PORT`` of the
     offline recipe. Returns the Worker and the workerd wrapper the recipe generated (the JS
@@ -200,6 +215,9 @@ def launch_python_worker(port: int, *, reuse: bool) -> tuple[Worker, Path]:
     env = _recipe_env(port)
     if not reuse:
         subprocess.run(["bash", str(script), "stop"], env=env, check=True, stdout=subprocess.DEVNULL)
+        # The recipe refuses a port it cannot bind, and a just-stopped Neon fixture leaves
+        # TIME_WAIT sockets on its port for up to a minute.
+        _wait_bindable(int(env.get("MG_NEON_PORT") or port + 2))
     log(f"starting the Python Worker on {port} (recipe {recipe}; project {env['MG_PROJECT']})")
     subprocess.run(["bash", str(script), "start", str(port)], env=env, check=True, stdout=subprocess.DEVNULL)
     token = subprocess.run(
@@ -222,11 +240,8 @@ def launch_js_worker(port: int, wrapper: Path) -> Worker:
     ).stdout.split()[-1]
     state = OUT / "js-state"
     state.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as probe:  # else the health check below could reach someone else's Worker
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise RuntimeError(f"port {port} is in use; pass another --js-port") from None
+    if not _bindable(port):  # else the health check below could reach someone else's Worker
+        raise RuntimeError(f"port {port} is in use; pass another --js-port")
     env = dict(os.environ)
     env.update(
         MINIFLARE_WORKERD_PATH=str(wrapper),
