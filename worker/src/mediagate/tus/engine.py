@@ -199,6 +199,8 @@ class TusEngine:
             await self._complete(state, writer, token, committed_offset)
             return state
         await writer.finish(final=False)
+        if committed_offset != start and state.offset == committed_offset and not writer.consumed:
+            return state  # the body ended on a part boundary: its last part's commit saved it all
         await self._commit(state, writer, token, committed_offset)
         return state
 
