@@ -166,6 +166,105 @@ def test_no_body_is_one_empty_message():
     run(go())
 
 
+def test_byte_stream_body_crosses_in_large_byob_steps():
+    """A byte stream (every request body in workerd) is read with readAtLeast into one
+    reused buffer: the app gets 1 MiB messages, not the runtime's 4 KiB pieces."""
+    source = Source(count=700, size=4096)  # 2.73 MiB in 4 KiB pieces
+    body = ffi.PyReadableStream(source.chunks(), byte_stream=True)
+    sizes: list[int] = []
+    received = bytearray()
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            if message["body"]:
+                sizes.append(len(message["body"]))
+                received.extend(message["body"])
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 204})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def go():
+        headers = [("Content-Length", str(700 * 4096))]
+        response = await asgi_bridge.fetch(app, request(method="PATCH", headers=headers, body=body), Ctx())
+        assert response.status == 204
+
+    run(go())
+    assert bytes(received) == source.data
+    mib = asgi_bridge.BODY_READ_STEP
+    assert sizes == [mib, mib, 700 * 4096 - 2 * mib]
+    assert body.reads == 4  # three steps and the end: 4 crossings instead of 701
+    assert not body.locked
+
+
+def test_small_byte_stream_body_reads_no_more_than_its_length():
+    source = Source(count=3, size=10)
+    body = ffi.PyReadableStream(source.chunks(), byte_stream=True)
+    seen: list[bytes] = []
+
+    async def app(scope, receive, send):
+        while (message := await receive())["more_body"]:
+            seen.append(message["body"])
+        await send({"type": "http.response.start", "status": 204})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def go():
+        await asgi_bridge.fetch(app, request(method="PUT", headers=[("content-length", "30")], body=body), Ctx())
+
+    run(go())
+    assert seen == [source.data]
+
+
+def test_js_stream_extension_hands_the_stream_to_the_response():
+    """``http.response.js_stream``: the JS stream becomes the Response body as it is (the
+    bytes never pass through Python); headers and status are kept."""
+    stream = ffi.PyReadableStream(Source(count=4).chunks(), known_length=4000, byte_stream=True)
+    headers = [(b"content-length", b"4000"), (b"etag", b'"abc"'), (b"content-range", b"bytes 0-3999/9000")]
+
+    async def app(scope, receive, send):
+        assert asgi_bridge.JS_STREAM in scope["extensions"]
+        await send({"type": "http.response.start", "status": 206, "headers": headers})
+        await send({"type": asgi_bridge.JS_STREAM, "stream": stream})
+
+    async def go():
+        ctx = Ctx()
+        response = await asgi_bridge.fetch(app, request(), ctx)
+        assert response.status == 206 and response.body is stream
+        assert response.header("content-length") == "4000" and response.header("etag") == '"abc"'
+        assert response.header("content-range") == "bytes 0-3999/9000"
+        assert await response.read() == Source(count=4).data
+        for pending in ctx.pending:
+            await pending
+
+    run(go())
+
+
+def test_js_stream_extension_for_head_cancels_the_stream_and_misuse_fails(caplog):
+    stream = ffi.PyReadableStream(Source(count=2).chunks())
+
+    async def head_app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2000")]})
+        await send({"type": asgi_bridge.JS_STREAM, "stream": SimpleNamespace(cancel=lambda: stream._cancel(None))})
+
+    async def late_app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x", "more_body": True})
+        await send({"type": asgi_bridge.JS_STREAM, "stream": stream})
+
+    async def go():
+        response = await asgi_bridge.fetch(head_app, request(method="HEAD"), Ctx())
+        assert response.status == 200 and response.body is None and stream.cancelled is not None
+        ctx = Ctx()
+        response = await asgi_bridge.fetch(late_app, request(), ctx)
+        for pending in ctx.pending:
+            await pending
+        with pytest.raises(TypeError):  # the body already started: it is errored, not swapped
+            await response.read()
+
+    run(go())
+
+
 def test_broken_request_body_is_a_disconnect():
     source = Source(count=10, fail_after=3)
     got: list[dict] = []

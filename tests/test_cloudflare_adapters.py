@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import hashlib
 import importlib
@@ -22,6 +23,7 @@ import os
 import sys
 import time
 import types
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -32,7 +34,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from mediagate.adapters.cloudflare import ffi
+from mediagate.adapters.cloudflare import asgi_bridge, ffi
 from mediagate.adapters.cloudflare.neon_http import NeonDbError, NeonHttpDatabase, make_httpx_fetch, prepare_value
 from mediagate.adapters.cloudflare.queue_producer import CloudflareQueue, QueueSendError
 from mediagate.adapters.cloudflare.r2_store import R2ObjectStore
@@ -99,6 +101,7 @@ class FakeR2Bucket:
         self.delete_batches: list[int] = []
         self.list_calls = 0
         self.part_bodies: list[tuple[str, int | None]] = []  # (kind, known length) per uploadPart
+        self.bodies: list[ffi.PyReadableStream] = []  # every object body get() handed out
 
     def _object(self, key: str, size: int, content_type: str | None) -> SimpleNamespace:
         http = SimpleNamespace(contentType=content_type) if content_type else SimpleNamespace()
@@ -175,8 +178,9 @@ class FakeR2Bucket:
         body = await self.local.get(key, start=start, end=end)
         assert body is not None
         obj = self._object(key, info.size, info.content_type)
-        obj.body = ffi.PyReadableStream(body)
+        obj.body = ffi.PyReadableStream(body, known_length=end - start, byte_stream=True)  # R2: a byte stream
         obj.bodyUsed = False
+        self.bodies.append(obj.body)
         return obj
 
     async def delete(self, keys: Any) -> None:
@@ -325,6 +329,103 @@ def test_r2_objects_put_get_range_head(tmp_path):
         assert await store.get("missing") is None
         assert await store.get("missing", start=0, end=10) is None
         assert await store.head("missing") is None
+
+    run(go())
+
+
+def test_r2_bodies_cross_into_python_per_mib(tmp_path):
+    """R2 object bodies are byte streams: iterating one reads 1 MiB steps with a BYOB
+    reader (readAtLeast), whatever size the pieces have underneath."""
+
+    async def go() -> None:
+        store, bucket = _r2(tmp_path)
+        data = os.urandom(3 * MIB + 5)
+        await store.put("big", data)
+        body = await store.get("big")
+        assert body is not None
+        sizes = [len(chunk) async for chunk in body]
+        assert sizes == [MIB, MIB, MIB, 5] and bucket.bodies[-1].reads == 5
+        body = await store.get("big", start=10, end=30)  # a small range: a small buffer
+        assert body is not None and body.length == 20
+        assert [c async for c in body] == [data[10:30]]
+
+    run(go())
+
+
+def test_r2_sendable_body_is_the_js_stream(tmp_path):
+    """DirectSend: with the bridge's js_stream extension the R2 body stream itself is sent
+    (no Python iteration); without it, http.response.body messages."""
+
+    async def go() -> None:
+        store, bucket = _r2(tmp_path)
+        data = os.urandom(2 * MIB + 1)
+        await store.put("obj", data)
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        body = await store.open_sendable("obj", start=1, end=MIB + 1)
+        assert body is not None and body.info.size == len(data)
+        await body.send(send, {asgi_bridge.JS_STREAM: {}})
+        assert sent == [{"type": asgi_bridge.JS_STREAM, "stream": bucket.bodies[-1]}]
+        assert bucket.bodies[-1].reads == 0  # Python never read it
+
+        sent.clear()
+        body = await store.open_sendable("obj", start=1, end=MIB + 1)
+        assert body is not None
+        await body.send(send, {})
+        assert b"".join(m["body"] for m in sent) == data[1 : MIB + 1]
+        assert [m["more_body"] for m in sent] == [True, False]
+        assert await store.open_sendable("missing") is None
+
+    run(go())
+
+
+def test_signed_downloads_send_r2_streams_with_the_same_headers(tmp_path):
+    """serve_object through the bridge: with the store's DirectSend ability the Response
+    body is R2's stream itself, with exactly the headers (Content-Length, Content-Range,
+    ETag, caching) of the Python-iterated fallback, for whole objects and ranges."""
+
+    async def go() -> None:
+        store, bucket = _r2(tmp_path)
+        data = os.urandom(3 * MIB + 7)
+        await store.put("originals/u/v", data, content_type="video/mp4")
+        clock = FakeClock()
+        seen: dict[tuple[bool, str | None], tuple[int, list[tuple[str, str]], bytes]] = {}
+        for direct in (False, True):
+            services = Services(
+                settings=_settings(),
+                store=store,
+                db=SimpleNamespace(),
+                queue=CloudflareQueue(FakeQueue()),
+                clock=clock,
+                direct_send=store if direct else None,
+            )
+            app = create_app(services)
+            url = services.links.url("https://files.example", "originals/u/v", "v", 600, download_name="clip.mp4")
+            for range_ in (None, "bytes=1000-2000999", "bytes=-10"):
+                headers = [("Range", range_)] if range_ else []
+                req = SimpleNamespace(method="GET", url=url, headers=headers, body=None, cf=None)
+                pending: list[Any] = []
+                ctx = SimpleNamespace(waitUntil=pending.append)
+                response = await asgi_bridge.fetch(app, req, ctx)
+                if direct:
+                    assert response.body is bucket.bodies[-1]  # R2's stream, untouched by Python
+                    assert response.body.reads == 0
+                body = await response.read()
+                for task in pending:
+                    await task
+                seen[(direct, range_)] = (response.status, sorted(response.headers), body)
+        for range_ in (None, "bytes=1000-2000999", "bytes=-10"):
+            assert seen[(True, range_)] == seen[(False, range_)], range_
+        status, headers, body = seen[(True, "bytes=1000-2000999")]
+        assert status == 206 and body == data[1000:2001000]
+        assert ("content-range", f"bytes 1000-2000999/{len(data)}") in headers
+        assert ("content-length", "2000000") in headers
+        status, headers, body = seen[(True, None)]
+        assert status == 200 and body == data and ("content-length", str(len(data))) in headers
+        assert any(k == "etag" for k, _ in headers) and any(k == "cache-control" for k, _ in headers)
 
     run(go())
 
@@ -666,6 +767,95 @@ def test_tus_engine_on_r2_with_local_postgres(fresh_database_url, tmp_path):
         await db.open()
         try:
             await _run_tus_flow(db, tmp_path)
+        finally:
+            await db.close()
+
+    run(go())
+
+
+def test_tus_patches_through_the_bridge_keep_bytes_in_js(fresh_database_url, tmp_path, monkeypatch):
+    """Through the ASGI bridge a PATCH body is read with the BODY_CHUNKS extension: 1 MiB
+    JsChunks (BYOB reads) go from the request stream to uploadPart's FixedLengthStream
+    as they are; only a tail that is staged (not a whole part) is ever copied into Python.
+    Odd PATCH sizes, a PATCH that breaks off and a checksummed PATCH keep tus semantics."""
+    copies: list[int] = []
+    real_bytes = ffi.JsChunk.__bytes__
+
+    def counted_bytes(chunk: ffi.JsChunk) -> bytes:
+        copies.append(len(chunk))
+        return real_bytes(chunk)
+
+    monkeypatch.setattr(ffi.JsChunk, "__bytes__", counted_bytes)
+
+    async def go() -> None:
+        db = PostgresDatabase(fresh_database_url, max_size=4)
+        await db.open()
+        try:
+            store, bucket = _r2(tmp_path)
+            services = Services(settings=_settings(), store=store, db=db, queue=CloudflareQueue(FakeQueue()))
+            app = create_app(services)
+            token = issue_token(SECRET, str(uuid.uuid4()))
+            auth = {"Authorization": f"Bearer {token}"}
+
+            async def call(method: str, path: str, headers: dict[str, str], body: bytes | None = None, **kw: Any):
+                stream = None
+                if body is not None:
+                    pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+                    if kw.get("fail_after") is not None:
+                        pieces = pieces[: kw["fail_after"]]
+
+                    async def source() -> AsyncIterator[bytes]:
+                        for piece in pieces:
+                            yield piece
+                        if kw.get("fail_after") is not None:
+                            raise ConnectionResetError("the client aborted the upload")
+
+                    stream = ffi.PyReadableStream(source(), known_length=len(body), byte_stream=True)
+                    headers = {**headers, "Content-Length": str(len(body))}
+                req = SimpleNamespace(
+                    method=method, url=f"https://api.test{path}", headers=list(headers.items()), body=stream, cf=None
+                )
+                pending: list[Any] = []
+                response = await asgi_bridge.fetch(app, req, SimpleNamespace(waitUntil=pending.append))
+                for task in pending:
+                    await task
+                return response
+
+            data = os.urandom(12 * MIB + 12_345)
+            r = await call("POST", "/api/upload", {**TUS, **auth, "Upload-Length": str(len(data))})
+            assert r.status == 201
+            path = urllib.parse.urlsplit(r.header("location")).path
+            offset = 0
+            # 5 MiB exactly (one part, no copy), 3 MiB + 1 (staged), then a PATCH that breaks
+            # off after 2 MiB, then the rest.
+            for size, fail_after in ((5 * MIB, None), (3 * MIB + 1, None), (4 * MIB, 512), (None, None)):
+                chunk = data[offset:] if size is None else data[offset : offset + size]
+                headers = {**TUS, **OCTET, **auth, "Upload-Offset": str(offset)}
+                r = await call("PATCH", path, headers, chunk, fail_after=fail_after)
+                assert r.status == 204, await r.read()
+                offset = int(r.header("upload-offset"))
+                if fail_after is not None:
+                    assert offset == 8 * MIB + 1 + 2 * MIB  # what arrived before the break is kept
+            assert offset == len(data)
+            upload_id = path.rsplit("/", 1)[1]
+            [row] = await db.fetch("SELECT object_key FROM uploads WHERE id = $1", upload_id)
+            assert await _read(store, row["object_key"]) == data
+            # Parts: 5 MiB streamed straight from the request, then parts that begin with a
+            # staged tail. Copies into Python: only the staged tails (3 MiB + 1 in its four
+            # 1 MiB-step chunks, then the 1 byte left when the third PATCH broke off).
+            assert [length for _, length in bucket.part_bodies] == [5 * MIB, 5 * MIB, len(data) - 10 * MIB]
+            assert copies == [MIB, MIB, MIB, 1, 1], copies
+            copies.clear()
+
+            # A checksummed PATCH (hashed in Python) still works on JsChunks.
+            r = await call("POST", "/api/upload", {**TUS, **auth, "Upload-Length": "3000"})
+            path = urllib.parse.urlsplit(r.header("location")).path
+            body = os.urandom(3000)
+            digest = base64.b64encode(hashlib.sha1(body).digest()).decode()
+            checksum = {"Upload-Checksum": f"sha1 {digest}"}
+            r = await call("PATCH", path, {**TUS, **OCTET, **auth, "Upload-Offset": "0", **checksum}, body)
+            assert r.status == 204 and r.header("upload-offset") == "3000"
+            assert copies == [3000]  # the checksum is computed in Python: the one copy
         finally:
             await db.close()
 

@@ -80,3 +80,34 @@ def test_keys_cannot_escape_the_store(tmp_path, key):
     store = LocalObjectStore(tmp_path)
     with pytest.raises(StoreError):
         run(store.put(key, b"x"))
+
+
+def test_sendable_body_uses_zerocopy_when_the_server_offers_it(tmp_path):
+    """DirectSend locally: ``http.response.zerocopy`` (sendfile) with the file and the
+    range when the ASGI server has the extension, else 1 MiB body messages."""
+    store = LocalObjectStore(tmp_path)
+    data = bytes(range(256)) * 10_000
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.zerocopy":
+            fh = message["file"]
+            fh.seek(message["offset"])
+            message = {**message, "read": fh.read(message["count"])}
+        sent.append(message)
+
+    async def go() -> None:
+        await store.put("a/b", data)
+        body = await store.open_sendable("a/b", start=100, end=2_000_100)
+        assert body is not None and body.info.size == len(data)
+        await body.send(send, {"http.response.zerocopy": {}})
+        assert [m["type"] for m in sent] == ["http.response.zerocopy"]
+        assert sent[0]["offset"] == 100 and sent[0]["count"] == 2_000_000 and sent[0]["read"] == data[100:2_000_100]
+        sent.clear()
+        body = await store.open_sendable("a/b", start=100, end=2_000_100)
+        assert body is not None
+        await body.send(send, {})
+        assert b"".join(m["body"] for m in sent) == data[100:2_000_100] and sent[-1]["more_body"] is False
+        assert await store.open_sendable("missing") is None
+
+    asyncio.run(go())

@@ -82,6 +82,8 @@ def runtime_state() -> dict:
 # runs in between: the whole exchange, bridge included.
 
 PROBE_CHUNK = 64 * 1024
+BODY_CHUNKS = "mediagate.request.body_chunks"  # mediagate.ports.BODY_CHUNKS
+JS_STREAM = "http.response.js_stream"  # asgi_bridge.JS_STREAM
 
 
 async def probe_stub(stub) -> dict:
@@ -144,11 +146,13 @@ class Probe:
             "request_messages": 0,
             "request_bytes": 0,
             "request_max_chunk": 0,
+            "request_js_chunks": 0,  # read through the BODY_CHUNKS extension (bytes kept in JS)
             "pulled_at_first": None,
             "disconnect_received": False,
             "status": None,
             "body_messages": 0,
             "body_bytes": 0,
+            "js_stream": False,  # the body was a JS stream handed to the Response (no Python bytes)
             "sha256": None,
             "send_error": None,
             "done": False,
@@ -159,19 +163,43 @@ class Probe:
             message = await receive()
             if message["type"] == "http.request":
                 body = message.get("body", b"")
-                if body and rec["pulled_at_first"] is None:
-                    rec["pulled_at_first"] = _pulled(tag)
                 if body:
-                    rec["request_messages"] += 1
-                    rec["request_bytes"] += len(body)
-                    rec["request_max_chunk"] = max(rec["request_max_chunk"], len(body))
+                    count(len(body))
             elif message["type"] == "http.disconnect":
                 rec["disconnect_received"] = True
             return message
 
+        def count(body_len: int) -> None:
+            if rec["pulled_at_first"] is None:
+                rec["pulled_at_first"] = _pulled(tag)
+            rec["request_messages"] += 1
+            rec["request_bytes"] += body_len
+            rec["request_max_chunk"] = max(rec["request_max_chunk"], body_len)
+
+        extensions = scope.get("extensions") or {}
+        if BODY_CHUNKS in extensions:
+            real_open = extensions[BODY_CHUNKS]["open"]
+
+            def probe_open():
+                async def chunks():
+                    try:
+                        async for chunk in real_open():
+                            count(len(chunk))
+                            rec["request_js_chunks"] += 1
+                            yield chunk
+                    except ConnectionError:
+                        rec["disconnect_received"] = True
+                        raise
+
+                return chunks()
+
+            scope = {**scope, "extensions": {**extensions, BODY_CHUNKS: {"open": probe_open}}}
+
         async def probe_send(message):
             if message["type"] == "http.response.start":
                 rec["status"] = message["status"]
+            elif message["type"] == JS_STREAM:
+                rec["js_stream"] = True
             elif message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 if body:

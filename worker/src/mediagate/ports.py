@@ -7,11 +7,31 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 ByteStream = AsyncIterable[bytes]
+
+
+class ByteChunk(Protocol):
+    """Body bytes that may live outside Python (a JS ``Uint8Array`` in the Worker): a
+    length, slices that do not copy, and ``bytes(chunk)`` (which copies). ``memoryview``
+    is one; stores accept them wherever they accept ``bytes`` chunks."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> ByteChunk: ...
+
+    def __bytes__(self) -> bytes: ...
+
+
+# An ASGI extension (scope["extensions"] key) a server may offer for request bodies:
+# {"open": () -> AsyncIterator[ByteChunk]} reads the body as ByteChunks that stay where the
+# server holds them (Workers: JS memory), instead of receive()'s bytes. A body that
+# breaks off raises ConnectionError. Only before receive() read any of the body; after
+# open(), receive() answers as after the last body message.
+BODY_CHUNKS = "mediagate.request.body_chunks"
 
 
 class StoreError(Exception):
@@ -65,6 +85,34 @@ class ObjectStore(Protocol):
     async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> ObjectInfo: ...
 
     async def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+# -- optional abilities of an ObjectStore ---------------------------------------------------
+#
+# tusd-style composition: an ability a store may have is an interface of its own, and the
+# wiring (Services) is told explicitly which object provides it; nothing probes a store for
+# methods. A runtime without it uses the ObjectStore methods above.
+
+AsgiSend = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class SendableBody(Protocol):
+    """An object's bytes [start, end) that the serving runtime can send itself."""
+
+    info: ObjectInfo
+
+    async def send(self, send: AsgiSend, extensions: Mapping[str, Any]) -> None:
+        """Send the whole response body (after ``http.response.start``) through ``send``,
+        with the server's ASGI ``extensions`` when it has one that moves the bytes without
+        Python (Workers: the object's JS stream to the Response; a file server:
+        ``http.response.zerocopy``), else as ``http.response.body`` messages."""
+
+
+class DirectSend(Protocol):
+    """The ability to hand an object's bytes to the HTTP response without Python copying
+    them (downloads, previews, HLS objects). Same range semantics as ``ObjectStore.get``."""
+
+    async def open_sendable(self, key: str, *, start: int = 0, end: int | None = None) -> SendableBody | None: ...
 
 
 Row = dict[str, Any]

@@ -12,7 +12,7 @@ from .files.links import LinkSigner
 from .files.regions import RegionMap
 from .files.repository import FileRepository
 from .ingest import Ingest
-from .ports import Clock, Database, JobQueue, ObjectStore, SystemClock
+from .ports import Clock, Database, DirectSend, JobQueue, ObjectStore, SystemClock
 from .tus.engine import TusEngine
 from .tus.state import UploadRepository
 
@@ -24,6 +24,8 @@ class Services:
     db: Database
     queue: JobQueue
     clock: Clock = field(default_factory=SystemClock)
+    # Optional store abilities (ports.py), given explicitly by the runtime's wiring.
+    direct_send: DirectSend | None = None
 
     def __post_init__(self) -> None:
         self.links = LinkSigner(self.settings.signing_secret, self.clock)

@@ -9,14 +9,17 @@ from __future__ import annotations
 import mimetypes
 import posixpath
 import re
+from collections.abc import Mapping
 from urllib.parse import quote
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..files.links import LinkError
-from ..ports import StoreError
+from ..ports import SendableBody, StoreError
 from ..services import Services
 from ..strict import InputError, check_path, parse_uint_saturating
 from .errors import json_error
@@ -80,6 +83,30 @@ def guess_type(key: str, stored: str | None) -> str:
     return stored or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
+class SendableResponse(Response):
+    """A response whose body the store's :class:`~mediagate.ports.SendableBody` sends itself
+    (R2: the object's JS stream straight to the Workers Response; files: sendfile), so
+    Python does not carry the bytes. Headers are exactly the ones given."""
+
+    def __init__(
+        self,
+        body: SendableBody,
+        status_code: int,
+        headers: Mapping[str, str],
+        background: BackgroundTask | None = None,
+    ) -> None:
+        self.sendable = body
+        self.status_code = status_code
+        self.background = background
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await self.sendable.send(send, scope.get("extensions") or {})
+        if self.background is not None:
+            await self.background()
+
+
 async def serve_object(request: Request) -> Response:
     services: Services = request.app.state.services
     head = request.method == "HEAD"
@@ -128,6 +155,11 @@ async def serve_key(request: Request, key: str, expires: int, download_name: str
     headers["Content-Length"] = str(end - start)
     if head:
         return Response(status_code=status, headers=headers)
+    if services.direct_send is not None:  # the bytes go from the store to the client without Python
+        sendable = await services.direct_send.open_sendable(key, start=start, end=end)
+        if sendable is None:
+            return json_error(404, "object not found")
+        return SendableResponse(sendable, status, headers)
     body = await services.store.get(key, start=start, end=end)
     if body is None:
         return json_error(404, "object not found")

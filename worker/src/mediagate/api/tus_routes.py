@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..ports import BODY_CHUNKS, ByteChunk
 from ..tus.engine import BodyInterrupted, PatchRequest
 from ..tus.protocol import (
     CHECKSUM_ALGORITHMS,
@@ -49,11 +50,18 @@ def _offset_headers(state: UploadState) -> dict[str, str]:
     return headers
 
 
-async def _body(request: Request) -> AsyncIterator[bytes]:
+async def _body(request: Request) -> AsyncIterator[bytes | ByteChunk]:
+    """The PATCH body. Where the server offers BODY_CHUNKS (the Worker), the bytes stay
+    where the server holds them (JS memory) on their way to the object store."""
+    chunks = (request.scope.get("extensions") or {}).get(BODY_CHUNKS)
     try:
-        async for chunk in request.stream():
-            yield chunk
-    except ClientDisconnect as exc:
+        if chunks is not None:
+            async for chunk in chunks["open"]():
+                yield chunk
+            return
+        async for data in request.stream():
+            yield data
+    except (ClientDisconnect, ConnectionError) as exc:
         raise BodyInterrupted() from exc
 
 

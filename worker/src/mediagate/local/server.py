@@ -51,7 +51,7 @@ def build_services(env: dict[str, str]) -> Services:
     db = PostgresDatabase(env["DATABASE_URL"])
     store = LocalObjectStore(Path(env.get("DATA_DIR", "data")) / "store")
     queue = PostgresQueue(db, settings.queue_name, max_attempts=int(env.get("QUEUE_MAX_ATTEMPTS", "3")))
-    return Services(settings=settings, store=store, db=db, queue=queue)
+    return Services(settings=settings, store=store, db=db, queue=queue, direct_send=store)
 
 
 async def _cleanup_loop(services: Services, interval: float) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..auth import Principal
 from ..config import Settings
-from ..ports import Clock, CompletedPart, ObjectStore, StoreError
+from ..ports import ByteChunk, Clock, CompletedPart, ObjectStore, StoreError
 from .parts import PartWriter
 from .protocol import CHECKSUM_ALGORITHMS, CHECKSUM_MISMATCH, TusError
 from .state import UploadRepository, UploadState
@@ -31,7 +31,7 @@ class BodyInterrupted(Exception):
 @dataclass(frozen=True)
 class PatchRequest:
     offset: int
-    body: AsyncIterable[bytes]
+    body: AsyncIterable[bytes | ByteChunk]
     content_length: int | None = None
     checksum: tuple[str, bytes] | None = None
     upload_length: int | None = None
@@ -169,7 +169,7 @@ class TusEngine:
                 received += len(chunk)
                 self._check_room(state, start + received)
                 if hasher is not None:
-                    hasher.update(chunk)
+                    hasher.update(chunk if isinstance(chunk, bytes | bytearray | memoryview) else bytes(chunk))
                 flushed = await writer.feed(chunk)
                 now = self.clock.now()
                 if flushed and hasher is None:
@@ -203,6 +203,8 @@ class TusEngine:
             await self._complete(state, writer, token, committed_offset)
             return state
         await writer.finish(final=False)
+        if committed_offset != start and state.offset == committed_offset and not writer.consumed:
+            return state  # the body ended on a part boundary: its last part's commit saved it all
         await self._commit(state, writer, token, committed_offset)
         return state
 

@@ -5,13 +5,18 @@ chosen per upload and never changes. Bytes of a PATCH that do not fill a whole p
 staged as a small object of their own (one new key per PATCH, never rewritten: R2 allows
 about one write per second per key) and prepended to the next part. Memory stays bounded
 by one part size whatever the upload or chunk size.
+
+Body chunks are kept as they came (``bytes`` as ``memoryview`` slices, or
+:class:`~mediagate.ports.ByteChunk` objects such as JS-held bytes in the Worker) and handed
+to the store one by one: nothing is copied into one part-sized Python buffer, so bytes
+that never entered Python do not have to.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ..ports import ObjectStore, StoreError
+from ..ports import ByteChunk, ObjectStore, StoreError
 from .state import Part, StagedChunk, UploadState
 
 
@@ -25,28 +30,39 @@ class PartWriter:
     def __init__(self, store: ObjectStore, state: UploadState) -> None:
         self.store = store
         self.state = state
-        self.buffer = bytearray()
+        self.buffer: list[ByteChunk] = []  # this part's body chunks so far (slices, never copies)
+        self.buffered = 0
         self.consumed: list[StagedChunk] = []  # staged objects folded into parts: delete after commit
         self.created: list[StagedChunk] = []  # staged objects this PATCH wrote: delete if discarded
 
     @property
     def pending(self) -> int:
         """Bytes received but not yet durable (neither in a part nor staged)."""
-        return len(self.buffer)
+        return self.buffered
 
-    async def feed(self, chunk: bytes) -> int:
+    async def feed(self, chunk: bytes | ByteChunk) -> int:
         """Add body bytes; returns how many whole parts were uploaded as a result."""
         flushed = 0
-        view = memoryview(chunk)
-        while view:
-            room = self.state.part_size - self.state.staged_size - len(self.buffer)
+        if isinstance(chunk, bytes):
+            view: ByteChunk = memoryview(chunk)  # immutable: slices of it are safe to keep
+        elif isinstance(chunk, bytearray | memoryview):
+            view = memoryview(bytes(chunk))  # the caller may reuse its buffer
+        else:
+            view = chunk
+        while len(view):
+            room = self.state.part_size - self.state.staged_size - self.buffered
             take = view[:room]
-            self.buffer += take
+            self.buffer.append(take)
+            self.buffered += len(take)
             view = view[len(take) :]
-            if self.state.staged_size + len(self.buffer) == self.state.part_size:
+            if self.state.staged_size + self.buffered == self.state.part_size:
                 await self._upload_part()
                 flushed += 1
         return flushed
+
+    def _reset(self) -> None:
+        self.buffer = []  # replaced, never mutated: a part body being streamed keeps its list
+        self.buffered = 0
 
     async def finish(self, *, final: bool) -> None:
         """End of body: upload the last part when the upload is complete, else stage the rest."""
@@ -56,16 +72,17 @@ class PartWriter:
             return
         if self.buffer:
             key = staging_key(self.state.id, self.state.offset)
-            await self.store.put(key, bytes(self.buffer), content_type="application/octet-stream")
-            chunk = StagedChunk(key, len(self.buffer))
+            data = b"".join(c if isinstance(c, memoryview) else bytes(c) for c in self.buffer)
+            await self.store.put(key, data, content_type="application/octet-stream")
+            chunk = StagedChunk(key, self.buffered)
             self.state.staged.append(chunk)
             self.created.append(chunk)
-            self.state.offset += len(self.buffer)
-            self.buffer = bytearray()
+            self.state.offset += self.buffered
+            self._reset()
 
     async def discard(self) -> None:
         """Forget this PATCH: remove the staged objects it wrote (its parts get rewritten later)."""
-        self.buffer = bytearray()
+        self._reset()
         if self.created:
             await self.store.delete([c.key for c in self.created])
             self.created = []
@@ -75,22 +92,23 @@ class PartWriter:
         if s.multipart_id is None:
             raise StoreError("upload has no multipart upload")
         number = len(s.parts) + 1
-        size = s.staged_size + len(self.buffer)
+        size = s.staged_size + self.buffered
         if number > 10_000:
             raise StoreError("upload would need more than 10,000 parts")
-        etag = await self.store.upload_part(s.object_key, s.multipart_id, number, self._part_body(list(s.staged)), size)
+        body = self._part_body(list(s.staged), self.buffer)
+        etag = await self.store.upload_part(s.object_key, s.multipart_id, number, body, size)  # type: ignore[arg-type]
         s.parts.append(Part(number, etag, size))
-        s.offset += len(self.buffer)
+        s.offset += self.buffered
         self.consumed.extend(s.staged)
         s.staged = []
-        self.buffer = bytearray()
+        self._reset()
 
-    async def _part_body(self, staged: list[StagedChunk]) -> AsyncIterator[bytes]:
+    async def _part_body(self, staged: list[StagedChunk], buffer: list[ByteChunk]) -> AsyncIterator[bytes | ByteChunk]:
         for chunk in staged:
             body = await self.store.get(chunk.key)
             if body is None:
                 raise StoreError(f"staged chunk {chunk.key} is missing")
             async for data in body:
                 yield data
-        if self.buffer:
-            yield self.buffer  # no copy: the buffer is replaced, not mutated, once the part is stored
+        for piece in buffer:
+            yield piece

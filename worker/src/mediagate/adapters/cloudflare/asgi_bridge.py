@@ -5,11 +5,14 @@ runs, so a tus PATCH of up to ~100 MB would sit whole in a 128 MB isolate. This 
 streams both ways instead, with nothing but the :mod:`ffi` helpers and asyncio (no
 threads, Pyodide-safe):
 
-* **Request body.** ``receive()`` reads the JS body stream one chunk per call (a reader,
-  :func:`ffi.async_iter_js_stream`) and answers one ``http.request`` message per chunk
-  with ``more_body=True``, then an empty one with ``more_body=False``. Nothing is read
-  ahead of the app, so back-pressure reaches the client. After the body, ``receive()``
-  waits until the response is complete (or the client is gone) and then answers
+* **Request body.** ``receive()`` reads the JS body stream one step per call and answers
+  one ``http.request`` message per step with ``more_body=True``, then an empty one with
+  ``more_body=False``. A byte stream (any request body in workerd) is read with a BYOB
+  reader, ``readAtLeast(1 MiB)`` into one reused buffer (:func:`ffi.async_iter_js_stream`),
+  so a body crosses into Python per MiB, not in the runtime's 4 KiB pieces (each crossing
+  costs far more CPU than copying the bytes); other streams are read chunk by chunk.
+  Nothing is read ahead of the app, so back-pressure reaches the client. After the body,
+  ``receive()`` waits until the response is complete (or the client is gone) and then answers
   ``http.disconnect``, as the ASGI spec expects. A body that fails to read (the client
   aborted the upload) answers ``http.disconnect`` at once: tus keeps what arrived.
 * **Response.** ``http.response.start`` is held until the first ``http.response.body``
@@ -22,6 +25,17 @@ threads, Pyodide-safe):
   ``FixedLengthStream``). ``ctx.waitUntil`` holds the isolate until the app's task
   ends. HEAD requests and the null-body statuses (101, 103, 204, 205, 304) get a null
   body; whatever body the app sends for them is dropped.
+* **Request bodies that stay in JS.** A request with a body also offers the
+  ``mediagate.request.body_chunks`` extension (:data:`mediagate.ports.BODY_CHUNKS`):
+  ``open()`` returns the body as :class:`ffi.JsChunk` s, 1 MiB BYOB reads into fresh JS
+  buffers that Python only holds handles to; the tus PATCH path streams them on to R2
+  ``uploadPart`` (through the part's ``FixedLengthStream``) without copying a byte into
+  Python. A body that breaks off raises ``ConnectionError``.
+* **JS bodies.** The scope advertises the ``http.response.js_stream`` extension
+  (:data:`JS_STREAM`): after ``http.response.start`` the app may send
+  ``{"type": "http.response.js_stream", "stream": <JS ReadableStream>}`` instead of body
+  messages, and that stream becomes the Response body as it is. The R2 store sends object
+  bodies this way (downloads, previews, HLS), so those bytes never enter Python.
 * **Errors.** An exception (or no response at all) before the response is returned gives
   a 500 JSON ``{"error": ...}``, never the runtime's error page; after streaming started
   the body is errored, so the client sees a broken body rather than a silently short
@@ -49,11 +63,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ...ports import BODY_CHUNKS
 from . import ffi
 
 log = logging.getLogger("mediagate.asgi")
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+# The ASGI extension (scope["extensions"] key and message type) that sends a JS
+# ReadableStream as the whole response body: {"type": JS_STREAM, "stream": <ReadableStream>}
+# after http.response.start. The runtime then moves the bytes (an R2 object body goes
+# straight to the Response); Python never iterates them. Mediagate's own, like ASGI's
+# http.response.zerocopy / http.response.pathsend for files.
+JS_STREAM = "http.response.js_stream"
+BODY_READ_STEP = ffi.READ_STEP  # request bodies cross into Python this many bytes at a time
 NULL_BODY_STATUSES = frozenset({101, 103, 204, 205, 304})
 LOCATION_HEADERS = {"country": b"x-mediagate-country", "continent": b"x-mediagate-continent"}
 
@@ -102,6 +124,7 @@ def build_scope(request: Any) -> dict[str, Any]:
         "client": (client_ip, 0) if client_ip else None,
         "server": (url.hostname or "", port),
         "state": {},
+        "extensions": {JS_STREAM: {}},
     }
 
 
@@ -127,7 +150,15 @@ class _Exchange:
         self.scope = scope
         self.head = scope["method"] == "HEAD"
         body = ffi.js_get(request, "body")
-        self._body: AsyncIterator[bytes] | None = None if body is None else ffi.async_iter_js_stream(body)
+        self._js_body = body
+        self._body: AsyncIterator[bytes] | None = None
+        self._step = BODY_READ_STEP
+        if body is not None:
+            length = _content_length([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+            self._step = BODY_READ_STEP if length is None else max(1, min(BODY_READ_STEP, length))
+            self._body = ffi.async_iter_js_stream(body, step=self._step)
+            scope["extensions"] = {**scope.get("extensions", {}), BODY_CHUNKS: {"open": self._open_chunks}}
+        self._body_started = False  # receive() has read from the body
         self._request_done = False  # the last http.request (or a disconnect) was delivered
         self._read_lock = asyncio.Lock()
         self.response: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -149,6 +180,7 @@ class _Exchange:
                     self._request_done = True
                     return {"type": "http.request", "body": b"", "more_body": False}
                 try:
+                    self._body_started = True
                     chunk = await self._body.__anext__()
                 except StopAsyncIteration:
                     self._request_done = True
@@ -161,6 +193,22 @@ class _Exchange:
                     return {"type": "http.request", "body": chunk, "more_body": True}
         await self.finished.wait()
         return {"type": "http.disconnect"}
+
+    def _open_chunks(self) -> AsyncIterator[ffi.JsChunk]:
+        """The BODY_CHUNKS extension: the body as chunks that stay in JS memory (1 MiB
+        BYOB steps); receive() then answers as after the last body message."""
+        if self._body_started or self._request_done:
+            raise RuntimeError("the request body was already read through receive()")
+        self._request_done = True
+        return self._js_chunks()
+
+    async def _js_chunks(self) -> AsyncIterator[ffi.JsChunk]:
+        try:
+            async for chunk in ffi.js_chunks(self._js_body, step=self._step):
+                yield chunk
+        except Exception as exc:
+            log.info("request body of %s %s broke off: %s", self.scope["method"], self.scope["path"], exc)
+            raise ConnectionError(f"the request body broke off: {exc}") from exc
 
     # -- send ---------------------------------------------------------------------------
 
@@ -183,6 +231,9 @@ class _Exchange:
             if self.head or self._status in NULL_BODY_STATUSES:
                 self._null_body = True
                 self._resolve(ffi.new_response(None, self._status, self._headers))
+            return
+        if kind == JS_STREAM:
+            self._send_js_stream(message["stream"])
             return
         if kind != "http.response.body":
             raise RuntimeError(f"unexpected ASGI message {kind!r}")
@@ -216,6 +267,22 @@ class _Exchange:
             raise OSError(f"the client disconnected: {exc}") from exc
         if not more:
             self._finish()
+
+    def _send_js_stream(self, stream: Any) -> None:
+        """The JS_STREAM extension: ``stream`` is the whole body, handed to the Response as
+        it is (the runtime sends it; an R2 object body keeps its known length)."""
+        if not self._started:
+            raise RuntimeError(f"{JS_STREAM} before http.response.start")
+        if self._complete or self._stream is not None:
+            raise RuntimeError(f"{JS_STREAM} after the body started")
+        if self._null_body:
+            try:
+                stream.cancel()
+            except Exception:
+                pass
+        else:
+            self._resolve(ffi.new_response(stream, self._status, self._headers))
+        self._finish()
 
     def _abort(self, reason: str) -> None:
         self.finished.set()

@@ -87,8 +87,35 @@ def to_js_obj(value: Any) -> Any:
     return value
 
 
-def to_js_bytes(data: bytes | bytearray | memoryview) -> Any:
-    """Bytes as a ``Uint8Array`` copy owned by JS; the bytes themselves under CPython."""
+class JsChunk:
+    """Bytes that stay in JavaScript: a ``Uint8Array`` (a ``memoryview`` under CPython)
+    behind the :class:`~mediagate.ports.ByteChunk` interface. ``len()`` and slices
+    (``subarray``) do not copy; ``bytes(chunk)`` does; :func:`to_js_bytes` hands the array
+    back to JS as it is."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return int(self.array.byteLength) if IN_WORKERS else len(self.array)
+
+    def __getitem__(self, index: slice) -> JsChunk:
+        start, stop, _ = index.indices(len(self))
+        if IN_WORKERS:  # pragma: no cover
+            return JsChunk(self.array.subarray(start, max(start, stop)))
+        return JsChunk(self.array[start:stop])
+
+    def __bytes__(self) -> bytes:
+        return to_py_bytes(self.array)
+
+
+def to_js_bytes(data: bytes | bytearray | memoryview | JsChunk) -> Any:
+    """Bytes as a ``Uint8Array`` copy owned by JS (a :class:`JsChunk`: its own array, no
+    copy); the bytes themselves under CPython."""
+    if isinstance(data, JsChunk):
+        return data.array if IN_WORKERS else bytes(data.array)
     if IN_WORKERS:  # pragma: no cover
         view = memoryview(data).cast("B")
         array = js.Uint8Array.new(len(view))
@@ -144,13 +171,17 @@ class PyReadableStream:
         *,
         known_length: int | None = None,
         on_cancel: Callable[[Any], None] | None = None,
+        byte_stream: bool = False,
     ) -> None:
         self._iter: AsyncIterator[bytes] | None = source.__aiter__() if source is not None else None
         self._on_cancel = on_cancel
         self._queue: asyncio.Queue[tuple[str, Any]] | None = None if source is not None else asyncio.Queue()
         self.known_length = known_length
+        self.byte_stream = byte_stream  # like a JS byte stream (request/R2 bodies): BYOB readers work
         self.locked = False
         self._finished = False
+        self._leftover = b""  # bytes a BYOB read pulled from the source but had no room for
+        self.reads = 0  # read()/readAtLeast() calls answered: what would cross JS -> Python
         self.cancelled: Any = None  # the reason, once a reader cancelled the stream
 
     def _cancel(self, reason: Any) -> None:
@@ -159,13 +190,19 @@ class PyReadableStream:
         if self._on_cancel is not None:
             self._on_cancel(self.cancelled)
 
-    def getReader(self) -> _PyReader:  # JS API names from here on
+    def getReader(self, options: Mapping[str, Any] | None = None) -> _PyReader:  # JS API names from here on
+        byob = (options or {}).get("mode") == "byob"
+        if byob and not self.byte_stream:
+            raise TypeError("Cannot get a BYOB reader for a stream that is not a byte stream")
         if self.locked:
             raise TypeError("ReadableStream is locked to a reader")
         self.locked = True
-        return _PyReader(self)
+        return _PyBYOBReader(self) if byob else _PyReader(self)
 
     async def _pull(self) -> _Chunk:
+        if self._leftover:
+            data, self._leftover = self._leftover, b""
+            return _Chunk(False, data)
         if self._finished:
             return _Chunk(True)
         if self._iter is not None:
@@ -191,6 +228,7 @@ class _PyReader:
         self._stream = stream
 
     async def read(self) -> _Chunk:
+        self._stream.reads += 1
         return await self._stream._pull()
 
     def releaseLock(self) -> None:
@@ -198,6 +236,32 @@ class _PyReader:
 
     async def cancel(self, reason: Any = None) -> None:
         self._stream._cancel(reason)
+
+
+class _PyBYOBReader(_PyReader):
+    """A ``ReadableStreamBYOBReader`` with workerd's ``readAtLeast(min, view)``: fills
+    ``view`` with at least ``min`` bytes (fewer only at the end of the stream)."""
+
+    async def readAtLeast(self, minimum: int, view: Any) -> _Chunk:
+        stream = self._stream
+        target = memoryview(view).cast("B")
+        if minimum > len(target) or minimum < 1:
+            raise TypeError("readAtLeast: minimum must be between 1 and the view's length")
+        stream.reads += 1
+        filled = 0
+        while filled < minimum:
+            chunk = await stream._pull()  # one readAtLeast is one crossing, however many chunks it takes
+            if chunk.done:
+                if filled == 0:
+                    return _Chunk(True, target[:0])
+                break
+            data = to_py_bytes(chunk.value)
+            take = min(len(data), len(target) - filled)
+            target[filled : filled + take] = data[:take]
+            filled += take
+            if take < len(data):
+                stream._leftover = data[take:]
+        return _Chunk(False, target[:filled])
 
 
 class _PyWriter:
@@ -332,20 +396,107 @@ def js_stream_from(chunks: AsyncIterable[bytes], size: int) -> StreamPump:
     return StreamPump(chunks, size)
 
 
-async def async_iter_js_stream(readable: Any) -> AsyncIterator[bytes]:
-    """Read a JS ``ReadableStream`` (or :class:`PyReadableStream`) as Python ``bytes`` chunks."""
-    reader = readable.getReader()
+READ_STEP = 1 << 20  # bytes per JS -> Python crossing when a stream is read in large steps
+
+
+def _new_view(size: int) -> Any:
+    """A fresh byte view for a BYOB read: a JS ``Uint8Array`` (a ``bytearray`` under CPython)."""
+    if IN_WORKERS:  # pragma: no cover
+        return js.Uint8Array.new(size)
+    return bytearray(size)
+
+
+def _whole_view(value: Any) -> Any:
+    """The whole buffer behind the view a BYOB read returned, to read into again (a JS read
+    transfers the buffer it was given, so the old view is detached)."""
+    if IN_WORKERS:  # pragma: no cover
+        return js.Uint8Array.new(value.buffer)
+    return value.obj
+
+
+def _byob_reader(readable: Any) -> Any:
+    """A BYOB reader with workerd's ``readAtLeast`` for ``readable``, or None (not a byte
+    stream, or a runtime without ``readAtLeast``: Node, browsers); the stream stays unlocked then."""
     try:
+        reader = readable.getReader(to_js_obj({"mode": "byob"}))
+    except Exception:
+        return None
+    if js_get(reader, "readAtLeast") is None:  # pragma: no cover - a standard BYOB reader only
+        reader.releaseLock()
+        return None
+    return reader
+
+
+async def async_iter_js_stream(readable: Any, *, step: int | None = None) -> AsyncIterator[bytes]:
+    """Read a JS ``ReadableStream`` (or :class:`PyReadableStream`) as Python ``bytes`` chunks.
+
+    With ``step``, a byte stream (request bodies, R2 object bodies) is read with a BYOB
+    reader, ``readAtLeast(step, view)`` into one reused buffer, so the bytes cross into
+    Python about ``step`` at a time instead of in the runtime's 4 KiB pieces (each crossing
+    costs far more CPU than the copy: Python stays out of the byte path's per-chunk cost).
+    Chunks are then ``step`` bytes except the last. Anything else falls back to the
+    default reader, one chunk per read."""
+    reader = _byob_reader(readable) if step else None
+    try:
+        if reader is not None:
+            assert step is not None
+            view = _new_view(step)
+            while True:
+                result = await reader.readAtLeast(step, view)
+                if result.done:
+                    break
+                value = result.value
+                if int(value.byteLength if IN_WORKERS else len(value)):
+                    yield to_py_bytes(value)
+                view = _whole_view(value)
+            return
+        reader = readable.getReader()
         while True:
             result = await reader.read()
             if result.done:
                 break
             yield to_py_bytes(result.value)
     finally:
-        try:
-            reader.releaseLock()
-        except Exception:
-            pass  # a read still pending keeps the lock; nothing to release then
+        if reader is not None:
+            try:
+                reader.releaseLock()
+            except Exception:
+                pass  # a read still pending keeps the lock; nothing to release then
+
+
+async def js_chunks(readable: Any, *, step: int) -> AsyncIterator[JsChunk]:
+    """Read a JS ``ReadableStream`` as :class:`JsChunk` s that stay in JS memory: a byte
+    stream with ``readAtLeast(step)`` into a fresh buffer per step (the chunks are kept
+    until their part is stored, so buffers are not reused), anything else chunk by chunk.
+    Only handles cross into Python, never the bytes."""
+    reader = _byob_reader(readable)
+    try:
+        if reader is not None:
+            while True:
+                result = await reader.readAtLeast(step, _new_view(step))
+                if result.done:
+                    break
+                chunk = JsChunk(result.value if IN_WORKERS else memoryview(result.value).toreadonly())
+                if len(chunk):
+                    yield chunk
+            return
+        reader = readable.getReader()
+        while True:
+            result = await reader.read()
+            if result.done:
+                break
+            value = result.value
+            if not IN_WORKERS:
+                value = memoryview(value if isinstance(value, bytes) else bytes(value))
+            chunk = JsChunk(value)
+            if len(chunk):
+                yield chunk
+    finally:
+        if reader is not None:
+            try:
+                reader.releaseLock()
+            except Exception:
+                pass
 
 
 # -- serving: requests, responses, waitUntil -------------------------------------------------

@@ -14,11 +14,13 @@ by R2 itself at ``complete`` time; the tus engine keeps them and keeps the part 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from ...ports import ByteStream, CompletedPart, ObjectInfo, StoreError
+from ...ports import AsgiSend, ByteStream, CompletedPart, ObjectInfo, StoreError
+from .asgi_bridge import JS_STREAM
 from .ffi import (
+    READ_STEP,
     StreamLengthError,
     async_iter_js_stream,
     is_nullish,
@@ -36,18 +38,33 @@ MAX_PARTS = 10_000
 
 
 class R2Body:
-    """An object body: ``info`` plus async iteration over the (ranged) body stream."""
+    """An object body: ``info`` plus the (ranged) body stream of ``length`` bytes.
 
-    def __init__(self, info: ObjectInfo, stream: Any) -> None:
+    Iterated, it crosses into Python per MiB (a BYOB reader, not R2's 4 KiB pieces). As a
+    :class:`~mediagate.ports.SendableBody` it goes to the response without Python: through
+    the bridge's ``http.response.js_stream`` extension the JS stream becomes the Response
+    body as it is (and keeps its known length)."""
+
+    def __init__(self, info: ObjectInfo, stream: Any, length: int | None = None) -> None:
         self.info = info
         self._stream = stream
+        self.length = info.size if length is None else length
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if is_nullish(self._stream):
             return
-        async for chunk in async_iter_js_stream(self._stream):
+        step = min(READ_STEP, self.length) or None
+        async for chunk in async_iter_js_stream(self._stream, step=step):
             if chunk:
                 yield chunk
+
+    async def send(self, send: AsgiSend, extensions: Mapping[str, Any]) -> None:
+        if not is_nullish(self._stream) and JS_STREAM in extensions:
+            await send({"type": JS_STREAM, "stream": self._stream})
+            return
+        async for chunk in self:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _info(obj: Any, key: str) -> ObjectInfo:
@@ -146,7 +163,7 @@ class R2ObjectStore:
         start = max(0, start)
         if end is not None and end <= start:
             info = await self.head(key)
-            return None if info is None else R2Body(info, None)
+            return None if info is None else R2Body(info, None, 0)
         ranged = start > 0 or end is not None
         try:
             obj = await self._get(key, start, end)
@@ -162,12 +179,18 @@ class R2ObjectStore:
             if info is None:
                 return None
             if start >= info.size:
-                return R2Body(info, None)
+                return R2Body(info, None, 0)
             stop = info.size if end is None else min(end, info.size)
             obj = await self._call(f"get {key}", lambda: self._get(key, start, stop))
         if is_nullish(obj):
             return None
-        return R2Body(_info(obj, key), js_get(obj, "body"))
+        info = _info(obj, key)
+        stop = info.size if end is None else min(end, info.size)
+        return R2Body(info, js_get(obj, "body"), max(0, stop - start))
+
+    async def open_sendable(self, key: str, *, start: int = 0, end: int | None = None) -> R2Body | None:
+        """:class:`~mediagate.ports.DirectSend`: the body as R2 streams it (see :class:`R2Body`)."""
+        return await self.get(key, start=start, end=end)
 
     def _get(self, key: str, start: int, end: int | None) -> Any:
         if start == 0 and end is None:

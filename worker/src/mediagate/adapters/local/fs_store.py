@@ -15,10 +15,11 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from ...ports import ByteStream, CompletedPart, ObjectInfo, StoreError
+from ...ports import AsgiSend, ByteStream, CompletedPart, ObjectInfo, StoreError
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
@@ -42,8 +43,13 @@ def _concatenate(sources: list[Path], target: Path) -> None:
                     shutil.copyfileobj(src, out, 4 * READ_CHUNK)
 
 
+ZEROCOPY = "http.response.zerocopy"  # ASGI extension: the server sends from a file descriptor
+
+
 class FileBody:
-    """An async byte stream over a byte range of a file."""
+    """An async byte stream over a byte range of a file; as a
+    :class:`~mediagate.ports.SendableBody` it is sent with ``http.response.zerocopy``
+    (sendfile) when the server offers that extension, else read in 1 MiB steps."""
 
     def __init__(self, path: Path, info: ObjectInfo, start: int, end: int) -> None:
         self.path = path
@@ -61,6 +67,16 @@ class FileBody:
                     break
                 remaining -= len(data)
                 yield data
+
+    async def send(self, send: AsgiSend, extensions: Mapping[str, Any]) -> None:
+        count = max(0, self.end - self.start)
+        if ZEROCOPY in extensions and count:
+            with open(self.path, "rb") as fh:
+                await send({"type": ZEROCOPY, "file": fh, "offset": self.start, "count": count, "more_body": False})
+            return
+        async for chunk in self:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class LocalObjectStore:
@@ -149,6 +165,10 @@ class LocalObjectStore:
             return None
         stop = info.size if end is None else min(end, info.size)
         return FileBody(self.path_for(key), info, max(0, start), max(start, stop))
+
+    async def open_sendable(self, key: str, *, start: int = 0, end: int | None = None) -> FileBody | None:
+        """:class:`~mediagate.ports.DirectSend`: the file range, sendfile where the server can."""
+        return await self.get(key, start=start, end=end)
 
     async def delete(self, keys: Sequence[str]) -> None:
         for key in keys:
