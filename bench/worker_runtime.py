@@ -1,7 +1,7 @@
 """The Python Worker's byte path in workerd, against a minimal JavaScript Worker.
 
     .venv/bin/python bench/worker_runtime.py                  # 200 MiB, 3 interleaved rounds
-    .venv/bin/python bench/worker_runtime.py --rounds 5 --size-mib 200 --reuse
+    .venv/bin/python bench/worker_runtime.py --rounds 5 --size-mib 200
 
 Starts both Workers with ``wrangler dev`` (Miniflare + workerd, offline): the project's
 Python Worker (tus uploads, signed-link downloads, Postgres behind the Neon HTTP fixture)
@@ -18,13 +18,11 @@ the instance's workerd processes from /proc/<pid>/stat, before/after the run), t
 RSS of those processes (sampled every 50 ms) and the machine's load. Printed: medians over
 the rounds and the Python/JS ratios (speed: higher is better; CPU: lower is better).
 
-How workerd is started: :func:`launch_python_worker` runs the offline recipe
-(/work/shared/reference/workerd-python-offline, or MG_WORKERD_RECIPE) from a writable copy
-under bench/out (it keeps its Pyodide bundle cache next to itself; the first start builds
-it, ~5 min; later starts take seconds). When the project has its own launcher
-(scripts/workerd*.sh), swap that one function. The Python Worker runs from MG_PROJECT
-(default: this checkout; it needs `make install`). Ports: --port (Python Worker; the Neon
-fixture uses PORT+2), --js-port; Postgres: MG_PG_DIR/MG_PG_PORT.
+How workerd is started: :func:`launch_python_worker` starts the project's own stack
+(scripts/workerd/stack.py, what ``make dev-cloudflare`` runs: the pinned workerd with the
+offline Python runtime, the Neon endpoint on a private Postgres, rate limits off) and the
+JS Worker runs on the same workerd binary through the same wrapper. Needs ``make install``.
+Ports: --port (Python Worker), --js-port.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ import base64
 import http.client
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -50,7 +47,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out" / "worker_runtime"
 JS_WORKER = REPO / "bench" / "js_worker" / "wrangler.toml"
-DEFAULT_RECIPE = Path("/work/shared/reference/workerd-python-offline")
 MIB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 USER_ID = "00000000-0000-4000-8000-00000000b0b0"
@@ -166,31 +162,6 @@ class Worker:
         return workerd_pids(self.root_pid)
 
 
-def _recipe_copy() -> Path:
-    """A writable copy of the offline recipe (it writes its caches next to itself)."""
-    source = Path(os.environ.get("MG_WORKERD_RECIPE", DEFAULT_RECIPE))
-    target = OUT / "recipe"
-    target.mkdir(parents=True, exist_ok=True)
-    for item in source.iterdir():
-        if item.is_file():
-            dest = target / item.name
-            if not dest.exists() or dest.read_bytes() != item.read_bytes():
-                shutil.copyfile(item, dest)
-                dest.chmod(0o755 if item.suffix == ".sh" else 0o644)
-    return target
-
-
-def _recipe_env(port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("MG_SOURCE", str(REPO))
-    env.setdefault("MG_PROJECT", str(REPO))
-    env.setdefault("MG_STATE", str(OUT / "py-state"))
-    env.setdefault("MG_PG_DIR", str(OUT / "pg"))
-    env.setdefault("MG_PG_PORT", "54351")
-    env["MG_PORT"] = str(port)
-    return env
-
-
 def _bindable(port: int) -> bool:
     with socket.socket() as probe:
         try:
@@ -200,41 +171,45 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def _wait_bindable(port: int, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not _bindable(port) and time.monotonic() < deadline:
-        time.sleep(2)
+def launch_python_worker(port: int) -> tuple[Worker, Path]:
+    """The project's Python Worker in workerd, as ``make dev-cloudflare`` runs it
+    (scripts/workerd/stack.py) on a private Postgres. Returns the Worker and the workerd
+    wrapper (scripts/workerd/runtime.py) the JS Worker then runs on too."""
+    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "scripts" / "workerd"))
+    import runtime
+    from stack import WorkerdStack
+    from support.stack import Postgres, free_port
 
-
-def launch_python_worker(port: int, *, reuse: bool) -> tuple[Worker, Path]:
-    """The project's Python Worker in workerd: ``run_worker_locally.sh start PORT`` of the
-    offline recipe. Returns the Worker and the workerd wrapper the recipe generated (the JS
-    Worker runs on the same binary through it). Swap for scripts/workerd*.sh when it exists."""
-    recipe = _recipe_copy()
-    script = recipe / "run_worker_locally.sh"
-    env = _recipe_env(port)
-    if not reuse:
-        subprocess.run(["bash", str(script), "stop"], env=env, check=True, stdout=subprocess.DEVNULL)
-        # The recipe refuses a port it cannot bind, and a just-stopped Neon fixture leaves
-        # TIME_WAIT sockets on its port for up to a minute.
-        _wait_bindable(int(env.get("MG_NEON_PORT") or port + 2))
-    log(f"starting the Python Worker on {port} (recipe {recipe}; project {env['MG_PROJECT']})")
-    subprocess.run(["bash", str(script), "start", str(port)], env=env, check=True, stdout=subprocess.DEVNULL)
-    token = subprocess.run(
-        ["bash", str(script), "token", USER_ID], env=env, check=True, capture_output=True, text=True
-    ).stdout.split()[-1]
-    root = int((Path(env["MG_STATE"]) / "wrangler.pid").read_text())
+    pg = Postgres()
+    stack = WorkerdStack(
+        database_url=pg.create_database("bench_worker_runtime"),
+        data_dir=OUT / "py-state",
+        port=port,
+        jwt_secret=uuid.uuid4().hex + uuid.uuid4().hex,
+        webhook_secret=uuid.uuid4().hex,
+        neon_port=free_port(),
+        processor_port=free_port(),
+        worker_vars={"RATE_LIMIT_API": "0", "RATE_LIMIT_UPLOADS": "0"},
+        with_processor=False,  # its reads of each upload through the Worker would count as the Worker's CPU
+    )
+    log(f"starting the Python Worker on {port} (scripts/workerd/stack.py)")
+    stack.start()
 
     def stop() -> None:
-        subprocess.run(["bash", str(script), "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
+        stack.stop()
+        pg.stop()
 
-    worker = Worker("python", f"http://127.0.0.1:{port}", root, stop, {"Authorization": f"Bearer {token}"})
-    return worker, recipe / "bin" / "workerd"
+    token = stack.token(USER_ID, ttl=24 * 3600)
+    worker = Worker(
+        "python", stack.url, stack.children["wrangler"].proc.pid, stop, {"Authorization": f"Bearer {token}"}
+    )
+    return worker, runtime.prepare()
 
 
 def launch_js_worker(port: int, wrapper: Path) -> Worker:
     """bench/js_worker under ``wrangler dev`` on the same workerd (the recipe's wrapper)."""
-    project = Path(os.environ.get("MG_PROJECT", REPO))
+    project = REPO
     node = subprocess.run(
         [str(project / "scripts" / "node22.sh")], check=True, capture_output=True, text=True
     ).stdout.split()[-1]
@@ -502,13 +477,12 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=200)
     parser.add_argument("--port", type=int, default=8890, help="Python Worker (Neon fixture: PORT+2)")
     parser.add_argument("--js-port", type=int, default=8894)
-    parser.add_argument("--reuse", action="store_true", help="keep a Python Worker already answering on --port")
     parser.add_argument("--keep", action="store_true", help="leave both Workers running afterwards")
     parser.add_argument("--only", choices=["python", "js"], help="measure one Worker only")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     log(f"load before: {load()} ({os.cpu_count()} CPUs)")
-    py, wrapper = launch_python_worker(args.port, reuse=args.reuse)
+    py, wrapper = launch_python_worker(args.port)
     started = [py]
     try:
         if args.only != "python":

@@ -63,6 +63,7 @@ class WorkerdStack:
     processor_port: int
     worker_vars: Mapping[str, str] = field(default_factory=dict)
     processor_env: Mapping[str, str] = field(default_factory=dict)
+    with_processor: bool = True  # benchmarks of the Worker alone leave it out
     children: dict[str, Child] = field(default_factory=dict)
 
     @property
@@ -162,7 +163,8 @@ class WorkerdStack:
     def build(self) -> list[Child]:
         """The stack's processes, in start order (not started)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.children = {child.name: child for child in (self._neon(), self._wrangler(), self._processor())}
+        children = [self._neon(), self._wrangler()] + ([self._processor()] if self.with_processor else [])
+        self.children = {child.name: child for child in children}
         return list(self.children.values())
 
     def start(self) -> WorkerdStack:
