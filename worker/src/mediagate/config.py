@@ -41,6 +41,8 @@ class Settings:
     default_region: str = ""
     rate_limit_uploads: int = 120  # upload creations per user per minute
     rate_limit_api: int = 1200  # API requests per user per minute
+    sweep_grace_seconds: int = 3600  # the storage sweep leaves younger objects alone
+    sweep_batch: int = 1000  # objects the storage sweep examines per prefix per run (0: off)
 
     @property
     def signing_secret(self) -> str:
@@ -80,4 +82,6 @@ class Settings:
             default_region=str(env.get("DEFAULT_REGION") or ""),
             rate_limit_uploads=env_int(env, "RATE_LIMIT_UPLOADS", 120),
             rate_limit_api=env_int(env, "RATE_LIMIT_API", 1200),
+            sweep_grace_seconds=env_int(env, "STORAGE_SWEEP_GRACE_SECONDS", 3600),
+            sweep_batch=env_int(env, "STORAGE_SWEEP_BATCH", 1000),
         )

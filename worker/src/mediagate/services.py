@@ -9,7 +9,8 @@ from .files.links import LinkSigner
 from .files.regions import RegionMap
 from .files.repository import FileRepository
 from .ingest import Ingest
-from .ports import Clock, Database, JobQueue, ObjectStore, SystemClock
+from .ports import Clock, Database, JobQueue, MultipartLister, ObjectLister, ObjectStore, SystemClock
+from .storage_sweep import StorageSweep
 from .tus.engine import TusEngine
 from .tus.state import UploadRepository
 
@@ -21,6 +22,10 @@ class Services:
     db: Database
     queue: JobQueue
     clock: Clock = field(default_factory=SystemClock)
+    # Optional store abilities, handed over by the runtime's wiring when its store has them
+    # (tusd-style composition: the core never probes the store for methods).
+    lister: ObjectLister | None = None
+    multipart_lister: MultipartLister | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadRepository(self.db)
@@ -29,3 +34,20 @@ class Services:
         self.files = FileRepository(self.db)
         self.links = LinkSigner(self.settings.signing_secret, self.clock)
         self.regions = RegionMap.from_config(self.settings.download_regions, self.settings.default_region)
+        self.sweep = StorageSweep(
+            self.db,
+            self.store,
+            self.clock,
+            lister=self.lister,
+            multipart_lister=self.multipart_lister,
+            grace_seconds=self.settings.sweep_grace_seconds,
+            batch=self.settings.sweep_batch,
+            lock_stale_seconds=self.settings.lock_stale_seconds,
+        )
+
+    async def maintenance(self) -> dict[str, int]:
+        """The periodic sweep (cron trigger on Cloudflare, a loop locally): expire stale
+        uploads, finish interrupted completions, then collect unreferenced objects."""
+        result = await self.tus.cleanup()
+        result.update((await self.sweep.run()).as_dict())
+        return result

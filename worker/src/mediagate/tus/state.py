@@ -4,6 +4,11 @@ A PATCH takes a lease-style lock (``lock_token`` + ``lock_heartbeat``); a lock w
 heartbeat is older than the stale limit is taken over, so a crashed server never blocks
 an upload for long. Progress is committed only while holding the lock and only from the
 offset the writer started at, so two writers can never both advance an upload.
+
+States: ``active`` (receiving bytes) -> ``completing`` (every byte is in a committed part;
+the part list is the intent to assemble) -> ``completed`` (the object is assembled;
+``file_id`` is set once the files row is written). ``expired`` and ``terminated`` end an
+upload that never completed. See :mod:`.completion` for why ``completing`` exists.
 """
 
 from __future__ import annotations
@@ -50,6 +55,16 @@ class UploadState:
     @property
     def is_complete(self) -> bool:
         return self.state == "completed"
+
+    @property
+    def is_completing(self) -> bool:
+        return self.state == "completing"
+
+    @property
+    def is_unfinished(self) -> bool:
+        """Every byte arrived but the completion steps did not all run (a crash or a failed
+        step): the next look at it, or the cleanup sweep, finishes it."""
+        return self.state == "completing" or (self.state == "completed" and self.file_id is None)
 
 
 def _from_row(row: Row) -> UploadState:
@@ -169,6 +184,17 @@ class UploadRepository:
         )
         return n == 1
 
+    async def mark_completed(self, upload_id: str, token: str, now: float) -> bool:
+        """``completing`` -> ``completed`` once the object is assembled, under the lock."""
+        n = await self.db.execute(
+            """UPDATE uploads SET state = 'completed', updated_at = to_timestamp($3::float8)
+               WHERE id = $1 AND lock_token = $2 AND state = 'completing'""",
+            upload_id,
+            token,
+            now,
+        )
+        return n == 1
+
     async def set_file(self, upload_id: str, file_id: str) -> None:
         await self.db.execute("UPDATE uploads SET file_id = $2::uuid WHERE id = $1", upload_id, file_id)
 
@@ -188,8 +214,12 @@ class UploadRepository:
         )
         return [_from_row(r) for r in rows]
 
-    async def completed_without_file(self, limit: int = 100) -> list[UploadState]:
+    async def unfinished(self, limit: int = 100) -> list[UploadState]:
+        """Uploads whose completion was interrupted (see ``UploadState.is_unfinished``)."""
         rows = await self.db.fetch(
-            f"SELECT {_COLUMNS} FROM uploads WHERE state = 'completed' AND file_id IS NULL LIMIT $1::int", limit
+            f"""SELECT {_COLUMNS} FROM uploads
+                WHERE state = 'completing' OR (state = 'completed' AND file_id IS NULL)
+                ORDER BY updated_at LIMIT $1::int""",
+            limit,
         )
         return [_from_row(r) for r in rows]

@@ -60,4 +60,7 @@ def build_services(env: Any, *, fetch: Fetch | None = None) -> Services:
     if not database_url:
         raise ValueError("DATABASE_URL is not set (wrangler secret put DATABASE_URL)")
     db = NeonHttpDatabase(database_url, fetch, endpoint=vars_.get("NEON_SQL_ENDPOINT") or None)
-    return Services(settings=settings, store=R2ObjectStore(env.BUCKET), db=db, queue=CloudflareQueue(env.JOBS))
+    store = R2ObjectStore(env.BUCKET)
+    # R2's binding lists objects (with a cursor) but not multipart uploads: R2 aborts
+    # abandoned ones itself after 7 days.
+    return Services(settings=settings, store=store, db=db, queue=CloudflareQueue(env.JOBS), lister=store)
