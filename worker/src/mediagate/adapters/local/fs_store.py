@@ -216,7 +216,8 @@ class LocalObjectStore:
         return ObjectPage(page, keys[start + limit - 1] if more else None)
 
     def remove_stale_temp_files(self, older_than_seconds: float) -> int:
-        """Remove temporary files a killed writer left behind and directories left empty.
+        """Remove temporary files a killed writer left behind, metadata of objects a killed
+        delete removed, and directories left empty.
 
         Local housekeeping (R2 has neither): only files and directories untouched for
         ``older_than_seconds`` go, so a write in progress keeps its temporary file."""
@@ -225,7 +226,8 @@ class LocalObjectStore:
         for root in (self.objects, self.multipart):
             for dirpath, dirs, files in os.walk(root, topdown=False):
                 for name in files:
-                    if name.startswith(".") and name.endswith(".tmp"):
+                    orphan_meta = name.startswith(".") and name.endswith(".meta") and name[1:-5] not in files
+                    if (name.startswith(".") and name.endswith(".tmp")) or orphan_meta:
                         path = Path(dirpath, name)
                         try:
                             if path.stat().st_mtime < cutoff:
