@@ -9,7 +9,8 @@ COMMENT ON COLUMN uploads.state IS 'active, completing, completed, expired, term
 
 -- The cleanup sweep looks for uploads whose completion was interrupted.
 CREATE INDEX IF NOT EXISTS uploads_unfinished_idx ON uploads (updated_at)
-  WHERE state = 'completing' OR (state = 'completed' AND file_id IS NULL);
+  WHERE state = 'completing' OR (state = 'completed' AND file_id IS NULL)
+     OR (state = 'active' AND upload_offset = upload_length);
 
 -- The storage sweep asks, per listed object, whether a row still refers to it.
 CREATE INDEX IF NOT EXISTS files_original_key_idx ON files (original_key);

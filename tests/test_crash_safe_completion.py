@@ -147,3 +147,44 @@ def test_chaos_random_kills_lose_nothing_and_leave_nothing(make_server, fresh_da
     assert outcome.lost == [] and outcome.corrupted == [] and outcome.duplicate_rows == [], outcome.summary()
     assert outcome.leftover_count == 0, outcome.summary()
     assert leftovers(srv.data_dir / "store", fresh_database_url) == outcome.leftovers
+
+
+def test_an_active_upload_holding_every_byte_is_finished(make_server, database_url, user_id):
+    """A body ending exactly on a part boundary commits offset == length while still
+    'active'; a kill before 'completing' is recorded must not strand it (a client that
+    sees offset == length never PATCHes again). Same for an empty upload killed inside
+    its creation."""
+    srv = make_server({**SERVER_ENV, "MEDIAGATE_CRASH_AT": "completion:before-completing"})
+    token = srv.token(user_id)
+    data = os.urandom(10 * MIB)  # exactly two parts
+    url = create(srv.url, token, len(data)).headers["Location"]
+    try:
+        patch(url, token, 0, data)
+    except Exception:
+        pass
+    srv.proc.wait(10)
+    assert srv.proc.returncode == crashpoints.EXIT_CODE
+    assert _row(database_url, _upload_id(url)) == ("active", None)
+    srv.log.close()
+    srv.start()  # still armed: the empty upload's creation dies at the same point
+    try:
+        create(srv.url, token, 0)
+    except Exception:
+        pass
+    srv.proc.wait(10)
+    assert srv.proc.returncode == crashpoints.EXIT_CODE
+    srv.log.close()
+    srv.env.pop("MEDIAGATE_CRASH_AT")
+    srv.start()
+    with psycopg.connect(database_url) as conn:
+        [(empty_id,)] = conn.execute(
+            "SELECT id FROM uploads WHERE user_id = %s AND upload_length = 0", (user_id,)
+        ).fetchall()
+    time.sleep(1.2)
+    for upload_id, content in ((_upload_id(url), data), (empty_id, b"")):
+        r = head(f"{srv.url}/api/upload/{upload_id}", token)
+        assert r.status_code == 200 and int(r.headers["Upload-Offset"]) == len(content)
+        assert _row(database_url, upload_id)[0] == "completed"
+        assert _rows_of(database_url, upload_id)[0] == 1
+        assert srv.store.read(f"originals/{user_id}/{upload_id}") == content
+    assert not any((srv.data_dir / "store" / "multipart").iterdir())

@@ -70,6 +70,7 @@ class Upload:
     done: bool = False
     deleted: bool = False
     file_id: str | None = None
+    last: str = ""  # the last answer the server gave about it (for failure reports)
 
     @property
     def id(self) -> str:
@@ -103,7 +104,7 @@ class Outcome:
             f"last byte; hook {sum(self.hook_kills.values())}: {hooks}); uploads {self.uploads}, completed "
             f"{self.completed}; lost {len(self.lost)}, corrupted {len(self.corrupted)}, duplicate rows "
             f"{len(self.duplicate_rows)}, leftovers {self.leftover_count}"
-            + (f" {({k: v[:5] for k, v in self.leftovers.items() if v})}" if self.leftover_count else "")
+            + (f" { ({k: v[:5] for k, v in self.leftovers.items() if v}) }" if self.leftover_count else "")
         )
 
 
@@ -233,6 +234,7 @@ class Chaos:
 
     def _head(self, up: Upload) -> int | None:
         r = self._request("HEAD", up.url)
+        up.last = f"HEAD {r.status_code} offset {r.headers.get('upload-offset')}"
         if r.status_code == 200:
             return int(r.headers["Upload-Offset"])
         if r.status_code in (404, 410) or r.status_code >= 500:
@@ -250,6 +252,7 @@ class Chaos:
             timer.start()
         body = up.data()[offset : offset + size]
         r = self._request("PATCH", up.url, headers={**OCTET, "Upload-Offset": str(offset)}, content=body)
+        up.last = f"PATCH {offset}+{size} -> {r.status_code} {r.text[:200]}"
         if timer is not None:
             timer.join()  # the kill comes whether or not the PATCH made it
             raise ServerGone()
@@ -318,7 +321,7 @@ class Chaos:
             time.sleep(0.1)
         for up in self.uploads:
             if not up.done:
-                self.outcome.lost.append(f"{up.id}: not finished within {timeout:.0f}s")
+                self.outcome.lost.append(f"{up.id}: not finished within {timeout:.0f}s; last: {up.last}")
         self.srv.stop()
         env.update({"STORAGE_SWEEP_GRACE_SECONDS": "0", "STORAGE_SWEEP_BATCH": "1000", "CLEANUP_INTERVAL": "0.3"})
         self.srv.start()

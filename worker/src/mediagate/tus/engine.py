@@ -83,7 +83,9 @@ class TusEngine:
         if locked is None:
             return state
         try:
-            if locked.is_unfinished:
+            if locked.is_unfinished and locked.state == "active":
+                await self._complete(locked, PartWriter(self.store, locked), token, locked.offset)
+            elif locked.is_unfinished:
                 await self.completion.run(locked, token)
             return locked
         finally:

@@ -63,7 +63,13 @@ class UploadState:
     @property
     def is_unfinished(self) -> bool:
         """Every byte arrived but the completion steps did not all run (a crash or a failed
-        step): the next look at it, or the cleanup sweep, finishes it."""
+        step): the next look at it, or the cleanup sweep, finishes it. That includes an
+        ``active`` upload holding all its bytes: a kill right after the commit of a part
+        that ended exactly at the length, or inside the creation of an empty upload, or a
+        body whose declared length was not all sent though every byte was; a client that
+        sees offset == length never sends another PATCH."""
+        if self.state == "active":
+            return self.length is not None and self.offset == self.length
         return self.state == "completing" or (self.state == "completed" and self.file_id is None)
 
 
@@ -219,6 +225,7 @@ class UploadRepository:
         rows = await self.db.fetch(
             f"""SELECT {_COLUMNS} FROM uploads
                 WHERE state = 'completing' OR (state = 'completed' AND file_id IS NULL)
+                   OR (state = 'active' AND upload_offset = upload_length)
                 ORDER BY updated_at LIMIT $1::int""",
             limit,
         )
