@@ -69,7 +69,9 @@ class TusEngine:
         state = await self.uploads.get(upload_id) if _valid_id(upload_id) else None
         if state is None or state.user_id != principal.user_id or state.state == "terminated":
             raise TusError(404, "upload not found")
-        if state.state == "expired" or (state.state == "active" and state.expires_at < self.clock.now()):
+        if state.state == "expired" or (
+            state.state == "active" and not state.is_unfinished and state.expires_at < self.clock.now()
+        ):
             raise TusError(410, "upload expired")
         if state.is_unfinished:
             state = await self.finish(state)

@@ -214,6 +214,7 @@ class UploadRepository:
         rows = await self.db.fetch(
             f"""SELECT {_COLUMNS} FROM uploads
                 WHERE state = 'active' AND expires_at < to_timestamp($1::float8)
+                  AND (upload_length IS NULL OR upload_offset < upload_length)  -- full ones are finished instead
                 ORDER BY expires_at LIMIT $2::int""",
             now,
             limit,
