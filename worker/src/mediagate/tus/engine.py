@@ -74,7 +74,12 @@ class TusEngine:
         ):
             raise TusError(410, "upload expired")
         if state.is_unfinished:
-            state = await self.finish(state)
+            try:
+                state = await self.finish(state)
+            except TusError:
+                raise  # e.g. the bytes cannot be assembled: the client must know
+            except Exception:  # e.g. the queue is down: the bytes are safe, the sweep retries
+                log.exception("could not finish upload %s", state.id)
         return state
 
     async def finish(self, state: UploadState) -> UploadState:

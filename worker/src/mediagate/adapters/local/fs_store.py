@@ -188,7 +188,10 @@ class LocalObjectStore:
     def _walk(self, prefix: str) -> dict[str, Path]:
         """Every object key under ``prefix`` and its file (only the prefix's directory is walked)."""
         base = self.objects
-        top = base.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else base
+        dirs = prefix.split("/")[:-1]
+        if any(d in ("", ".", "..") for d in dirs) or "\x00" in prefix:
+            return {}  # no key has such a prefix, and the walk must not leave the store
+        top = base.joinpath(*dirs)
         found: dict[str, Path] = {}
         for dirpath, _dirs, files in os.walk(top):
             for name in files:
