@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -191,10 +192,11 @@ class Chaos:
         try:
             return self.client.request(method, url, **kw)
         except httpx.TransportError as exc:
-            if self.srv.proc.poll() is not None or isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            try:  # a kill may be under way: the socket closes before the process is reaped
                 self.srv.proc.wait(10)
-                raise ServerGone() from exc
-            raise
+            except subprocess.TimeoutExpired:
+                raise exc from None  # the server is alive: a real transport problem
+            raise ServerGone() from exc
 
     def _create(self) -> None:
         size = self.rng.choice([0, self.rng.randint(1, 64 * 1024), self.rng.randint(1, self.max_size)])
