@@ -153,6 +153,7 @@ class Chaos:
         finally:
             if timer is not None:
                 timer.cancel()
+                timer.join()  # a late kill must never hit the next life's process
         if point and self.srv.proc.poll() is None:
             try:  # the armed point is reached by the next completion
                 self.srv.proc.wait(10)
@@ -253,10 +254,14 @@ class Chaos:
             timer = threading.Timer(self.rng.uniform(0, 0.06), self.srv.kill)
             timer.start()
         body = up.data()[offset : offset + size]
-        r = self._request("PATCH", up.url, headers={**OCTET, "Upload-Offset": str(offset)}, content=body)
+        try:
+            r = self._request("PATCH", up.url, headers={**OCTET, "Upload-Offset": str(offset)}, content=body)
+        finally:
+            if timer is not None:
+                timer.join()  # the kill comes whether or not the PATCH made it, and in this life
         up.last = f"PATCH {offset}+{size} -> {r.status_code} {r.text[:200]}"
         if timer is not None:
-            timer.join()  # the kill comes whether or not the PATCH made it
+            self.srv.proc.wait(10)
             raise ServerGone()
         if r.status_code not in (204, 409, 423):
             up.done = True
