@@ -62,7 +62,12 @@ def main() -> int:
         srv = Server(database_url, shared_tmpdir("mediagate-chaos-"), env=dict(CHAOS_ENV))
         chaos = Chaos(srv, database_url, str(uuid.uuid4()), seed=seed, max_size=max_size)
         started = time.monotonic()
-        outcome = chaos.run(args.kills, hook_ratio=args.hook_ratio, life_timeout=args.life)
+
+        def progress(o) -> None:
+            if o.kills % 20 == 0:
+                print(f"  {time.monotonic() - started:5.0f} s: {o.summary()}", flush=True)
+
+        outcome = chaos.run(args.kills, hook_ratio=args.hook_ratio, life_timeout=args.life, progress=progress)
         elapsed = time.monotonic() - started
     finally:
         pg.stop()

@@ -21,6 +21,7 @@ import random
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,9 +125,18 @@ class Chaos:
 
     # -- one life of the server --------------------------------------------------------
 
-    def run(self, kills: int, *, hook_ratio: float = 0.5, life_timeout: float = 15) -> Outcome:
+    def run(
+        self,
+        kills: int,
+        *,
+        hook_ratio: float = 0.5,
+        life_timeout: float = 15,
+        progress: Callable[[Outcome], None] | None = None,
+    ) -> Outcome:
         for _ in range(kills):
             self._life(hook_ratio, life_timeout)
+            if progress is not None:
+                progress(self.outcome)
         self._settle()
         return self.outcome
 
