@@ -284,8 +284,9 @@ class TusEngine:
 
     async def cleanup(self) -> dict[str, int]:
         """Expire stale uploads (abort their multipart uploads, drop staged bytes) and
-        finish uploads whose completion was interrupted (state ``completing``, or
-        ``completed`` without a files row), each under its lock."""
+        finish uploads whose completion was interrupted (``UploadState.is_unfinished``),
+        each under its lock. An upload that cannot be finished (its bytes are gone) is
+        logged and tried again next time."""
         expired = 0
         for state in await self.uploads.expired(self.clock.now()):
             token = uuid.uuid4().hex
