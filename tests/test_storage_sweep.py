@@ -85,10 +85,13 @@ def test_orphans_are_collected_and_everything_in_use_is_kept(fresh_database_url,
             derived = f"derived/{done_file['id']}/preview/grid.webp"
             await store.put(derived, b"webp")
             completing = await _upload(services, user, os.urandom(500))
-            await db.execute("UPDATE uploads SET state = 'completing', file_id = NULL WHERE id = $1", completing)
+            long_ago = "updated_at = now() - interval '1 hour'"  # the cleanup leaves fresh ones to their request
+            await db.execute(
+                f"UPDATE uploads SET state = 'completing', file_id = NULL, {long_ago} WHERE id = $1", completing
+            )
             await db.execute("DELETE FROM files WHERE upload_id = $1", completing)
             finalizing = await _upload(services, user, os.urandom(400))
-            await db.execute("UPDATE uploads SET file_id = NULL WHERE id = $1", finalizing)
+            await db.execute(f"UPDATE uploads SET file_id = NULL, {long_ago} WHERE id = $1", finalizing)
             await db.execute("DELETE FROM files WHERE upload_id = $1", finalizing)
             writing = await _upload(services, user, os.urandom(100), length=10 * MIB)
             await db.execute("UPDATE uploads SET lock_token = 't', lock_heartbeat = now() WHERE id = $1", writing)

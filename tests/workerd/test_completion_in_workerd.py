@@ -41,7 +41,11 @@ def _uploaded(server, user_id: str, data: bytes) -> tuple[str, str, str]:
 
 def _reset_to_completing(server, upload_id: str) -> None:
     with psycopg.connect(server.env["DATABASE_URL"]) as conn:
-        conn.execute("UPDATE uploads SET state = 'completing', file_id = NULL WHERE id = %s", (upload_id,))
+        conn.execute(  # as a crashed request leaves it, a while ago
+            """UPDATE uploads SET state = 'completing', file_id = NULL, updated_at = now() - interval '1 minute'
+               WHERE id = %s""",
+            (upload_id,),
+        )
 
 
 def _finished(server, upload_id: str) -> tuple[str, str | None, int, int]:

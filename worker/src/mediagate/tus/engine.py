@@ -130,8 +130,8 @@ class TusEngine:
     async def _complete_empty(self, state: UploadState) -> None:
         token = uuid.uuid4().hex
         locked = await self.uploads.acquire_lock(state.id, token, self.clock.now(), self.settings.lock_stale_seconds)
-        if locked is None:
-            raise TusError(423, "upload is locked by another request")
+        if locked is None:  # someone is finishing it already (it is full from the start)
+            return
         try:
             await self._complete(locked, PartWriter(self.store, locked), token, from_offset=locked.offset)
             state.state, state.file_id = locked.state, locked.file_id
@@ -299,7 +299,7 @@ class TusEngine:
             await self.uploads.mark(state.id, "expired")
             expired += 1
         finalized = 0
-        for state in await self.uploads.unfinished():
+        for state in await self.uploads.unfinished(self.clock.now() - self.settings.lock_stale_seconds):
             try:
                 finished = await self.finish(state)
             except Exception:  # one broken upload must not stop the sweep

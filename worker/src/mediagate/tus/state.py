@@ -221,13 +221,17 @@ class UploadRepository:
         )
         return [_from_row(r) for r in rows]
 
-    async def unfinished(self, limit: int = 100) -> list[UploadState]:
-        """Uploads whose completion was interrupted (see ``UploadState.is_unfinished``)."""
+    async def unfinished(self, before: float, limit: int = 100) -> list[UploadState]:
+        """Uploads whose completion was interrupted (see ``UploadState.is_unfinished``) and
+        that nothing touched since ``before``: a request may be completing a younger one
+        right now (an empty upload is 'active' and full between its insert and its lock)."""
         rows = await self.db.fetch(
             f"""SELECT {_COLUMNS} FROM uploads
-                WHERE state = 'completing' OR (state = 'completed' AND file_id IS NULL)
-                   OR (state = 'active' AND upload_offset = upload_length)
-                ORDER BY updated_at LIMIT $1::int""",
+                WHERE (state = 'completing' OR (state = 'completed' AND file_id IS NULL)
+                       OR (state = 'active' AND upload_offset = upload_length))
+                  AND updated_at < to_timestamp($1::float8)
+                ORDER BY updated_at LIMIT $2::int""",
+            before,
             limit,
         )
         return [_from_row(r) for r in rows]
