@@ -331,7 +331,10 @@ class LocalObjectStore:
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         """Abort; an unknown id counts as aborted. A directory whose manifest is already
         gone (a kill while retiring it) is removed too."""
-        d = self._upload_dir(upload_id)
+        try:
+            d = self._upload_dir(upload_id)
+        except StoreError:
+            return  # not an id this store ever handed out
         try:
             meta = json.loads((d / "upload.json").read_text())
         except FileNotFoundError:
