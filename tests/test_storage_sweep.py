@@ -245,3 +245,29 @@ def test_local_store_lists_pages_and_removes_stale_temp_files(tmp_path):
         assert await store.list_keys("") == sorted(keys)
 
     run(go())
+
+
+def test_a_file_deleted_before_its_upload_recorded_it_is_not_resurrected(fresh_database_url, tmp_path):
+    """Killed between the files row and the upload's file id, then the user deleted the
+    file (row and original): finishing the upload must not write the rows again."""
+
+    async def go() -> None:
+        services = await _services(fresh_database_url, tmp_path)
+        db = services.db
+        user = Principal(str(uuid.uuid4()))
+        try:
+            upload_id = await _upload(services, user, os.urandom(300))
+            [row] = await db.fetch("SELECT object_key FROM uploads WHERE id = $1", upload_id)
+            await db.execute(
+                "UPDATE uploads SET file_id = NULL, updated_at = now() - interval '1 hour' WHERE id = $1", upload_id
+            )
+            await db.execute("DELETE FROM files WHERE upload_id = $1", upload_id)
+            await services.store.delete([row["object_key"]])
+            await services.maintenance()
+            [row] = await db.fetch("SELECT state FROM uploads WHERE id = $1", upload_id)
+            assert row["state"] == "terminated"
+            assert await db.fetch("SELECT id FROM files WHERE upload_id = $1", upload_id) == []
+        finally:
+            await db.close()  # type: ignore[attr-defined]
+
+    run(go())

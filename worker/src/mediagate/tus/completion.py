@@ -46,6 +46,13 @@ class Completion:
 
     async def run(self, state: UploadState, token: str) -> None:
         """Finish ``state`` (``completing``, or ``completed`` without a file) under ``token``'s lock."""
+        if state.is_complete and await self.store.head(state.object_key) is None:
+            # Completed earlier, then its file was deleted (row and object) before the
+            # upload recorded the file id: writing the rows again would resurrect a file
+            # without bytes. The upload ends here instead.
+            await self.uploads.mark(state.id, "terminated")
+            state.state = "terminated"
+            return
         if state.is_completing:
             await self.assemble(state)
             crash_point("completion:after-assemble")

@@ -80,6 +80,8 @@ class TusEngine:
                 raise  # e.g. the bytes cannot be assembled: the client must know
             except Exception:  # e.g. the queue is down: the bytes are safe, the sweep retries
                 log.exception("could not finish upload %s", state.id)
+            if state.state == "terminated":  # its file was deleted meanwhile
+                raise TusError(404, "upload not found")
         return state
 
     async def finish(self, state: UploadState) -> UploadState:
