@@ -57,6 +57,7 @@ def main() -> int:
 
     print(f"load before: {uptime()}")
     pg = Postgres()
+    srv = None
     try:
         database_url = pg.create_database()
         srv = Server(database_url, shared_tmpdir("mediagate-chaos-"), env=dict(CHAOS_ENV))
@@ -70,6 +71,8 @@ def main() -> int:
         outcome = chaos.run(args.kills, hook_ratio=args.hook_ratio, life_timeout=args.life, progress=progress)
         elapsed = time.monotonic() - started
     finally:
+        if srv is not None:
+            srv.kill()  # whatever happened, no server outlives the run
         pg.stop()
 
     print(f"seed {seed}, {elapsed:.0f} s, max upload {max_size / MIB:.0f} MiB, data in {srv.data_dir}")

@@ -63,6 +63,11 @@ class ServerGone(Exception):
     """The server died under a request (the kill we were waiting for)."""
 
 
+class RequestFailed(Exception):
+    """A request failed at the transport level while the server lived on (e.g. it closed
+    the connection on an early error answer): the client tries again later."""
+
+
 @dataclass
 class Upload:
     url: str
@@ -157,7 +162,10 @@ class Chaos:
         deadline = time.monotonic() + life_timeout
         try:
             while time.monotonic() < deadline and self.srv.proc.poll() is None:
-                self._step(kill_after_last_byte)
+                try:
+                    self._step(kill_after_last_byte)
+                except RequestFailed:
+                    time.sleep(0.1)
         except ServerGone:
             pass
         finally:
@@ -204,9 +212,9 @@ class Chaos:
             return self.client.request(method, url, **kw)
         except httpx.TransportError as exc:
             try:  # a kill may be under way: the socket closes before the process is reaped
-                self.srv.proc.wait(10)
+                self.srv.proc.wait(3)
             except subprocess.TimeoutExpired:
-                raise exc from None  # the server is alive: a real transport problem
+                raise RequestFailed(repr(exc)) from exc
             raise ServerGone() from exc
 
     def _create(self) -> None:
@@ -325,16 +333,19 @@ class Chaos:
             if not left:
                 break
             for up in left:
-                if up.done and up.file_id:
-                    self._check_and_delete(up)
-                    continue
-                offset = self._head(up)
-                if offset is None:
-                    continue
-                if offset < up.size:
-                    self._patch(up, offset, False)
-                elif self._finished(up):
-                    self._check_and_delete(up)
+                try:
+                    if up.done and up.file_id:
+                        self._check_and_delete(up)
+                        continue
+                    offset = self._head(up)
+                    if offset is None:
+                        continue
+                    if offset < up.size:
+                        self._patch(up, offset, False)
+                    elif self._finished(up):
+                        self._check_and_delete(up)
+                except RequestFailed as exc:
+                    up.last = str(exc)
             time.sleep(0.1)
         for up in self.uploads:
             if not up.done:
