@@ -44,7 +44,7 @@ from mediagate.adapters.local.postgres import PostgresDatabase
 from mediagate.api.app import create_app
 from mediagate.auth import issue_token
 from mediagate.config import Settings
-from mediagate.ports import CompletedPart, Database, StoreError
+from mediagate.ports import CompletedPart, Database, NoSuchUpload, StoreError
 from mediagate.services import Services
 from mediagate.webhooks import signed_headers
 from support.neon_http_fixture import NeonHttpFixture
@@ -90,6 +90,16 @@ async def _drain(stream: ffi.PyReadableStream) -> AsyncIterator[bytes]:
         yield bytes(result.value)
 
 
+class FakeDate:
+    """A JS ``Date`` as Pyodide proxies it: ``getTime()`` in milliseconds."""
+
+    def __init__(self, seconds: float) -> None:
+        self._ms = seconds * 1000
+
+    def getTime(self) -> float:
+        return self._ms
+
+
 class FakeR2Bucket:
     """The R2 binding's surface (put/get/head/delete/list/createMultipartUpload/
     resumeMultipartUpload) on a LocalObjectStore. Results are attribute objects like the
@@ -102,6 +112,7 @@ class FakeR2Bucket:
         self.list_calls = 0
         self.part_bodies: list[tuple[str, int | None]] = []  # (kind, known length) per uploadPart
         self.bodies: list[ffi.PyReadableStream] = []  # every object body get() handed out
+        self.uploaded: dict[str, float] = {}  # key -> when written (R2's ``uploaded`` Date)
 
     def _object(self, key: str, size: int, content_type: str | None) -> SimpleNamespace:
         http = SimpleNamespace(contentType=content_type) if content_type else SimpleNamespace()
@@ -115,6 +126,7 @@ class FakeR2Bucket:
             customMetadata=SimpleNamespace(),
             version=uuid.uuid4().hex,
             storageClass="Standard",
+            uploaded=FakeDate(self.uploaded.get(key, time.time())),
         )
 
     @staticmethod
@@ -502,6 +514,44 @@ def test_r2_multipart_streams_parts_and_enforces_rules(tmp_path):
             await store.upload_part("mp/ok", upload_id, 10_001, b"x", 1)
         with pytest.raises(StoreError, match="declared"):
             await store.upload_part("mp/ok", upload_id, 1, b"xy", 1)
+
+    run(go())
+
+
+def test_r2_complete_of_a_completed_upload_is_no_such_upload(tmp_path):
+    """R2 retires the id on complete; a retried completion must be told apart from a
+    refused one (the tus completion then checks for the object)."""
+
+    async def go() -> None:
+        store, _ = _r2(tmp_path)
+        upload_id = await store.create_multipart("k")
+        etag = await store.upload_part("k", upload_id, 1, b"x" * 10, 10)
+        assert (await store.complete_multipart("k", upload_id, [CompletedPart(1, etag)])).size == 10
+        with pytest.raises(NoSuchUpload, match=r"does not exist"):
+            await store.complete_multipart("k", upload_id, [CompletedPart(1, etag)])
+        other = await store.create_multipart("k2")
+        await store.upload_part("k2", other, 1, b"y" * 10, 10)
+        with pytest.raises(StoreError) as refused:
+            await store.complete_multipart("k2", other, [CompletedPart(1, "wrong")])
+        assert not isinstance(refused.value, NoSuchUpload)
+
+    run(go())
+
+
+def test_r2_list_objects_pages_with_upload_times(tmp_path):
+    async def go() -> None:
+        store, bucket = _r2(tmp_path)
+        for i in range(5):
+            await store.put(f"derived/{i}", b"abc")
+        bucket.uploaded["derived/0"] = 1_000_000.0
+        page = await store.list_objects("derived/", limit=2)
+        assert [(o.key, o.size) for o in page.objects] == [("derived/0", 3), ("derived/1", 3)]
+        assert page.objects[0].uploaded == 1_000_000.0 and abs(page.objects[1].uploaded - time.time()) < 60
+        keys = [o.key for o in page.objects]
+        while page.cursor:
+            page = await store.list_objects("derived/", cursor=page.cursor, limit=2)
+            keys += [o.key for o in page.objects]
+        assert keys == [f"derived/{i}" for i in range(5)]
 
     run(go())
 

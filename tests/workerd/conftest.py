@@ -58,6 +58,9 @@ def workerd(postgres) -> Iterator[WorkerdStack]:
             "DEFAULT_REGION": "us",
             "PROCESSOR_RETRY_DELAY": "1",
             "QUEUE_MAX_ATTEMPTS": "3",
+            # Short, so test_completion_in_workerd can show the cron trigger's sweep
+            # collecting an orphan; rows still protect everything in use.
+            "STORAGE_SWEEP_GRACE_SECONDS": "3",
         },
         processor_env={
             "HLS_RUNGS": "720,480,360",

@@ -3,7 +3,7 @@
 ``Default`` is the Worker: ``fetch`` serves the shared Starlette app through the streaming
 ASGI bridge (:mod:`mediagate.adapters.cloudflare.asgi_bridge`: request and response
 bodies flow through it, never buffered whole); ``scheduled`` (the cron trigger) expires
-stale uploads and finishes interrupted ones; ``queue`` consumes processing jobs and pushes
+stale uploads, finishes interrupted ones and collects unreferenced objects; ``queue`` consumes processing jobs and pushes
 each one to the processor container (see
 :mod:`mediagate.adapters.cloudflare.container_dispatch`), and fails the jobs that reach the
 dead-letter queue (:mod:`mediagate.adapters.cloudflare.dead_letter_consumer`). The app and its Services are
@@ -59,7 +59,7 @@ class Default(WorkerEntrypoint):
         return await asgi_bridge.fetch(app, request, self.ctx)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
-        result = await _services(self.env).tus.cleanup()
+        result = await _services(self.env).maintenance()
         log.info("upload cleanup (%s): %s", getattr(controller, "cron", "?"), result)
 
     async def queue(self, batch: Any, env: Any = None, ctx: Any = None) -> None:

@@ -49,6 +49,8 @@ class Settings:
     grant_ttl_seconds: int = 6 * 3600  # a processor storage grant's lifetime
     grant_max_put_bytes: int = 95 * MIB  # one output PUT through a grant (< 100 MB Workers limit)
     job_storage_grants: bool = False  # locally: ingest attaches a grant to each job message
+    sweep_grace_seconds: int = 3600  # the storage sweep leaves younger objects alone
+    sweep_batch: int = 1000  # objects the storage sweep examines per prefix per run (0: off)
 
     @property
     def signing_secret(self) -> str:
@@ -97,4 +99,6 @@ class Settings:
             grant_ttl_seconds=env_int(env, "PROCESSOR_GRANT_TTL_SECONDS", 6 * 3600),
             grant_max_put_bytes=grant_max_put,
             job_storage_grants=str(env.get("JOB_STORAGE_GRANTS") or "0") == "1",
+            sweep_grace_seconds=env_int(env, "STORAGE_SWEEP_GRACE_SECONDS", 3600),
+            sweep_batch=env_int(env, "STORAGE_SWEEP_BATCH", 1000),
         )

@@ -1,7 +1,14 @@
 """What happens on an upload's last byte: the files row, the job row and the queue message.
 
-Idempotent per upload (``files.upload_id`` is unique), so a crash between the steps is
-repaired by running it again (the tus engine's cleanup does).
+Idempotent per upload, so a crash between the steps is repaired by running it again (the
+tus completion does, from a HEAD or the cleanup sweep). Two steps can be interrupted:
+
+* the files and processing_jobs rows are written by one statement (``files.upload_id``
+  is unique: a second run inserts nothing);
+* the queue message is sent after the rows and its id recorded on the job. A run that
+  finds the job without a message id sends it: a kill between the send and the record
+  makes that a second copy of the message, which delivery already allows for
+  (at-least-once; consumers are idempotent).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .classify import SNIFF_BYTES, classify
+from .crashpoints import crash_point
 from .jobs import JOB_TYPES, job_message, with_storage
 from .ports import Database, JobQueue, ObjectStore
 from .tus.state import UploadState
@@ -73,10 +81,21 @@ class Ingest:
             json.dumps({"upload": {"metadata": upload.metadata}, "is_raw": kind.is_raw}),
             JOB_TYPES[kind.file_type],
         )
-        if not rows:  # already ingested by an earlier attempt
-            existing = await self.db.fetch("SELECT id::text AS id FROM files WHERE upload_id = $1", upload.id)
-            return existing[0]["id"]
-        job_id, file_id = rows[0]["job_id"], rows[0]["file_id"]
+        if rows:
+            job_id, file_id = rows[0]["job_id"], rows[0]["file_id"]
+            crash_point("ingest:after-rows")
+        else:  # ingested by an earlier attempt: finish what it may not have
+            existing = await self.db.fetch(
+                """SELECT f.id::text AS file_id, j.id::text AS job_id, j.queue_message_id
+                   FROM files f LEFT JOIN processing_jobs j ON j.file_id = f.id
+                   WHERE f.upload_id = $1 ORDER BY j.created_at LIMIT 1""",
+                upload.id,
+            )
+            if not existing:
+                raise RuntimeError(f"upload {upload.id}: files row neither inserted nor found")
+            file_id, job_id = existing[0]["file_id"], existing[0]["job_id"]
+            if job_id is None or existing[0]["queue_message_id"] is not None:
+                return file_id
         message = job_message(
             job_id=job_id,
             file_id=file_id,
@@ -89,7 +108,10 @@ class Ingest:
             metadata=upload.metadata,
         )
         message_id = await self.queue.send(self.with_grant(message))
+        crash_point("ingest:after-send")
         await self.db.execute(
-            "UPDATE processing_jobs SET queue_message_id = $2 WHERE id = $1::uuid", job_id, message_id
+            "UPDATE processing_jobs SET queue_message_id = $2 WHERE id = $1::uuid AND queue_message_id IS NULL",
+            job_id,
+            message_id,
         )
         return file_id

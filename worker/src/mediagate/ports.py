@@ -38,6 +38,13 @@ class StoreError(Exception):
     """The object store refused an operation (e.g. a multipart rule was broken)."""
 
 
+class NoSuchUpload(StoreError):
+    """The multipart upload id is unknown: never created, aborted, or already completed.
+
+    R2 invalidates an upload id when it completes, so a completion retried after a crash
+    gets this; the caller then looks for the assembled object instead."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -50,6 +57,26 @@ class ObjectInfo:
 class CompletedPart:
     number: int
     etag: str
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+    uploaded: float  # seconds since the epoch: when the object was last written
+
+
+@dataclass(frozen=True)
+class ObjectPage:
+    objects: list[ListedObject]
+    cursor: str | None  # pass back for the next page; None when the listing is done
+
+
+@dataclass(frozen=True)
+class MultipartUploadInfo:
+    key: str
+    upload_id: str
+    initiated: float  # seconds since the epoch
 
 
 class ObjectBody(Protocol):
@@ -113,6 +140,24 @@ class DirectSend(Protocol):
     them (downloads, previews, HLS objects). Same range semantics as ``ObjectStore.get``."""
 
     async def open_sendable(self, key: str, *, start: int = 0, end: int | None = None) -> SendableBody | None: ...
+
+
+class ObjectLister(Protocol):
+    """Page through objects under a prefix with their age (R2's ``list`` with a cursor).
+
+    Needed by the storage sweep to find objects no row references."""
+
+    async def list_objects(self, prefix: str, *, cursor: str | None = None, limit: int = 1000) -> ObjectPage: ...
+
+
+class MultipartLister(Protocol):
+    """List multipart uploads still in progress (S3's ListMultipartUploads).
+
+    The R2 Workers binding cannot; R2 aborts incomplete uploads itself after 7 days (the
+    bucket's default lifecycle rule). The local store can, so its sweep aborts uploads
+    that no row references (e.g. a crash between ``create_multipart`` and the row)."""
+
+    async def list_multipart_uploads(self, *, limit: int = 1000) -> list[MultipartUploadInfo]: ...
 
 
 Row = dict[str, Any]

@@ -12,7 +12,8 @@ from .files.links import LinkSigner
 from .files.regions import RegionMap
 from .files.repository import FileRepository
 from .ingest import Ingest
-from .ports import Clock, Database, DirectSend, JobQueue, ObjectStore, SystemClock
+from .ports import Clock, Database, DirectSend, JobQueue, MultipartLister, ObjectLister, ObjectStore, SystemClock
+from .storage_sweep import StorageSweep
 from .tus.engine import TusEngine
 from .tus.state import UploadRepository
 
@@ -24,8 +25,11 @@ class Services:
     db: Database
     queue: JobQueue
     clock: Clock = field(default_factory=SystemClock)
-    # Optional store abilities (ports.py), given explicitly by the runtime's wiring.
+    # Optional store abilities (ports.py), handed over by the runtime's wiring when its store
+    # has them (tusd-style composition: the core never probes the store for methods).
     direct_send: DirectSend | None = None
+    lister: ObjectLister | None = None
+    multipart_lister: MultipartLister | None = None
 
     def __post_init__(self) -> None:
         self.links = LinkSigner(self.settings.signing_secret, self.clock)
@@ -38,6 +42,23 @@ class Services:
             self.settings, self.store, self.uploads, self.clock, self.ingest, self.deleter.delete_upload
         )
         self.regions = RegionMap.from_config(self.settings.download_regions, self.settings.default_region)
+        self.sweep = StorageSweep(
+            self.db,
+            self.store,
+            self.clock,
+            lister=self.lister,
+            multipart_lister=self.multipart_lister,
+            grace_seconds=self.settings.sweep_grace_seconds,
+            batch=self.settings.sweep_batch,
+            lock_stale_seconds=self.settings.lock_stale_seconds,
+        )
+
+    async def maintenance(self) -> dict[str, int]:
+        """The periodic sweep (cron trigger on Cloudflare, a loop locally): expire stale
+        uploads, finish interrupted completions, then collect unreferenced objects."""
+        result = await self.tus.cleanup()
+        result.update((await self.sweep.run()).as_dict())
+        return result
 
     def storage_grant(self, message: dict[str, Any]) -> dict[str, Any] | None:
         """A job-scoped storage grant for the processor (see mediagate.files.grants)."""

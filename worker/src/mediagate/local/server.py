@@ -2,8 +2,9 @@
 
 Environment: DATABASE_URL, DATA_DIR (objects under DATA_DIR/store), JWT_SECRET,
 HOST/PORT (127.0.0.1:8787), FRONTEND_DIR (built web app, optional), CLEANUP_INTERVAL
-(seconds between expired-upload sweeps; the cron trigger's job on Cloudflare),
-MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS (request-head limits, see http_limits.py).
+(seconds between maintenance sweeps: expired uploads, interrupted completions, unreferenced
+objects and, locally only, temporary files a killed writer left; the cron trigger's job on
+Cloudflare), MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS (request-head limits, see http_limits.py).
 """
 
 from __future__ import annotations
@@ -51,16 +52,28 @@ def build_services(env: dict[str, str]) -> Services:
     db = PostgresDatabase(env["DATABASE_URL"])
     store = LocalObjectStore(Path(env.get("DATA_DIR", "data")) / "store")
     queue = PostgresQueue(db, settings.queue_name, max_attempts=int(env.get("QUEUE_MAX_ATTEMPTS", "3")))
-    return Services(settings=settings, store=store, db=db, queue=queue, direct_send=store)
+    return Services(
+        settings=settings,
+        store=store,
+        db=db,
+        queue=queue,
+        direct_send=store,
+        lister=store,
+        multipart_lister=store,
+    )
 
 
 async def _cleanup_loop(services: Services, interval: float) -> None:
+    store: LocalObjectStore = services.store  # type: ignore[assignment]
     while True:
         await asyncio.sleep(interval)
         try:
-            result = await services.tus.cleanup()
+            result = await services.maintenance()
+            result["temp_files"] = await asyncio.to_thread(
+                store.remove_stale_temp_files, services.settings.sweep_grace_seconds
+            )
             if any(result.values()):
-                log.info("upload cleanup: %s", result)
+                log.info("upload cleanup: %s", {k: v for k, v in result.items() if v})
         except Exception:
             log.exception("upload cleanup failed")
 

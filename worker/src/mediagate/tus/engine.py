@@ -8,18 +8,21 @@ responses. All state goes through ``UploadRepository`` and all bytes through the
 from __future__ import annotations
 
 import hmac
+import logging
 import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 
 from ..auth import Principal
 from ..config import Settings
-from ..ports import ByteChunk, Clock, CompletedPart, ObjectStore, StoreError
+from ..crashpoints import crash_point
+from ..ports import ByteChunk, Clock, ObjectStore
+from .completion import Completion, Finalizer
 from .parts import PartWriter
 from .protocol import CHECKSUM_ALGORITHMS, CHECKSUM_MISMATCH, TusError
 from .state import UploadRepository, UploadState
 
-Finalizer = Callable[[UploadState], Awaitable[str]]
+log = logging.getLogger("mediagate.tus")
 # (user_id, upload_id, original_key): delete the file a completed upload became.
 FileDiscarder = Callable[[str, str, str], Awaitable[object]]
 
@@ -57,17 +60,49 @@ class TusEngine:
         self.clock = clock
         self.finalize = finalize
         self.discard_file = discard_file
+        self.completion = Completion(store, uploads, clock, finalize)
 
     # -- lookups -------------------------------------------------------------------
 
     async def get(self, principal: Principal, upload_id: str) -> UploadState:
-        """The caller's upload: 404 when unknown or someone else's, 410 when expired."""
+        """The caller's upload: 404 when unknown or someone else's, 410 when expired.
+
+        An upload whose completion a crash interrupted is finished here first (when its
+        lock is free), so the client's resume (HEAD, then PATCH if needed) ends in a
+        completed upload rather than an error."""
         state = await self.uploads.get(upload_id) if _valid_id(upload_id) else None
         if state is None or state.user_id != principal.user_id or state.state == "terminated":
             raise TusError(404, "upload not found")
-        if state.state == "expired" or (state.state == "active" and state.expires_at < self.clock.now()):
+        if state.state == "expired" or (
+            state.state == "active" and not state.is_unfinished and state.expires_at < self.clock.now()
+        ):
             raise TusError(410, "upload expired")
+        if state.is_unfinished:
+            try:
+                state = await self.finish(state)
+            except TusError:
+                raise  # e.g. the bytes cannot be assembled: the client must know
+            except Exception:  # e.g. the queue is down: the bytes are safe, the sweep retries
+                log.exception("could not finish upload %s", state.id)
+            if state.state == "terminated":  # its file was deleted meanwhile
+                raise TusError(404, "upload not found")
         return state
+
+    async def finish(self, state: UploadState) -> UploadState:
+        """Run the completion steps left undone on ``state`` under its lock. A held lock
+        (the completing request itself, or a dead one not yet stale) leaves it as it is."""
+        token = uuid.uuid4().hex
+        locked = await self.uploads.acquire_lock(state.id, token, self.clock.now(), self.settings.lock_stale_seconds)
+        if locked is None:
+            return state
+        try:
+            if locked.is_unfinished and locked.state == "active":
+                await self._complete(locked, PartWriter(self.store, locked), token, locked.offset)
+            elif locked.is_unfinished:
+                await self.completion.run(locked, token)
+            return locked
+        finally:
+            await self.uploads.release_lock(state.id, token)
 
     # -- creation ------------------------------------------------------------------
 
@@ -101,8 +136,8 @@ class TusEngine:
     async def _complete_empty(self, state: UploadState) -> None:
         token = uuid.uuid4().hex
         locked = await self.uploads.acquire_lock(state.id, token, self.clock.now(), self.settings.lock_stale_seconds)
-        if locked is None:
-            raise TusError(423, "upload is locked by another request")
+        if locked is None:  # someone is finishing it already (it is full from the start)
+            return
         try:
             await self._complete(locked, PartWriter(self.store, locked), token, from_offset=locked.offset)
             state.state, state.file_id = locked.state, locked.file_id
@@ -117,9 +152,11 @@ class TusEngine:
             raise TusError(409, f"Upload-Offset {req.offset} does not match the current offset {state.offset}")
         if req.upload_length is not None:
             state = await self._declare_length(state, req.upload_length)
-        if state.is_complete:
+        if state.is_complete or state.is_completing:
             if req.content_length:
                 raise TusError(409, "upload is already complete")
+            if state.is_completing:  # being finished by another request right now
+                raise TusError(423, "upload is completing; retry shortly", {"Retry-After": "1"})
             return state
         if req.content_length is not None:
             self._check_room(state, req.offset + req.content_length)
@@ -221,22 +258,14 @@ class TusEngine:
         writer.created = []
 
     async def _complete(self, state: UploadState, writer: PartWriter, token: str, from_offset: int) -> None:
+        """Last byte: upload the final part, record the intent (``completing`` with the part
+        list), then run the completion steps; see :mod:`.completion` for why this order."""
         await writer.finish(final=True)
-        try:
-            if state.parts:
-                await self.store.complete_multipart(
-                    state.object_key, state.multipart_id or "", [CompletedPart(p.number, p.etag) for p in state.parts]
-                )
-            else:
-                if state.multipart_id:
-                    await self.store.abort_multipart(state.object_key, state.multipart_id)
-                await self.store.put(state.object_key, b"", content_type=state.metadata.get("filetype"))
-        except StoreError as exc:
-            raise TusError(500, f"could not assemble the upload: {exc}") from exc
-        state.state = "completed"
+        crash_point("completion:before-completing")
+        state.state = "completing"
         await self._commit(state, writer, token, from_offset)
-        state.file_id = await self.finalize(state)
-        await self.uploads.set_file(state.id, state.file_id)
+        crash_point("completion:after-completing")
+        await self.completion.run(state, token)
 
     # -- termination and expiry ------------------------------------------------------
 
@@ -268,7 +297,9 @@ class TusEngine:
 
     async def cleanup(self) -> dict[str, int]:
         """Expire stale uploads (abort their multipart uploads, drop staged bytes) and
-        finish completed uploads whose files row was not written (a crash mid-finalise)."""
+        finish uploads whose completion was interrupted (``UploadState.is_unfinished``),
+        each under its lock. An upload that cannot be finished (its bytes are gone) is
+        logged and tried again next time."""
         expired = 0
         for state in await self.uploads.expired(self.clock.now()):
             token = uuid.uuid4().hex
@@ -281,10 +312,14 @@ class TusEngine:
             await self.uploads.mark(state.id, "expired")
             expired += 1
         finalized = 0
-        for state in await self.uploads.completed_without_file():
-            file_id = await self.finalize(state)
-            await self.uploads.set_file(state.id, file_id)
-            finalized += 1
+        for state in await self.uploads.unfinished(self.clock.now() - self.settings.lock_stale_seconds):
+            try:
+                finished = await self.finish(state)
+            except Exception:  # one broken upload must not stop the sweep
+                log.exception("could not finish upload %s", state.id)
+                continue
+            if finished.is_complete and finished.file_id is not None and state.is_unfinished:
+                finalized += 1
         return {"expired": expired, "finalized": finalized}
 
 

@@ -4,6 +4,11 @@ A PATCH takes a lease-style lock (``lock_token`` + ``lock_heartbeat``); a lock w
 heartbeat is older than the stale limit is taken over, so a crashed server never blocks
 an upload for long. Progress is committed only while holding the lock and only from the
 offset the writer started at, so two writers can never both advance an upload.
+
+States: ``active`` (receiving bytes) -> ``completing`` (every byte is in a committed part;
+the part list is the intent to assemble) -> ``completed`` (the object is assembled;
+``file_id`` is set once the files row is written). ``expired`` and ``terminated`` end an
+upload that never completed. See :mod:`.completion` for why ``completing`` exists.
 """
 
 from __future__ import annotations
@@ -50,6 +55,22 @@ class UploadState:
     @property
     def is_complete(self) -> bool:
         return self.state == "completed"
+
+    @property
+    def is_completing(self) -> bool:
+        return self.state == "completing"
+
+    @property
+    def is_unfinished(self) -> bool:
+        """Every byte arrived but the completion steps did not all run (a crash or a failed
+        step): the next look at it, or the cleanup sweep, finishes it. That includes an
+        ``active`` upload holding all its bytes: a kill right after the commit of a part
+        that ended exactly at the length, or inside the creation of an empty upload, or a
+        body whose declared length was not all sent though every byte was; a client that
+        sees offset == length never sends another PATCH."""
+        if self.state == "active":
+            return self.length is not None and self.offset == self.length
+        return self.state == "completing" or (self.state == "completed" and self.file_id is None)
 
 
 def _from_row(row: Row) -> UploadState:
@@ -169,6 +190,17 @@ class UploadRepository:
         )
         return n == 1
 
+    async def mark_completed(self, upload_id: str, token: str, now: float) -> bool:
+        """``completing`` -> ``completed`` once the object is assembled, under the lock."""
+        n = await self.db.execute(
+            """UPDATE uploads SET state = 'completed', updated_at = to_timestamp($3::float8)
+               WHERE id = $1 AND lock_token = $2 AND state = 'completing'""",
+            upload_id,
+            token,
+            now,
+        )
+        return n == 1
+
     async def set_file(self, upload_id: str, file_id: str) -> None:
         await self.db.execute("UPDATE uploads SET file_id = $2::uuid WHERE id = $1", upload_id, file_id)
 
@@ -182,14 +214,24 @@ class UploadRepository:
         rows = await self.db.fetch(
             f"""SELECT {_COLUMNS} FROM uploads
                 WHERE state = 'active' AND expires_at < to_timestamp($1::float8)
+                  AND (upload_length IS NULL OR upload_offset < upload_length)  -- full ones are finished instead
                 ORDER BY expires_at LIMIT $2::int""",
             now,
             limit,
         )
         return [_from_row(r) for r in rows]
 
-    async def completed_without_file(self, limit: int = 100) -> list[UploadState]:
+    async def unfinished(self, before: float, limit: int = 100) -> list[UploadState]:
+        """Uploads whose completion was interrupted (see ``UploadState.is_unfinished``) and
+        that nothing touched since ``before``: a request may be completing a younger one
+        right now (an empty upload is 'active' and full between its insert and its lock)."""
         rows = await self.db.fetch(
-            f"SELECT {_COLUMNS} FROM uploads WHERE state = 'completed' AND file_id IS NULL LIMIT $1::int", limit
+            f"""SELECT {_COLUMNS} FROM uploads
+                WHERE (state = 'completing' OR (state = 'completed' AND file_id IS NULL)
+                       OR (state = 'active' AND upload_offset = upload_length))
+                  AND updated_at < to_timestamp($1::float8)
+                ORDER BY updated_at LIMIT $2::int""",
+            before,
+            limit,
         )
         return [_from_row(r) for r in rows]

@@ -14,10 +14,21 @@ by R2 itself at ``complete`` time; the tus engine keeps them and keeps the part 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from ...ports import AsgiSend, ByteStream, CompletedPart, ObjectInfo, StoreError
+from ...ports import (
+    AsgiSend,
+    ByteStream,
+    CompletedPart,
+    ListedObject,
+    NoSuchUpload,
+    ObjectInfo,
+    ObjectPage,
+    StoreError,
+)
 from .asgi_bridge import JS_STREAM
 from .ffi import (
     READ_STEP,
@@ -86,6 +97,17 @@ def _message(exc: BaseException) -> str:
 def _is_no_such_upload(exc: BaseException) -> bool:
     text = _message(exc).lower()
     return "nosuchupload" in text or "10024" in text or "does not exist" in text
+
+
+def _epoch(uploaded: Any) -> float:
+    """An R2 object's ``uploaded`` (a JS Date) as epoch seconds; unknown means "just now",
+    which the storage sweep treats as too young to collect."""
+    if isinstance(uploaded, datetime):
+        return uploaded.timestamp()
+    get_time = None if is_nullish(uploaded) else js_get(uploaded, "getTime")
+    if get_time is None:
+        return time.time()
+    return float(get_time()) / 1000.0
 
 
 def _http_metadata(content_type: str | None) -> dict[str, Any] | None:
@@ -225,6 +247,20 @@ class R2ObjectStore:
                 break
         return sorted(keys)
 
+    async def list_objects(self, prefix: str, *, cursor: str | None = None, limit: int = LIST_LIMIT) -> ObjectPage:
+        """One page of ``list`` (the ObjectLister ability): keys, sizes and upload times."""
+        options: dict[str, Any] = {"prefix": prefix, "limit": max(1, min(limit, LIST_LIMIT))}
+        if cursor:
+            options["cursor"] = cursor
+        result = await self._call(f"list {prefix!r}", lambda: self.bucket.list(to_js_obj(options)))
+        objects = [
+            ListedObject(str(obj.key), int(js_get(obj, "size", 0)), _epoch(js_get(obj, "uploaded")))
+            for obj in js_get(result, "objects", [])
+        ]
+        next_cursor = js_get(result, "cursor")
+        more = bool(js_get(result, "truncated", False)) and bool(next_cursor)
+        return ObjectPage(objects, str(next_cursor) if more else None)
+
     # -- multipart -------------------------------------------------------------------------
 
     async def create_multipart(self, key: str, *, content_type: str | None = None) -> str:
@@ -254,7 +290,13 @@ class R2ObjectStore:
     async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> ObjectInfo:
         upload = await self._call(f"resumeMultipartUpload {key}", lambda: self._resume(key, upload_id))
         uploaded = [{"partNumber": p.number, "etag": p.etag} for p in parts]
-        obj = await self._call(f"complete of {key}", lambda: upload.complete(to_js_obj(uploaded)))
+        try:
+            obj = await maybe_await(upload.complete(to_js_obj(uploaded)))
+        except Exception as exc:
+            # R2 retires the id on complete: a retried completion lands here (the caller
+            # then checks for the object).
+            kind = NoSuchUpload if _is_no_such_upload(exc) else StoreError
+            raise kind(f"R2 complete of {key} failed: {_message(exc)}") from exc
         return _info(obj, key)
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:

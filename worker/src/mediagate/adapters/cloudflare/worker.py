@@ -61,4 +61,8 @@ def build_services(env: Any, *, fetch: Fetch | None = None) -> Services:
         raise ValueError("DATABASE_URL is not set (wrangler secret put DATABASE_URL)")
     db = NeonHttpDatabase(database_url, fetch, endpoint=vars_.get("NEON_SQL_ENDPOINT") or None)
     store = R2ObjectStore(env.BUCKET)
-    return Services(settings=settings, store=store, db=db, queue=CloudflareQueue(env.JOBS), direct_send=store)
+    # R2's binding lists objects (with a cursor) but not multipart uploads: R2 aborts
+    # abandoned ones itself after 7 days.
+    return Services(
+        settings=settings, store=store, db=db, queue=CloudflareQueue(env.JOBS), direct_send=store, lister=store
+    )

@@ -5,21 +5,40 @@ Objects live under ``<root>/objects/<key>``; a multipart upload under
 but the last the same size and at least 5 MiB, the last no larger, at most 10,000
 parts, ETags matching) so any violation by the tus engine fails tests here rather than
 in production. Writes go to a temporary file and are renamed into place, so a killed
-process never leaves a half-written object or part.
+process never leaves a half-written object or part (the temporary files it may leave
+are removed by ``remove_stale_temp_files``, which the local server's sweep calls).
+
+Completing a multipart upload is crash-safe like R2's: the object is renamed into place
+first, then the upload id is retired (``upload.json`` goes, atomically) and only then are
+the parts removed, so a kill at any point leaves either a completable upload or an
+assembled object with an unknown upload id (``NoSuchUpload``), never parts without a
+manifest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...ports import AsgiSend, ByteStream, CompletedPart, ObjectInfo, StoreError
+from ...ports import (
+    AsgiSend,
+    ByteStream,
+    CompletedPart,
+    ListedObject,
+    MultipartUploadInfo,
+    NoSuchUpload,
+    ObjectInfo,
+    ObjectPage,
+    StoreError,
+)
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
@@ -104,12 +123,24 @@ class LocalObjectStore:
         return self.multipart / upload_id
 
     @staticmethod
-    async def _write(path: Path, data: bytes | ByteStream, expected: int | None = None) -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _open_new(path: Path):
+        """Create ``path`` for writing, making its directory (again, if a sweep just
+        removed it as empty)."""
+        for attempt in range(3):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return open(path, "wb")
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    async def _write(cls, path: Path, data: bytes | ByteStream, expected: int | None = None) -> int:
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         written = 0
         try:
-            with open(tmp, "wb") as fh:
+            with cls._open_new(tmp) as fh:
                 # Writes run in a thread so the server keeps reading the socket meanwhile.
                 if isinstance(data, bytes | bytearray | memoryview):
                     await asyncio.to_thread(fh.write, data)
@@ -177,16 +208,69 @@ class LocalObjectStore:
             self._meta_path(path).unlink(missing_ok=True)
 
     async def list_keys(self, prefix: str) -> list[str]:
+        return sorted(self._walk(prefix))
+
+    def _walk(self, prefix: str) -> dict[str, Path]:
+        """Every object key under ``prefix`` and its file (only the prefix's directory is walked)."""
         base = self.objects
-        found = []
-        for dirpath, _dirs, files in os.walk(base):
+        dirs = prefix.split("/")[:-1]
+        if any(d in ("", ".", "..") for d in dirs) or "\x00" in prefix:
+            return {}  # no key has such a prefix, and the walk must not leave the store
+        top = base.joinpath(*dirs)
+        found: dict[str, Path] = {}
+        for dirpath, _dirs, files in os.walk(top):
             for name in files:
                 if name.startswith("."):
                     continue
-                key = os.path.relpath(os.path.join(dirpath, name), base).replace(os.sep, "/")
+                path = os.path.join(dirpath, name)
+                key = os.path.relpath(path, base).replace(os.sep, "/")
                 if key.startswith(prefix):
-                    found.append(key)
-        return sorted(found)
+                    found[key] = Path(path)
+        return found
+
+    async def list_objects(self, prefix: str, *, cursor: str | None = None, limit: int = 1000) -> ObjectPage:
+        """One page of objects in key order; the cursor is the last key of the page."""
+        found = self._walk(prefix)
+        keys = sorted(found)
+        start = bisect.bisect_right(keys, cursor) if cursor else 0
+        page: list[ListedObject] = []
+        for key in keys[start : start + limit]:
+            try:
+                st = found[key].stat()
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            page.append(ListedObject(key, st.st_size, st.st_mtime))
+        more = start + limit < len(keys)
+        return ObjectPage(page, keys[start + limit - 1] if more else None)
+
+    def remove_stale_temp_files(self, older_than_seconds: float) -> int:
+        """Remove temporary files a killed writer left behind, metadata of objects a killed
+        delete removed, and directories left empty.
+
+        Local housekeeping (R2 has neither): only files and directories untouched for
+        ``older_than_seconds`` go, so a write in progress keeps its temporary file."""
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for root in (self.objects, self.multipart):
+            for dirpath, dirs, files in os.walk(root, topdown=False):
+                for name in files:
+                    orphan_meta = name.startswith(".") and name.endswith(".meta") and name[1:-5] not in files
+                    if (name.startswith(".") and name.endswith(".tmp")) or orphan_meta:
+                        path = Path(dirpath, name)
+                        try:
+                            if path.stat().st_mtime < cutoff:
+                                path.unlink()
+                                removed += 1
+                        except FileNotFoundError:
+                            pass
+                here = Path(dirpath)
+                if root is self.objects and here != root and not dirs and not files:
+                    try:
+                        if here.stat().st_mtime < cutoff:
+                            here.rmdir()
+                    except OSError:
+                        pass  # not empty any more, or gone
+        return removed
 
     # -- multipart -------------------------------------------------------------------------
 
@@ -203,7 +287,7 @@ class LocalObjectStore:
         try:
             meta = json.loads((d / "upload.json").read_text())
         except FileNotFoundError as exc:
-            raise StoreError(f"NoSuchUpload: multipart upload {upload_id} does not exist") from exc
+            raise NoSuchUpload(f"NoSuchUpload: multipart upload {upload_id} does not exist") from exc
         if meta["key"] != key:
             raise StoreError("multipart upload belongs to another key")
         return d, meta
@@ -233,11 +317,12 @@ class LocalObjectStore:
             part = d / f"part-{p.number:05d}"
             try:
                 etag = (d / f"part-{p.number:05d}.etag").read_text()
+                if etag != p.etag:
+                    raise StoreError(f"InvalidPart: ETag mismatch for part {p.number}")
+                sizes.append(part.stat().st_size)
             except FileNotFoundError as exc:
+                self._load_upload(key, upload_id)  # retired meanwhile by a concurrent complete: NoSuchUpload
                 raise StoreError(f"InvalidPart: part {p.number} was never uploaded") from exc
-            if etag != p.etag:
-                raise StoreError(f"InvalidPart: ETag mismatch for part {p.number}")
-            sizes.append(part.stat().st_size)
         if len(sizes) > 1:
             body = sizes[:-1]
             if len(set(body)) != 1:
@@ -251,19 +336,58 @@ class LocalObjectStore:
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
             await asyncio.to_thread(_concatenate, [d / f"part-{p.number:05d}" for p in parts], tmp)
+            if (await asyncio.to_thread(os.path.getsize, tmp)) != sum(sizes):
+                self._load_upload(key, upload_id)  # parts removed under us by a concurrent complete
+                raise StoreError("InternalError: assembled object has the wrong size")
+            self._write_meta(target, meta.get("content_type"))
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        self._write_meta(target, meta.get("content_type"))
-        shutil.rmtree(d, ignore_errors=True)
+        self._retire(d)
         return ObjectInfo(key, sum(sizes), meta.get("content_type"))
 
-    async def abort_multipart(self, key: str, upload_id: str) -> None:
-        try:
-            d, _ = self._load_upload(key, upload_id)
-        except StoreError:
-            return
+    @staticmethod
+    def _retire(d: Path) -> None:
+        """End a multipart upload: its manifest first (from then on the id is unknown, as
+        on R2 after complete or abort), then the parts."""
+        (d / "upload.json").unlink(missing_ok=True)
         shutil.rmtree(d, ignore_errors=True)
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Abort; an unknown id counts as aborted. A directory whose manifest is already
+        gone (a kill while retiring it) is removed too."""
+        try:
+            d = self._upload_dir(upload_id)
+        except StoreError:
+            return  # not an id this store ever handed out
+        try:
+            meta = json.loads((d / "upload.json").read_text())
+        except FileNotFoundError:
+            shutil.rmtree(d, ignore_errors=True)
+            return
+        if meta["key"] != key:
+            return
+        self._retire(d)
+
+    async def list_multipart_uploads(self, *, limit: int = 1000) -> list[MultipartUploadInfo]:
+        """Multipart uploads in progress, oldest first; a remnant without a manifest is
+        listed with an empty key (aborting it removes it)."""
+        found = []
+        for d in self.multipart.iterdir():
+            if not d.is_dir():
+                continue
+            manifest = d / "upload.json"
+            try:
+                key = json.loads(manifest.read_text())["key"]
+                initiated = manifest.stat().st_mtime
+            except FileNotFoundError:
+                try:
+                    key, initiated = "", d.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+            found.append(MultipartUploadInfo(key, d.name, initiated))
+        found.sort(key=lambda u: u.initiated)
+        return found[:limit]
 
     def open_multipart_count(self) -> int:
         """How many multipart uploads are in progress (tests check cleanup aborts them)."""
