@@ -49,14 +49,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import m3u8
+
 from .ffrun import TRUNCATION_MARKERS, FfmpegRun, ProcessingTimeout
 from .hls import AUDIO_DIR, Rung, build_ladder_command, plan_ladder, rendition_files, safe_filter_path, write_master
-from .poster import make_poster
+from .poster import Poster, make_poster
 from .probe import probe_video
 from .result import MediaError, MediaOutput, ProcessResult
 from .storyboard import make_storyboard
@@ -74,6 +78,8 @@ DECODE_WEIGHT = 0.2  # decoding a source pixel costs ~1/5 of encoding one with v
 #: Above this estimated extra CPU (see first_pass_overhead) the ladder is one ffmpeg run.
 MAX_FIRST_PASS_OVERHEAD = float(os.environ.get("MEDIAGATE_MAX_FIRST_PASS_OVERHEAD", "0.25"))
 POLL_SECONDS = 0.2
+#: Decoder options of the low-rung run (see the module docstring).
+LOW_RUN_DECODE_ARGS = tuple(shlex.split(os.environ.get("MEDIAGATE_LOW_RUN_DECODE_ARGS", "")))
 
 _CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -141,6 +147,87 @@ def first_pass_overhead(info: dict, ladder: Sequence[Rung]) -> float:
     return decode / (sum(r.width * r.height for r in ladder) + decode)
 
 
+class _Publisher:
+    """Publishes the lowest rung (and the audio rendition) while its EVENT playlists grow.
+
+    Each step snapshots the playlists ffmpeg rewrote atomically (``temp_file``), hands out
+    the init sections and segments they list that were not handed out before, then the
+    snapshots, then, once every rendition has a segment, the provisional master listing
+    that rung. Segments are immutable and handed out once; only playlists are re-sent, and a
+    snapshot only lists segments sent before it, so a reader never sees a dangling URI.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        rung: Rung,
+        *,
+        audio: bool,
+        fps: float,
+        on_publish: Callable[[list[tuple[str, Path]]], None] | None,
+        on_first_playable: Callable[[str], None] | None,
+    ) -> None:
+        self.out = out
+        self.hls_dir = out / "hls"
+        self.snap_dir = out.parent / (out.name + ".published")
+        self.rung = rung
+        self.playlists = [rung.playlist] + ([f"{AUDIO_DIR}/index.m3u8"] if audio else [])
+        self.audio = audio
+        self.fps = fps
+        self.on_publish = on_publish
+        self.on_first_playable = on_first_playable
+        self.sent: set[str] = set()
+        self.last_text: dict[str, str] = {}
+        self.master_sent = False
+        self.first_segment_at: float | None = None
+
+    def step(self) -> bool:
+        """Publish what is new; True once the master is out (the video is playable)."""
+        if self.on_publish is None and self.on_first_playable is None:
+            return False
+        snaps: dict[str, tuple[str, m3u8.M3U8]] = {}
+        for rel in self.playlists:
+            try:
+                text = (self.hls_dir / rel).read_text()
+                pl = m3u8.loads(text)
+            except (OSError, ValueError):
+                return self.master_sent
+            if not pl.segments:
+                return self.master_sent  # every rendition needs a segment before the master lists it
+            snaps[rel] = (text, pl)
+        items: list[tuple[str, Path]] = []
+        for rel, (text, pl) in snaps.items():
+            if text == self.last_text.get(rel):
+                continue
+            base = Path(rel).parent
+            uris = ([pl.segment_map[0].uri] if pl.segment_map else []) + [seg.uri for seg in pl.segments]
+            for uri in uris:
+                out_rel = f"hls/{(base / uri).as_posix()}"
+                if out_rel not in self.sent:
+                    self.sent.add(out_rel)
+                    items.append((out_rel, self.out / out_rel))
+            snap = self.snap_dir / "hls" / rel
+            snap.parent.mkdir(parents=True, exist_ok=True)
+            snap.write_text(text)
+            items.append((f"hls/{rel}", snap))
+            self.last_text[rel] = text
+        if not self.master_sent:
+            write_master(self.hls_dir, [self.rung], fps=self.fps, audio=self.audio)
+            snap = self.snap_dir / MASTER
+            snap.write_bytes((self.out / MASTER).read_bytes())
+            items.append((MASTER, snap))
+        if items and self.on_publish is not None:
+            self.on_publish(items)
+        if not self.master_sent:
+            self.master_sent = True
+            if self.on_first_playable is not None:
+                self.on_first_playable(MASTER)
+        return True
+
+    def close(self) -> None:
+        shutil.rmtree(self.snap_dir, ignore_errors=True)
+
+
 def process_video(
     src: str | Path,
     out_dir: str | Path,
@@ -149,16 +236,27 @@ def process_video(
     lut_path: str | None = None,
     on_progress: Callable[[float], None] | None = None,
     on_first_playable: Callable[[str], None] | None = None,
+    on_publish: Callable[[list[tuple[str, Path]]], None] | None = None,
+    on_poster: Callable[[Poster, dict], None] | None = None,
     preset: str = "veryfast",
 ) -> ProcessResult:
     """Encode ``src`` to an HLS ladder with poster, storyboard and metadata in ``out_dir``.
 
     ``rungs`` are short-side heights; those above the source's are dropped. ``lut_path``
     is a .cube 3D LUT (LOG → Rec.709) applied to every rung and the poster. Callbacks run
-    on the calling thread: ``on_progress(percent)`` (monotonic, ends at 100) and
-    ``on_first_playable("hls/master.m3u8")`` as soon as a complete rendition is playable
-    (see the module docstring for when the lowest rung is encoded first). Bad media
-    raises MediaError; a stuck encode ProcessingTimeout.
+    on the calling thread, in this order:
+
+    * ``on_poster(poster, info)`` right after the probe and the one-frame poster (the
+      encode runs meanwhile): the grid thumbnail and viewer poster exist in ``out_dir``;
+      ``info["direct_play"]`` says whether browsers can play the original as is;
+    * ``on_publish([(output_path, local_file), ...])`` repeatedly while the lowest rung
+      encodes: files to upload *in this order* (segments before the playlists listing them,
+      the master last); segments come once, playlists again as they grow;
+    * ``on_first_playable("hls/master.m3u8")`` once, after the first ``on_publish`` that
+      carried the master (the first segment of every rendition exists);
+    * ``on_progress(percent)`` (monotonic, ends at 100) throughout.
+
+    Bad media raises MediaError; a stuck encode ProcessingTimeout.
     """
     t0 = time.monotonic()
     src = Path(src)
@@ -172,7 +270,8 @@ def process_video(
     info = probe_video(src)
     ladder = plan_ladder(info, rungs)
     overhead = first_pass_overhead(info, ladder)
-    split = on_first_playable is not None and len(ladder) > 1 and overhead <= MAX_FIRST_PASS_OVERHEAD
+    progressive = on_first_playable is not None or on_publish is not None
+    split = progressive and len(ladder) > 1 and overhead <= MAX_FIRST_PASS_OVERHEAD
     first_rungs, later_rungs = (ladder[:1], ladder[1:]) if split else (ladder, [])
     audio = bool(info["has_audio"])
     duration = float(info["duration"])
@@ -187,15 +286,28 @@ def process_video(
     if info["hdr"] and lut_path is None:
         warnings.append(f"HDR source ({info['color']['transfer']}): encoded as SDR without tone mapping")
     timings: dict[str, float] = {"probe_s": round(time.monotonic() - t0, 3)}
+    publisher = _Publisher(
+        out, ladder[0], audio=audio, fps=info["fps"], on_publish=on_publish, on_first_playable=on_first_playable
+    )
 
     # scratch space only for a LUT path that needs copying (filtergraph-unsafe characters)
     scratch_cm = tempfile.TemporaryDirectory(prefix="mediagate-video-") if lut_path else contextlib.nullcontext()
     with scratch_cm as scratch:
         lut = safe_filter_path(lut_path, Path(scratch)) if lut_path and scratch else None
 
-        def run(rs: Sequence[Rung], *, with_audio: bool, nice: int = 0) -> FfmpegRun:
+        def run(rs: Sequence[Rung], *, with_audio: bool, nice: int = 0, event: bool = False) -> FfmpegRun:
             return FfmpegRun(
-                build_ladder_command(src, hls_dir, rs, info, audio=with_audio, lut=lut, preset=preset),
+                build_ladder_command(
+                    src,
+                    hls_dir,
+                    rs,
+                    info,
+                    audio=with_audio,
+                    lut=lut,
+                    preset=preset,
+                    event=event,
+                    decode_args=LOW_RUN_DECODE_ARGS if split and event else (),
+                ),
                 what="encoding " + "/".join(r.name for r in rs),
                 timeout=timeout,
                 stall_timeout=STALL_TIMEOUT,
@@ -203,29 +315,34 @@ def process_video(
                 paths=[str(src)],
             )
 
-        first = run(first_rungs, with_audio=audio)
+        first = run(first_rungs, with_audio=audio, event=progressive)
         later = run(later_rungs, with_audio=False, nice=UPPER_RUNGS_NICE) if later_rungs else None
         runs = [first, later]
         try:
             first.start()
             if later is not None:
                 later.start()
+            # the poster decodes a few keyframes only: ready ~1 s in, while the rungs encode
+            t = time.monotonic()
+            poster = make_poster(src, out, info, lut=lut)
+            timings["poster_s"] = round(time.monotonic() - t0, 3)
+            if on_poster is not None:
+                on_poster(poster, info)
             while not first.poll():
                 if later is not None and later.finished_at is None:
                     later.poll()  # fail fast if the other run dies
+                if publisher.step() and "first_playable_s" not in timings:
+                    timings["first_playable_s"] = round(time.monotonic() - t0, 3)
                 progress.update(runs)
                 time.sleep(POLL_SECONDS)
             _check_truncation(first, warnings)
-            stats = write_master(hls_dir, first_rungs, fps=info["fps"], audio=audio)
-            timings["first_playable_s"] = round(time.monotonic() - t0, 3)
+            publisher.step()  # the closed playlists (EXT-X-ENDLIST)
+            timings.setdefault("first_playable_s", round(time.monotonic() - t0, 3))
             timings["first_run_s"] = round(first.elapsed, 3)
-            if on_first_playable is not None:
+            stats = write_master(hls_dir, first_rungs, fps=info["fps"], audio=audio)
+            if not publisher.master_sent and on_first_playable is not None:
                 on_first_playable(MASTER)
 
-            t = time.monotonic()
-            poster = make_poster(src, out, info, lut=lut)
-            timings["poster_s"] = round(time.monotonic() - t, 3)
-            progress.update(runs, extra=0.3)
             t = time.monotonic()
             low = ladder[0]
             board = make_storyboard(hls_dir / low.playlist, out, width=low.width, height=low.height, duration=duration)
@@ -243,6 +360,7 @@ def process_video(
             for r in runs:
                 if r is not None:
                     r.close()
+            publisher.close()
 
     playlists = [r.playlist for r in ladder] + ([f"{AUDIO_DIR}/index.m3u8"] if audio else [])
     rel_files = [MASTER] + [f"hls/{f}" for f in rendition_files(hls_dir, playlists)]
@@ -267,6 +385,8 @@ def process_video(
         "encoder": {"codec": "libx264", "preset": preset, "lut": lut_path is not None},
         "strategy": {
             "name": "low-rung-first" if split else "single-run",
+            "progressive": progressive,
+            "low_run_decode_args": list(LOW_RUN_DECODE_ARGS) if split else [],
             "first_pass_overhead_estimate": round(overhead, 3),
         },
         "timings": timings,
