@@ -10,6 +10,7 @@ served by the Worker through signed links.
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,14 @@ def _variants_served(preview: dict) -> None:
         assert len(r.content) > 100
 
 
+def _lane_of(server, job_id: str) -> str:
+    """Which queue delivered a job, from the Worker's consumer log (``queue batch (<queue>): <job>=...``)."""
+    log = (server.data_dir / "wrangler.log").read_text(errors="replace")
+    found = re.findall(rf"queue batch \(([\w-]+)\): [^\n]*{job_id}=", log)
+    assert found, f"no queue batch for job {job_id}"
+    return found[-1]
+
+
 def test_image_is_processed_in_workerd(server, user_id):
     db = server.env["DATABASE_URL"]
     upload_id = upload(server, user_id, jpeg_with_orientation(800, 400, 6), "rotated.jpg")
@@ -52,6 +61,7 @@ def test_image_is_processed_in_workerd(server, user_id):
     event = wait_webhook(db, row["id"], "processing-complete")
     assert event["status"] == "completed"
     _variants_served(_preview(server, user_id, row["id"]))
+    assert _lane_of(server, str(row["job_id"])) == "mediagate-jobs"  # the fast lane
 
 
 def test_raw_is_processed_in_workerd(server, user_id, tmp_path: Path):
@@ -87,3 +97,6 @@ def test_video_is_processed_in_workerd(server, user_id, tmp_path: Path):
     subprocess.run(["ffmpeg", "-v", "error", "-i", master_url, "-f", "null", "-"], check=True, timeout=180)
     assert httpx.get(preview["preview_url"], timeout=30).headers["content-type"] == "image/jpeg"
     assert wait_webhook(db, row["id"], "processing-complete")["status"] == "completed"
+    # the video lane: its own queue (JOBS_VIDEO), consumed by the same Worker
+    assert _lane_of(server, str(row["job_id"])) == "mediagate-jobs-video"
+    assert preview["playable"] is True and preview["direct_play"] is True

@@ -25,24 +25,39 @@ A viewer should get a playable video long before the whole ladder is encoded. Me
   starved and the total stretches (bench on a busy shared box: up to 1.5x); in the
   container the only competitors are other jobs, and yielding to them is the point.
 
-When the low-rung run ends we write a provisional ``hls/master.m3u8`` listing only that
-rung (measured from its finished segments, so it is already valid) and call
-``on_first_playable("hls/master.m3u8")``: ``out_dir`` then holds a complete, playable VOD
-rendition the caller can publish. Poster and storyboard are made next (while the upper
-rungs encode); the master is rewritten with the whole ladder at the end. Both runs use the
-same fps filter, keyframe expression and segmenting, so keyframes and segment boundaries
-line up exactly across all rungs.
+Progressive first rung, poster first (instant preview)
+-----------------------------------------------------
+The run carrying the lowest rung (and the audio) writes HLS ``EVENT`` playlists
+(``-hls_playlist_type event``, ``temp_file``: rewritten atomically after each finished 6 s
+segment, closed with ``EXT-X-ENDLIST``). While it runs, :class:`_Publisher` hands the caller
+(``on_publish``) each new init section/segment once, then a snapshot of the playlists listing
+only what was handed out before, then — as soon as every rendition has a segment — a
+provisional master listing that rung (``on_first_playable``). So the video is playable ~one
+segment after the encode starts, whatever its length; the rung is produced at ~3x real time
+on 2 cores (nice 0, while the upper rungs run niced), so a player starting on the first
+segment does not catch up with it. The full ladder joins the master when the upper rungs
+finish (players reload it then: the web app swaps in place at the same position). The same
+publishing happens in the single-run case (4K, one rung): the lowest rung still grows, only
+slower.
 
-The extra decode is what the split costs, so it is only used when it buys something: with
-an ``on_first_playable`` consumer, more than one rung, and an estimated overhead
-(:func:`first_pass_overhead`) ≤ ``MAX_FIRST_PASS_OVERHEAD`` — 1080p H.264 ≈ 0.11 and
-1080p HEVC ≈ 0.20 split; 4K sources (0.33–0.49: decoding 4K twice would cost a third more
-CPU) get the ladder in one run, like calls without a consumer, and ``on_first_playable``
-then fires with the complete master. The choice and timings are in
-``metadata["strategy"]`` and ``metadata["timings"]``.
+The poster (keyframes of the first seconds only, see :mod:`.poster`) is made right after the
+runs start and handed out through ``on_poster`` with the probe's ``direct_play`` verdict:
+~1 s into the job, before any rung.
 
-Under CPU contention (several jobs per container) the niced run yields to other jobs'
-low rungs too, so every job reaches "playable" sooner; the total work is unchanged.
+Cost — why not ≤ 1.10x CPU for 1080p H.264
+------------------------------------------
+Measured here (``bench/process_video.py``, 20 s 1080p30 H.264 at 12 Mbit/s, veryfast, busy
+2-core box): bare ladder 33.9 s CPU, low-rung-first pipeline 40.7 s (1.20x), single run
+34.9 s (1.03x). The split's extra is almost entirely the second decode (5.0 s CPU = 15 % of
+the ladder for this source; ``-skip_loop_filter all``/``-threads 1`` decode save ≤ 15 % of
+it, and skipping the deblocking filter of a *final* rung is not acceptable), so no split
+design gets under 1.10x for 1080p H.264. The single run would (1.03x), but one ffmpeg process
+advances all rungs in lockstep at the ladder's pace — about real time for 1080p30 on 2 idle
+cores, less under load — so a player starting on its first segment stalls. Both constraints
+cannot hold at once on this hardware; the split is kept because a stalling preview defeats
+the point, and its overhead is paid only where it is bounded (``MAX_FIRST_PASS_OVERHEAD``:
+4K and costly codecs take the single run). ``MEDIAGATE_LOW_RUN_DECODE_ARGS`` (e.g.
+``-skip_loop_filter all``) lets a deployment trade low-rung quality for CPU.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ...config import Settings
+from ...jobs import LaneQueues
 from ...services import Services
 from .ffi import is_nullish
 from .neon_http import Fetch, NeonHttpDatabase
@@ -60,4 +61,10 @@ def build_services(env: Any, *, fetch: Fetch | None = None) -> Services:
     if not database_url:
         raise ValueError("DATABASE_URL is not set (wrangler secret put DATABASE_URL)")
     db = NeonHttpDatabase(database_url, fetch, endpoint=vars_.get("NEON_SQL_ENDPOINT") or None)
-    return Services(settings=settings, store=R2ObjectStore(env.BUCKET), db=db, queue=CloudflareQueue(env.JOBS))
+    fast = CloudflareQueue(env.JOBS)
+    # the video lane's queue (wrangler.toml JOBS_VIDEO); without the binding videos share JOBS
+    video_binding = getattr(env, "JOBS_VIDEO", None)
+    video = fast if video_binding is None or is_nullish(video_binding) else CloudflareQueue(video_binding)
+    return Services(
+        settings=settings, store=R2ObjectStore(env.BUCKET), db=db, queue=LaneQueues({"fast": fast, "video": video})
+    )
