@@ -237,14 +237,18 @@ export class Library {
     return this.items.filter((i) => ACTIVE.has(i.processing_status)).map((i) => i.id);
   }
 
-  /** While anything processes, poll its status (bounded work per tick). */
-  schedulePoll(delay = 2000): void {
+  /**
+   * While anything processes, poll its status (bounded work per tick): every second while a
+   * file waits for its first thumbnail or a video for playback (both come early), else 2 s.
+   */
+  schedulePoll(delay?: number): void {
     if (this.pollTimer || this.polling) return;
     if (!this.activeIds().length) return;
+    const eager = this.items.some((i) => ACTIVE.has(i.processing_status) && (!i.thumbnail_url || (i.type === "video" && !i.playable)));
     this.pollTimer = setTimeout(() => {
       this.pollTimer = null;
       void this.pollActive();
-    }, delay);
+    }, delay ?? (eager ? 1000 : 2000));
   }
 
   async pollActive(): Promise<void> {
