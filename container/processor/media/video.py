@@ -44,19 +44,25 @@ The poster (keyframes of the first seconds only, see :mod:`.poster`) is made rig
 runs start and handed out through ``on_poster`` with the probe's ``direct_play`` verdict:
 ~1 s into the job, before any rung.
 
-Cost — why not ≤ 1.10x CPU for 1080p H.264
-------------------------------------------
-Measured here (``bench/process_video.py``, 20 s 1080p30 H.264 at 12 Mbit/s, veryfast, busy
-2-core box): bare ladder 33.9 s CPU, low-rung-first pipeline 40.7 s (1.20x), single run
-34.9 s (1.03x). The split's extra is almost entirely the second decode (5.0 s CPU = 15 % of
-the ladder for this source; ``-skip_loop_filter all``/``-threads 1`` decode save ≤ 15 % of
-it, and skipping the deblocking filter of a *final* rung is not acceptable), so no split
-design gets under 1.10x for 1080p H.264. The single run would (1.03x), but one ffmpeg process
-advances all rungs in lockstep at the ladder's pace — about real time for 1080p30 on 2 idle
-cores, less under load — so a player starting on its first segment stalls. Both constraints
-cannot hold at once on this hardware; the split is kept because a stalling preview defeats
-the point, and its overhead is paid only where it is bounded (``MAX_FIRST_PASS_OVERHEAD``:
-4K and costly codecs take the single run). ``MEDIAGATE_LOW_RUN_DECODE_ARGS`` (e.g.
+Cost — the early rung vs ≤ 1.10x CPU, and why the split stays
+-------------------------------------------------------------
+Measured here with this code (``bench/process_video.py --duration 20``, 1080p30 H.264 at
+12 Mbit/s, veryfast, on a shared 2-core box at load 11–23, one run each, so ±10 % noise):
+bare ladder 34.8 s CPU; low-rung-first + progressive pipeline 37.3 s (1.07x), first segment
+playable at 3.4 s; single run 32.3 s (0.93x), first segment at 6.2 s. An earlier pair of
+runs gave 1.20x and 1.03x. The split's real extra is the second decode (4.6–5.0 s CPU =
+13–15 % of the ladder for this source; ``-skip_loop_filter all``/``-threads 1`` decoding
+save ≤ 15 % of that, and skipping the deblocking of a *final* rung is not acceptable), so
+on average the split lands around 1.1–1.15x for 1080p H.264, at or just above the 1.10x aim.
+
+The alternative that is always ≤ 1.10x — one ffmpeg run for every rung, the lowest one
+published as it grows — advances all rungs in lockstep at the ladder's pace: ~1.2x real
+time for 1080p30 on 2 idle cores, below real time under any load or with 3 jobs per
+container, so a player starting on its first segment catches up and stalls on long videos.
+The split's low run (nice 0, upper rungs niced) runs at ~2.5–3x real time even so, which
+is what "plays through without stalling" needs, so the split is kept where its extra decode
+is small (``MAX_FIRST_PASS_OVERHEAD``; 4K and costly codecs take the single run and still
+publish their lowest rung as it grows). ``MEDIAGATE_LOW_RUN_DECODE_ARGS`` (e.g.
 ``-skip_loop_filter all``) lets a deployment trade low-rung quality for CPU.
 """
 
