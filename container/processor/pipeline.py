@@ -143,7 +143,13 @@ class Pipeline:
             result = await asyncio.to_thread(
                 run_media, message, src, out_dir, self.settings, on_progress, on_first_playable, on_publish, on_poster
             )
-            for output in result.outputs:
+
+            # segments before the playlists listing them, the master last: a player reading the
+            # (already public) master never meets a rung that is not there yet
+            def order(o: Any) -> int:
+                return 2 if o.path == result.hls_master else 1 if o.path.endswith(".m3u8") else 0
+
+            for output in sorted(result.outputs, key=order):
                 if output.path in published:
                     continue
                 await store.upload(out_dir / output.path, prefix + output.path, output.content_type)
