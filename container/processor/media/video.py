@@ -40,6 +40,11 @@ finish (players reload it then: the web app swaps in place at the same position)
 publishing happens in the single-run case (4K, one rung): the lowest rung still grows, only
 slower.
 
+Quick work first: the low-rung run runs at ``nice +LOW_RUNG_NICE`` (4), the upper rungs at
+``+UPPER_RUNGS_NICE`` (10), while images, RAW and posters run at 0 in the processor, so a
+photo submitted during three transcodes takes most of the CPU it needs at once (the lanes
+make sure it has a slot; this makes sure it has the cores).
+
 The poster (keyframes of the first seconds only, see :mod:`.poster`) is made right after the
 runs start and handed out through ``on_poster`` with the probe's ``direct_play`` verdict:
 ~1 s into the job, before any rung.
@@ -95,6 +100,9 @@ ENCODE_TIMEOUT_FACTOR = float(os.environ.get("MEDIAGATE_ENCODE_TIMEOUT_FACTOR", 
 STALL_TIMEOUT = float(os.environ.get("MEDIAGATE_ENCODE_STALL_TIMEOUT", "180"))
 #: Niceness added to the upper-rungs run: it yields the CPU to low rungs (ours and other jobs').
 UPPER_RUNGS_NICE = int(os.environ.get("MEDIAGATE_UPPER_RUNGS_NICE", "10"))
+#: Niceness of the low-rung run: above quick work (images, RAW, posters run at 0 in the
+#: processor), below nothing else of ours; the upper rungs stay well below it.
+LOW_RUNG_NICE = int(os.environ.get("MEDIAGATE_LOW_RUNG_NICE", "4"))
 DECODE_WEIGHT = 0.2  # decoding a source pixel costs ~1/5 of encoding one with veryfast
 #: Above this estimated extra CPU (see first_pass_overhead) the ladder is one ffmpeg run.
 MAX_FIRST_PASS_OVERHEAD = float(os.environ.get("MEDIAGATE_MAX_FIRST_PASS_OVERHEAD", "0.25"))
@@ -336,7 +344,7 @@ def process_video(
                 paths=[str(src)],
             )
 
-        first = run(first_rungs, with_audio=audio, event=progressive)
+        first = run(first_rungs, with_audio=audio, event=progressive, nice=LOW_RUNG_NICE)
         later = run(later_rungs, with_audio=False, nice=UPPER_RUNGS_NICE) if later_rungs else None
         runs = [first, later]
         try:
