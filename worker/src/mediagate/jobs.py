@@ -86,7 +86,9 @@ class LaneQueues:
         target = self.queues.get(message_lane(body)) or self.queues["fast"]
         return await target.send(body, delay_seconds=delay_seconds)
 
-    def __getattr__(self, name: str) -> Any:  # depth() etc. of the fast lane's queue
+    def __getattr__(self, name: str) -> Any:  # depth(), binding… of the fast lane's queue
+        if name == "queues":
+            raise AttributeError(name)
         return getattr(self.queues["fast"], name)
 
 
