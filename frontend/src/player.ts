@@ -138,12 +138,14 @@ export class Player {
    */
   async switchToHls(hlsUrl: string, storyboardUrl?: string | null): Promise<void> {
     if (this.destroyed) return;
-    const at = this.video.currentTime || 0;
-    const playing = !this.video.paused && !this.video.ended;
+    // a video watched to its end starts over on the ladder (paused); else same position and state
+    const ended = this.video.ended;
+    const at = ended ? 0 : this.video.currentTime || 0;
+    const playing = !this.video.paused && !ended;
     this.hls?.destroy();
     this.hls = null;
     this.opts.hlsUrl = hlsUrl;
-    await this.attachHls(hlsUrl, at, playing || (!!this.opts.autoplay && at === 0));
+    await this.attachHls(hlsUrl, at, playing);
     if (storyboardUrl && !this.tiles.length) void this.loadStoryboard(storyboardUrl);
   }
 
