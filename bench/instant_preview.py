@@ -18,6 +18,7 @@ ladder is ``bench/process_video.py``'s job. The machine may be shared: the 1-min
 is printed with every figure.
 
     .venv/bin/python bench/instant_preview.py [--durations 30,300] [--codecs h264,mpeg2] [--watch]
+    .venv/bin/python bench/instant_preview.py --durations ''     # the JPEG measurement alone
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def main() -> None:
         processor = Processor(server, env=env).start()
         user = str(uuid.uuid4())
         print(f"ladder {args.rungs}, preset {args.preset}, cores {os.cpu_count()}", flush=True)
-        for seconds in [int(s) for s in args.durations.split(",")]:
+        for seconds in [int(s) for s in args.durations.split(",") if s.strip()]:
             for codec in args.codecs.split(","):
                 clip = make_clip(cache, codec, seconds)
                 wait_idle(db)
