@@ -52,13 +52,14 @@ runs start and handed out through ``on_poster`` with the probe's ``direct_play``
 Cost — the early rung vs ≤ 1.10x CPU, and why the split stays
 -------------------------------------------------------------
 Measured here with this code (``bench/process_video.py --duration 20``, 1080p30 H.264 at
-12 Mbit/s, veryfast, on a shared 2-core box at load 11–23, one run each, so ±10 % noise):
-bare ladder 34.8 s CPU; low-rung-first + progressive pipeline 37.3 s (1.07x), first segment
-playable at 3.4 s; single run 32.3 s (0.93x), first segment at 6.2 s. An earlier pair of
-runs gave 1.20x and 1.03x. The split's real extra is the second decode (4.6–5.0 s CPU =
-13–15 % of the ladder for this source; ``-skip_loop_filter all``/``-threads 1`` decoding
-save ≤ 15 % of that, and skipping the deblocking of a *final* rung is not acceptable), so
-on average the split lands around 1.1–1.15x for 1080p H.264, at or just above the 1.10x aim.
+12 Mbit/s, veryfast, shared 2-core box): bare ladder 29.9 s CPU; low-rung-first +
+progressive pipeline 35.3 s (1.18x, median of 2 at load 5–8; single runs gave 1.07x at
+load 11–23 and 1.20x), first segment playable at 4.3–5.3 s; single run 30.9 s (1.03x;
+0.93x in the noisy run), first segment at 7.4–17.9 s. The split's extra is the second
+decode (3.9–5.0 s CPU = 13–15 % of the ladder for this source; ``-skip_loop_filter all`` /
+``-threads 1`` decoding save ≤ 15 % of that, and skipping the deblocking of a *final* rung
+is not acceptable) plus two processes' threading overhead, so the split does **not** meet
+the 1.10x aim for 1080p H.264: it costs ~1.15–1.2x.
 
 The alternative that is always ≤ 1.10x — one ffmpeg run for every rung, the lowest one
 published as it grows — advances all rungs in lockstep at the ladder's pace: ~1.2x real
