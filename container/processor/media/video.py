@@ -65,8 +65,11 @@ The alternative that is always ≤ 1.10x — one ffmpeg run for every rung, the 
 published as it grows — advances all rungs in lockstep at the ladder's pace: ~1.2x real
 time for 1080p30 on 2 idle cores, below real time under any load or with 3 jobs per
 container, so a player starting on its first segment catches up and stalls on long videos.
-The split's low run (nice 0, upper rungs niced) runs at ~2.5–3x real time even so, which
-is what "plays through without stalling" needs, so the split is kept where its extra decode
+The split's low run (nice 4, upper rungs at nice 10) runs at ~2.5–3x real time even so
+(20 s in 8.9–11.9 s on this busy box; a 5 min MPEG-2 source played start to end from its
+growing rung with 0 stalls at load 12, ``bench/instant_preview.py``), which is what "plays
+through without stalling" needs. Between a preview that stalls and ~8 % more CPU, the CPU
+loses: the split is kept where its extra decode
 is small (``MAX_FIRST_PASS_OVERHEAD``; 4K and costly codecs take the single run and still
 publish their lowest rung as it grows). ``MEDIAGATE_LOW_RUN_DECODE_ARGS`` (e.g.
 ``-skip_loop_filter all``) lets a deployment trade low-rung quality for CPU.
