@@ -166,13 +166,14 @@ def test_retry_requeues_a_failed_job_with_a_rebuilt_message(admin_server):
     [message] = sql(
         srv, "SELECT id::text AS id, queue, body FROM queue_messages WHERE id::text = %s", job["queue_message_id"]
     )
-    assert message["queue"] == QUEUE
+    assert message["queue"] == QUEUE + "-video"  # a video: the video lane's queue
     assert message["body"] == {
         "v": 1,
         "job_id": job_id,
         "file_id": file_id,
         "user_id": user,
         "job_type": "video_transcode",
+        "lane": "video",
         "object_key": file["original_key"],
         "output_prefix": f"derived/{file_id}/",
         "file_type": "video",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from mediagate.adapters.cloudflare import container_dispatch
+from mediagate.jobs import lane_queue
 from support.stack import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -75,26 +76,35 @@ def test_entry_defines_the_handlers_and_classes_wrangler_names():
 
 def test_bindings_match_the_adapters():
     [bucket] = WRANGLER["r2_buckets"]
-    [producer] = WRANGLER["queues"]["producers"]
+    [producer, video_producer] = WRANGLER["queues"]["producers"]
     worker_py = (WORKER_SRC / "mediagate" / "adapters" / "cloudflare" / "worker.py").read_text()
     assert bucket["binding"] == "BUCKET" and "env.BUCKET" in worker_py
     assert producer["binding"] == "JOBS" and "env.JOBS" in worker_py
+    # the video lane: its own queue, named as mediagate.jobs.lane_queue names it
+    assert video_producer["binding"] == "JOBS_VIDEO" and '"JOBS_VIDEO"' in worker_py
+    assert video_producer["queue"] == lane_queue(producer["queue"], "video")
     assert WRANGLER["vars"]["R2_BUCKET"] == bucket["bucket_name"]
     assert WRANGLER["vars"]["QUEUE_NAME"] == producer["queue"]
 
 
 def test_queue_consumer_settings():
-    [consumer, dead_letters] = WRANGLER["queues"]["consumers"]
-    [producer] = WRANGLER["queues"]["producers"]
+    [consumer, video_consumer, dead_letters] = WRANGLER["queues"]["consumers"]
+    [producer, video_producer] = WRANGLER["queues"]["producers"]
     variables = WRANGLER["vars"]
     assert consumer["queue"] == producer["queue"]
+    assert video_consumer["queue"] == video_producer["queue"]
     assert consumer["dead_letter_queue"] and consumer["dead_letter_queue"] != consumer["queue"]
-    # The dead-letter queue is consumed too (its messages fail their files), by name.
+    # Both lanes dead-letter into the one DLQ, which is consumed too (its messages fail their files), by name.
+    assert video_consumer["dead_letter_queue"] == consumer["dead_letter_queue"]
     assert dead_letters["queue"] == consumer["dead_letter_queue"] == variables["DEAD_LETTER_QUEUE"]
     assert "dead_letter_queue" not in dead_letters
-    assert consumer["max_batch_size"] == 1
-    assert consumer["max_concurrency"] == 3 == int(variables["PROCESSOR_MAX_CONCURRENCY"])
-    assert consumer["max_retries"] + 1 == int(variables["QUEUE_MAX_ATTEMPTS"])  # deliveries = attempts
+    assert consumer["max_batch_size"] == video_consumer["max_batch_size"] == 1
+    # lanes: 1 fast + 2 video = the container's 3 jobs at once, 2 of them videos
+    assert consumer["max_concurrency"] + video_consumer["max_concurrency"] == 3
+    assert int(variables["PROCESSOR_MAX_CONCURRENCY"]) == 3
+    assert video_consumer["max_concurrency"] == int(variables["PROCESSOR_VIDEO_CONCURRENCY"]) == 2
+    for c in (consumer, video_consumer):
+        assert c["max_retries"] + 1 == int(variables["QUEUE_MAX_ATTEMPTS"])  # deliveries = attempts
     # The processor's own default agrees.
     assert "max_concurrency: int = 3" in (REPO / "container" / "processor" / "settings.py").read_text()
 

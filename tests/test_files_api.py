@@ -119,6 +119,49 @@ def test_filters_search_and_item_shape(api, user_id):
         assert key in item
 
 
+def test_playable_and_direct_play_while_processing(api, user_id):
+    """The instant-preview fields: playable once HLS exists, direct_play unknown until probed
+    (then the probe's verdict), a signed inline link to the original for direct play, and
+    playlists that may still grow served ``no-cache`` (segments ``immutable``)."""
+    srv, db = api
+    [vid] = insert_files(db, user_id, 1, file_type="video", name="clip.mp4", status="processing")
+    [img] = insert_files(db, user_id, 1, file_type="image", name="p.jpg")
+    with psycopg.connect(db) as conn:
+        conn.execute("UPDATE files SET mime_type = 'video/mp4' WHERE id = %s", (vid,))
+
+    def item(file_id: str) -> dict:
+        return get(srv, user_id, f"/api/files/{file_id}").json()
+
+    assert (item(vid)["playable"], item(vid)["direct_play"]) == (False, None)  # not probed yet: try it
+    assert (item(img)["playable"], item(img)["direct_play"]) == (False, False)
+    preview = get(srv, user_id, f"/api/files/{vid}/preview").json()
+    assert preview["direct_url"] and preview["hls_url"] is None
+    original = httpx.get(preview["direct_url"], headers={"Range": "bytes=0-0"})
+    assert original.status_code in (206, 404)  # a row without an object behind it here; the link is inline
+    assert "content-disposition" not in original.headers
+    # the poster step recorded the probe; the first rung is published: playable, and H.264 plays as is
+    prefix = f"derived/{vid}/"
+    store = srv.data_dir / "store" / "objects" / prefix / "hls"
+    (store / "480p").mkdir(parents=True)
+    (store / "master.m3u8").write_text("#EXTM3U\n")
+    (store / "480p" / "seg_00000.m4s").write_bytes(b"\0" * 64)
+    with psycopg.connect(db) as conn:
+        conn.execute(
+            """UPDATE files SET hls_playlist_key = %s,
+                 metadata = jsonb_build_object('media', jsonb_build_object('direct_play', false, 'duration', 60))
+               WHERE id = %s""",
+            (prefix + "hls/master.m3u8", vid),
+        )
+    listed = {i["id"]: i for i in get(srv, user_id, "/api/files").json()["items"]}
+    assert (listed[vid]["playable"], listed[vid]["direct_play"], listed[vid]["duration"]) == (True, False, 60)
+    preview = get(srv, user_id, f"/api/files/{vid}/preview").json()
+    assert preview["playable"] is True and preview["direct_url"] is None and preview["hls_url"]
+    master = httpx.get(preview["hls_url"])
+    assert master.status_code == 200 and master.headers["cache-control"] == "private, no-cache"
+    segment = httpx.get(preview["hls_url"].replace("master.m3u8", "480p/seg_00000.m4s"))
+    assert segment.status_code == 200 and segment.headers["cache-control"].endswith("immutable")
+
+
 @pytest.mark.parametrize(
     "params",
     [{"limit": "0"}, {"limit": "201"}, {"limit": "ten"}, {"type": "movie"}, {"status": "done"}, {"cursor": "garbage!"}],

@@ -224,7 +224,7 @@ def test_concurrency_limit_holds(stack, processor, user_id, tmp_path):
     server, db = stack
     data = make_video(tmp_path / "c.mp4", seconds=4, size="640x360")
     ids = [upload(server, user_id, data, f"c{i}.mp4") for i in range(6)]
-    proc = processor({"MAX_CONCURRENCY": "3", "HLS_RUNGS": "360"})
+    proc = processor({"MAX_CONCURRENCY": "3", "VIDEO_CONCURRENCY": "3", "HLS_RUNGS": "360"})
     rows = [wait_done(db, i, timeout=300) for i in ids]
     assert all(r["processing_status"] == "completed" for r in rows)
     events = sorted([(r["started_at"], 1) for r in rows] + [(r["completed_at"], -1) for r in rows])
@@ -234,6 +234,42 @@ def test_concurrency_limit_holds(stack, processor, user_id, tmp_path):
         peak = max(peak, running)
     assert peak <= 3
     assert proc.health()["peak_running"] == 3  # it did use the capacity, and never more
+
+
+def test_lanes_quick_work_never_waits_behind_videos(stack, processor, user_id, tmp_path):
+    """Default lanes: at most 2 videos at once, and a JPEG sent while 3 videos wait or run is
+    processed at once (its own lane), not after them; each video's poster comes before its ladder."""
+    server, db = stack
+    data = make_video(tmp_path / "lane.mp4", seconds=10, size="1280x720")
+    videos = [upload(server, user_id, data, f"lane{i}.mp4") for i in range(3)]
+    proc = processor({"HLS_RUNGS": "720,360", "VIDEO_PRESET": "veryfast"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(file_row(db, v)["processing_status"] == "processing" for v in videos) < 2:
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    jpeg = upload(server, user_id, jpeg_with_orientation(1200, 800, 1), "quick.jpg")
+    image = wait_done(db, jpeg, timeout=60)
+    waited = time.monotonic() - t0
+    assert image["processing_status"] == "completed" and image["thumbnail_key"]
+    rows = [wait_done(db, v, timeout=300) for v in videos]
+    assert all(r["processing_status"] == "completed" for r in rows)
+    assert image["completed_at"] < min(r["completed_at"] for r in rows), "the JPEG waited for the videos"
+    assert waited < 15, f"JPEG took {waited:.1f} s under video load"
+    events = sorted([(r["started_at"], 1) for r in rows] + [(r["completed_at"], -1) for r in rows])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak == 2  # the video lane's concurrency
+    health = proc.health()
+    assert health["running"] == 0 and health["video_concurrency"] == 2
+    for r in rows:
+        assert r["file_type"] == "video"
+        timings = r["metadata"]["media"]["timings"]
+        assert timings["poster_s"] < timings["first_playable_s"] < timings["total_s"]
+    with psycopg.connect(db) as conn:
+        queues = {row[0] for row in conn.execute("SELECT queue FROM queue_messages").fetchall()}
+    assert not queues  # every message of both lanes was acked
 
 
 def test_killed_processor_job_is_redelivered_and_completes(stack, processor, user_id, tmp_path):

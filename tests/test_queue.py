@@ -97,3 +97,58 @@ def test_delayed_send_and_batches(queue_env):
         await db.close()
 
     asyncio.run(go())
+
+
+def test_lanes_route_to_their_own_queues(queue_env):
+    """LaneQueues sends videos to ``<base>-video`` and the rest to ``<base>`` (real Postgres queues)."""
+    from mediagate.jobs import LANES, LaneQueues, job_message, lane_queue
+
+    async def go() -> None:
+        db, clock, _ = await queue_env()
+        queues = {lane: PostgresQueue(db, lane_queue("jobs", lane), clock=clock) for lane in LANES}
+        router = LaneQueues(queues)
+
+        def message(file_type: str) -> dict:
+            return job_message(
+                job_id=file_type,
+                file_id="f",
+                user_id="u",
+                object_key="k",
+                file_type=file_type,
+                mime_type="",
+                filename="x",
+                is_raw=False,
+                metadata={},
+            )
+
+        for kind in ("video", "image", "other", "video"):
+            await router.send(message(kind))
+        await router.send({"job_id": "old", "file_type": "video"})  # no lane field: by file type
+        fast = await queues["fast"].pull(batch_size=10)
+        video = await queues["video"].pull(batch_size=10)
+        assert sorted(m.body["job_id"] for m in fast) == ["image", "other"]
+        assert sorted(m.body["job_id"] for m in video) == ["old", "video", "video"]
+        assert {m.body.get("lane") for m in video} == {"video", None}
+        assert await router.depth() == 2  # the fast lane's depth, as the admin stats read it
+
+    asyncio.run(go())
+
+
+def test_runner_lane_slots():
+    """The video lane is capped at VIDEO_CONCURRENCY; quick work always keeps the rest."""
+    from processor.runner import Runner
+    from processor.settings import ProcessorSettings
+
+    r = Runner(ProcessorSettings(database_url="", max_concurrency=3, video_concurrency=2), None, None, None, None)
+    assert (r.free_slots("video"), r.free_slots("fast")) == (2, 3)
+    r.claim("video")
+    r.claim("video")
+    assert (r.free_slots("video"), r.free_slots("fast")) == (0, 1)
+    r.claim("fast")
+    assert (r.free_slots("video"), r.free_slots("fast")) == (0, 0)
+    r.release("video")
+    assert (r.free_slots("video"), r.free_slots("fast")) == (1, 1)
+    r.release("video")
+    r.claim("fast")
+    r.claim("fast")  # quick work may use idle video slots
+    assert (r.free_slots("video"), r.free_slots("fast"), r.peak) == (0, 0, 3)

@@ -24,9 +24,12 @@ from .media.result import MediaError, ProcessResult
 from .media.video import output_content_type
 from .settings import ProcessorSettings
 from .status import StatusStore
-from .storage import JobStores, ProcessorStore
+from .storage import JobStores
 
 log = logging.getLogger("processor.pipeline")
+
+#: Probe facts recorded with the early poster (the list item and viewer read them).
+EARLY_MEDIA_KEYS = ("duration", "width", "height", "display_width", "display_height", "direct_play")
 
 
 class Cancelled(Exception):
@@ -40,6 +43,8 @@ def run_media(
     settings: ProcessorSettings,
     on_progress: Callable[[float], None],
     on_first_playable: Callable[[str], None],
+    on_publish: Callable[[list[tuple[str, Path]]], None] | None = None,
+    on_poster: Callable[[Any, dict], None] | None = None,
 ) -> ProcessResult:
     """Pick and run the processor for this file (blocking; call in a thread)."""
     file_type = message.get("file_type")
@@ -58,6 +63,8 @@ def run_media(
             lut_path=lut,
             on_progress=on_progress,
             on_first_playable=on_first_playable,
+            on_publish=on_publish,
+            on_poster=on_poster,
             preset=settings.video_preset,
         )
     if file_type == "image":
@@ -103,15 +110,48 @@ class Pipeline:
                     last["pct"] = pct
                     asyncio.run_coroutine_threadsafe(self.status.progress(job_id, file_id, pct), loop).result(30)
 
+            published: set[str] = set()  # segments are uploaded once, never rewritten
+
+            def in_loop(coro: Any, timeout: float = 120) -> None:
+                asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+            async def upload_all(items: list[tuple[str, Path]]) -> None:
+                for rel, path in items:
+                    await store.upload(path, prefix + rel, output_content_type(rel))
+                    if not rel.endswith(".m3u8"):
+                        published.add(rel)
+
+            def on_publish(items: list[tuple[str, Path]]) -> None:
+                in_loop(upload_all(items))
+
             def on_first_playable(playlist: str) -> None:
-                publish = self._publish_first_rung(store, message, out_dir, playlist)
-                fut = asyncio.run_coroutine_threadsafe(publish, loop)
-                fut.result(120)
+                in_loop(self.status.playable(job_id, file_id, prefix + playlist))
+
+            def on_poster(poster: Any, info: dict) -> None:
+                async def publish() -> None:
+                    await upload_all([(o.path, out_dir / o.path) for o in poster.outputs])
+                    fields = {
+                        "preview_key": prefix + poster.preview,
+                        "thumbnail_key": prefix + poster.thumbnail,
+                        "placeholder": poster.placeholder,
+                    }
+                    media = {k: info.get(k) for k in EARLY_MEDIA_KEYS}
+                    await self.status.poster(file_id, fields, media)
+
+                in_loop(publish())
 
             result = await asyncio.to_thread(
-                run_media, message, src, out_dir, self.settings, on_progress, on_first_playable
+                run_media, message, src, out_dir, self.settings, on_progress, on_first_playable, on_publish, on_poster
             )
-            for output in result.outputs:
+
+            # segments before the playlists listing them, the master last: a player reading the
+            # (already public) master never meets a rung that is not there yet
+            def order(o: Any) -> int:
+                return 2 if o.path == result.hls_master else 1 if o.path.endswith(".m3u8") else 0
+
+            for output in sorted(result.outputs, key=order):
+                if output.path in published:
+                    continue
                 await store.upload(out_dir / output.path, prefix + output.path, output.content_type)
             fields = {
                 "preview_key": prefix + result.preview if result.preview else None,
@@ -127,14 +167,3 @@ class Pipeline:
             return fields
         finally:
             shutil.rmtree(work, ignore_errors=True)
-
-    async def _publish_first_rung(
-        self, store: ProcessorStore, message: dict[str, Any], out_dir: Path, playlist: str
-    ) -> None:
-        """Upload what exists of the HLS tree now (the first rung and a provisional master)."""
-        prefix = message["output_prefix"]
-        for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
-            rel = path.relative_to(out_dir).as_posix()
-            if rel.startswith("hls/"):
-                await store.upload(path, prefix + rel, output_content_type(rel))
-        await self.status.playable(message["job_id"], message["file_id"], prefix + playlist)

@@ -1,5 +1,11 @@
 """The pull loop: lease jobs, run at most N at once, ack, retry with backoff, dead-letter.
 
+Two lanes (see :mod:`mediagate.jobs`): the video lane runs at most ``VIDEO_CONCURRENCY``
+jobs, and all jobs together at most ``MAX_CONCURRENCY``, so at least
+``MAX_CONCURRENCY - VIDEO_CONCURRENCY`` slots are always there for quick work (images,
+RAW, other files). Quick jobs may use idle slots too; video jobs are leased first each round
+so they are not starved by a stream of photos (a photo takes a fraction of a second).
+
 A job whose processor is killed is not acked; its lease runs out and the queue delivers
 it again. Outputs have fixed names, so a re-run overwrites them.
 """
@@ -36,38 +42,58 @@ class Runner:
         pipeline: Pipeline,
         status: StatusStore,
         notifier: Notifier,
+        video_source: JobSource | None = None,
     ) -> None:
         self.settings = settings
-        self.source = source
+        self.source = source  # the fast lane (and every job when there is no video source)
+        self.video_source = video_source
         self.pipeline = pipeline
         self.status = status
         self.notifier = notifier
         self.slots = asyncio.Semaphore(settings.max_concurrency)
         self.running = 0
+        self.lane_running = {"fast": 0, "video": 0}
         self.peak = 0
         self.processed = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
 
-    def free_slots(self) -> int:
-        return self.settings.max_concurrency - self.running
+    def free_slots(self, lane: str | None = None) -> int:
+        """Free slots overall, or for one lane (the video lane is capped at VIDEO_CONCURRENCY)."""
+        free = self.settings.max_concurrency - self.running
+        if lane == "video":
+            free = min(free, self.settings.video_concurrency - self.lane_running["video"])
+        return max(0, free)
+
+    def claim(self, lane: str) -> None:
+        self.running += 1
+        self.lane_running[lane] += 1
+        self.peak = max(self.peak, self.running)
+
+    def release(self, lane: str) -> None:
+        self.running -= 1
+        self.lane_running[lane] -= 1
 
     async def run_forever(self) -> None:
+        lanes = [("video", self.video_source), ("fast", self.source)] if self.video_source else [("fast", self.source)]
         while not self._stop.is_set():
-            free = self.free_slots()
-            leases: list[Lease] = []
-            if free > 0:
+            pulled = 0
+            for lane, source in lanes:
+                free = self.free_slots(lane)
+                if free <= 0 or source is None:
+                    continue
                 try:
-                    leases = await self.source.pull(free, self.settings.visibility_timeout)
+                    leases = await source.pull(free, self.settings.visibility_timeout)
                 except Exception:
-                    log.exception("pulling jobs failed")
-            for lease in leases:
-                self.running += 1
-                self.peak = max(self.peak, self.running)
-                task = asyncio.create_task(self._handle(lease))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-            if not leases:
+                    log.exception("pulling %s jobs failed", lane)
+                    continue
+                for lease in leases:
+                    self.claim(lane)
+                    task = asyncio.create_task(self._handle(lease, lane, source))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+                pulled += len(leases)
+            if not pulled:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), self.settings.poll_interval)
 
@@ -76,49 +102,50 @@ class Runner:
         for task in list(self.tasks):
             task.cancel()
 
-    async def _handle(self, lease: Lease) -> None:
+    async def _handle(self, lease: Lease, lane: str, source: JobSource) -> None:
         try:
             async with self.slots:
-                await self.handle(lease)
+                await self.handle(lease, source)
         except Exception:
             log.exception("job %s could not be settled", lease.body.get("job_id"))
         finally:
-            self.running -= 1
+            self.release(lane)
 
-    async def handle(self, lease: Lease) -> None:
+    async def handle(self, lease: Lease, source: JobSource | None = None) -> None:
         """Process one leased message and settle it with the queue.
 
         Only the message's job id (and its storage grant, which the Worker signed) is
         taken from the message; everything else is re-read from the database."""
+        source = source or self.source
         message = await self.status.job_message(str(lease.body.get("job_id") or ""))
         if message is None:
             log.warning("job %r is not in the database (deleted, or forged): dropped", lease.body.get("job_id"))
-            await self.source.ack(lease.lease_id)
+            await source.ack(lease.lease_id)
             return
         if isinstance(lease.body.get(STORAGE_KEY), dict):
             message[STORAGE_KEY] = lease.body[STORAGE_KEY]
-        heartbeat = asyncio.create_task(self._keep_lease(lease.lease_id))
+        heartbeat = asyncio.create_task(self._keep_lease(lease.lease_id, source))
         try:
             fields = await self.pipeline.run(message)
         except Cancelled as exc:
             log.info("job %s cancelled: %s", message.get("job_id"), exc)
-            await self.source.ack(lease.lease_id)
+            await source.ack(lease.lease_id)
             return
         except MediaError as exc:
             reason = str(exc) or "the file could not be processed"
             await self._fail(lease, message, reason, final=True)
-            await self.source.ack(lease.lease_id)
+            await source.ack(lease.lease_id)
             return
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:1000]
             log.exception("job %s attempt %d failed", message.get("job_id"), lease.attempts)
             final = lease.attempts >= self.settings.max_attempts
             await self._fail(lease, message, reason, final=final)
-            await self.source.retry(lease.lease_id, retry_delay(self.settings, lease.attempts), reason)
+            await source.retry(lease.lease_id, retry_delay(self.settings, lease.attempts), reason)
             return
         finally:
             heartbeat.cancel()
-        await self.source.ack(lease.lease_id)
+        await source.ack(lease.lease_id)
         self.processed += 1
         await self.notifier.send("processing-complete", message, {"status": "completed", **_public(fields)})
 
@@ -129,11 +156,11 @@ class Runner:
                 "processing-failed", message, {"status": "failed", "error": reason, "attempts": lease.attempts}
             )
 
-    async def _keep_lease(self, lease_id: str) -> None:
+    async def _keep_lease(self, lease_id: str, source: JobSource) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
             try:
-                await self.source.extend(lease_id, self.settings.visibility_timeout)
+                await source.extend(lease_id, self.settings.visibility_timeout)
             except Exception:
                 log.exception("could not extend lease %s", lease_id)
 

@@ -25,6 +25,7 @@ from mediagate.adapters.local.fs_store import LocalObjectStore
 from mediagate.adapters.local.pg_queue import PostgresQueue
 from mediagate.adapters.local.postgres import PostgresDatabase
 from mediagate.job_delivery import verify_delivery
+from mediagate.jobs import lane_queue, message_lane
 from mediagate.webhooks import SignatureError
 
 from .jobsource import JobSource, Lease, PostgresJobSource
@@ -68,8 +69,10 @@ def build_stores(settings: ProcessorSettings) -> JobStores:
     return SharedStore(LocalProcessorStore(LocalObjectStore(Path(settings.data_dir) / "store")))
 
 
-def build_source(settings: ProcessorSettings, db: PostgresDatabase) -> JobSource:
-    return PostgresJobSource(PostgresQueue(db, settings.queue_name, max_attempts=settings.max_attempts))
+def build_source(settings: ProcessorSettings, db: PostgresDatabase, lane: str = "fast") -> JobSource:
+    """The local Postgres queue of one lane (``mediagate.jobs.lane_queue``)."""
+    name = lane_queue(settings.queue_name, lane)
+    return PostgresJobSource(PostgresQueue(db, name, max_attempts=settings.max_attempts))
 
 
 class NoRetrySource:
@@ -93,7 +96,14 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
     notifier = Notifier(settings.worker_url, settings.webhook_secret, status)
     stores = build_stores(settings)
     pipeline = Pipeline(settings, stores, status)
-    runner = Runner(settings, build_source(settings, db), pipeline, status, notifier)
+    runner = Runner(
+        settings,
+        build_source(settings, db),
+        pipeline,
+        status,
+        notifier,
+        video_source=build_source(settings, db, "video"),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -118,6 +128,8 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
         return {
             "status": "ok",
             "running": runner.running,
+            "running_by_lane": dict(runner.lane_running),
+            "video_concurrency": settings.video_concurrency,
             "peak_running": runner.peak,
             "max_concurrency": settings.max_concurrency,
             "processed": runner.processed,
@@ -137,16 +149,16 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
         missing = [k for k in REQUIRED_KEYS if not isinstance(message, dict) or k not in message]
         if missing:
             raise HTTPException(status_code=422, detail=f"job message lacks {', '.join(missing)}")
-        if runner.free_slots() <= 0:
+        lane = message_lane(message)
+        if runner.free_slots(lane) <= 0:
             raise HTTPException(status_code=429, detail="at capacity; retry later", headers={"Retry-After": "5"})
         push_runner = Runner(settings, NoRetrySource(), pipeline, status, notifier)
-        runner.running += 1
-        runner.peak = max(runner.peak, runner.running)
+        runner.claim(lane)
         try:
             async with runner.slots:
                 await push_runner.handle(Lease(lease_id=f"push:{message['job_id']}", body=message, attempts=attempts))
         finally:
-            runner.running -= 1
+            runner.release(lane)
         return {"ok": True, "job_id": message["job_id"]}
 
     return app

@@ -32,11 +32,30 @@ class StatusStore:
         await self.db.execute("UPDATE processing_jobs SET progress = $2::real WHERE id = $1::uuid", job_id, pct)
         await self.db.execute("UPDATE files SET processing_progress = $2::real WHERE id = $1::uuid", file_id, pct)
 
+    async def poster(self, file_id: str, fields: dict[str, Any], media: dict[str, Any]) -> None:
+        """The poster/thumbnail exists before the ladder: the grid and viewer show it at once.
+
+        ``media`` (probe facts incl. ``direct_play``) goes to ``metadata.media`` until the
+        completion replaces it with the full metadata."""
+        await self.db.execute(
+            """UPDATE files SET preview_key = $2, thumbnail_key = $3, placeholder = $4,
+                 metadata = COALESCE(metadata, '{}'::jsonb) || jsonb_build_object('media', $5::jsonb),
+                 updated_at = NOW()
+               WHERE id = $1::uuid""",
+            file_id,
+            fields.get("preview_key"),
+            fields.get("thumbnail_key"),
+            fields.get("placeholder"),
+            json.dumps(media),
+        )
+
     async def playable(self, job_id: str, file_id: str, hls_key: str) -> None:
         await self.db.execute(
             "UPDATE processing_jobs SET playable_at = COALESCE(playable_at, NOW()) WHERE id = $1::uuid", job_id
         )
-        await self.db.execute("UPDATE files SET hls_playlist_key = $2 WHERE id = $1::uuid", file_id, hls_key)
+        await self.db.execute(
+            "UPDATE files SET hls_playlist_key = $2, updated_at = NOW() WHERE id = $1::uuid", file_id, hls_key
+        )
 
     async def complete(self, job_id: str, file_id: str, fields: dict[str, Any]) -> bool:
         """Record outputs; False when the file disappeared meanwhile (outputs must be discarded)."""

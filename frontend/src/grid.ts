@@ -279,7 +279,7 @@ export class FileGrid {
     const focus = index === this.focusIndex;
     const sig =
       entry.kind === "file"
-        ? `${entry.item.updated_at}|${entry.item.processing_status}|${entry.item.progress}|${entry.item.thumbnail_url ?? ""}|${entry.item.name}`
+        ? `${entry.item.updated_at}|${entry.item.processing_status}|${entry.item.progress}|${entry.item.thumbnail_url ?? entry.item.local_thumbnail ?? ""}|${entry.item.playable ? 1 : 0}|${entry.item.name}`
         : `${entry.upload.state}|${Math.round(entry.upload.progress)}|${entry.upload.error ?? ""}|${entry.upload.preview ?? ""}`;
     const full = `${sig}|${selected}|${focus}|${index}|${col}`;
     let state = this.cells.get(entry.id);
@@ -319,6 +319,10 @@ export class FileGrid {
       });
       img.src = item.thumbnail_url;
       thumb.append(img);
+    } else if (item.local_thumbnail) {
+      // the upload's own thumbnail (made in this tab) until the server's arrives
+      img = h("img", { alt: "", src: item.local_thumbnail, class: "loaded local", draggable: false }) as HTMLImageElement;
+      thumb.append(img);
     } else if (!ph) {
       thumb.append(
         h("div", { class: "thumb-fallback" }, icon(item.type === "video" ? icons.video : item.type === "image" ? icons.image : icons.file), h("span", {}, extensionLabel(item.name))),
@@ -333,7 +337,7 @@ export class FileGrid {
     if (status === "processing" || status === "pending") {
       const pct = Math.round(item.progress || 0);
       thumb.append(
-        h("span", { class: `badge badge-${status}` }, icon(icons.spinner, "icon icon-xs"), status === "processing" ? `Processing ${pct}%` : "Queued"),
+        h("span", { class: `badge badge-${status}` }, icon(icons.spinner, "icon icon-xs"), status === "processing" ? (item.playable ? `Playable · ${pct}%` : `Processing ${pct}%`) : "Queued"),
         h("div", { class: "thumb-progress", role: "presentation" }, h("i", { style: { width: `${status === "processing" ? Math.max(3, pct) : 0}%` } })),
       );
     } else if (status === "failed") {

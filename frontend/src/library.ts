@@ -168,6 +168,7 @@ export class Library {
     }
     if (known) {
       const next = { ...item };
+      if (known.local_thumbnail && !next.thumbnail_url) next.local_thumbnail = known.local_thumbnail;
       if (!fresh && known.thumbnail_url && next.thumbnail_url && known.updated_at === next.updated_at) next.thumbnail_url = known.thumbnail_url;
       if (known.metadata && !next.metadata) next.metadata = known.metadata;
       const changed = (Object.keys(next) as (keyof FileItem)[]).some((k) => k !== "metadata" && known[k] !== next[k]);
@@ -176,6 +177,8 @@ export class Library {
       this.emit();
       return;
     }
+    const local = this.localThumbs.get(`${item.name}|${item.size}`);
+    if (local && !item.thumbnail_url) item.local_thumbnail = local;
     const last = this.items[this.items.length - 1];
     if (this.nextCursor && last && compareItems(item, last) > 0) return; // belongs to a page not loaded yet
     let lo = 0;
@@ -197,6 +200,15 @@ export class Library {
     this.items = this.items.filter((i) => !gone.has(i.id));
     for (const id of gone) this.byId.delete(id);
     this.emit();
+  }
+
+  /** name|size → object URL of the local thumbnail of an upload that just finished here. */
+  readonly localThumbs = new Map<string, string>();
+
+  /** Keep an upload's local thumbnail for its file row until the server's thumbnail arrives. */
+  rememberLocalThumb(name: string, size: number, url: string): void {
+    this.localThumbs.set(`${name}|${size}`, url);
+    if (this.localThumbs.size > 200) this.localThumbs.delete(this.localThumbs.keys().next().value as string);
   }
 
   setUpload(tile: UploadTile): void {
@@ -225,14 +237,18 @@ export class Library {
     return this.items.filter((i) => ACTIVE.has(i.processing_status)).map((i) => i.id);
   }
 
-  /** While anything processes, poll its status (bounded work per tick). */
-  schedulePoll(delay = 2000): void {
+  /**
+   * While anything processes, poll its status (bounded work per tick): every second while a
+   * file waits for its first thumbnail or a video for playback (both come early), else 2 s.
+   */
+  schedulePoll(delay?: number): void {
     if (this.pollTimer || this.polling) return;
     if (!this.activeIds().length) return;
+    const eager = this.items.some((i) => ACTIVE.has(i.processing_status) && (!i.thumbnail_url || (i.type === "video" && !i.playable)));
     this.pollTimer = setTimeout(() => {
       this.pollTimer = null;
       void this.pollActive();
-    }, delay);
+    }, delay ?? (eager ? 1000 : 2000));
   }
 
   async pollActive(): Promise<void> {

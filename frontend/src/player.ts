@@ -9,7 +9,12 @@ import { icons } from "./icons";
 import { parseStoryboard, tileAt, type StoryboardTile } from "./storyboard";
 
 export interface PlayerOptions {
-  hlsUrl: string;
+  /** HLS master; may be a growing (EVENT) presentation while the ladder encodes. */
+  hlsUrl?: string | null;
+  /** The original over a signed Range link: played as is until HLS takes over (switchToHls). */
+  directUrl?: string | null;
+  /** Direct play failed (codec the browser can't decode after all). */
+  onDirectError?: () => void;
   poster?: string | null;
   storyboardUrl?: string | null;
   title: string;
@@ -102,6 +107,11 @@ export class Player {
     v.addEventListener("playing", () => this.el.classList.remove("waiting"));
     v.addEventListener("canplay", () => this.el.classList.remove("waiting"));
     v.addEventListener("error", () => {
+      if (this.el.dataset.engine === "direct") {
+        this.el.dataset.engine = "direct-failed";
+        this.opts.onDirectError?.();
+        return;
+      }
       if (!this.hls) this.showMessage(`This video can't be played here (${v.error?.message || "media error " + (v.error?.code ?? "")}).`);
     });
     this.bindSeek();
@@ -110,14 +120,44 @@ export class Player {
   }
 
   async start(): Promise<void> {
-    const { hlsUrl } = this.opts;
+    if (!this.opts.hlsUrl && this.opts.directUrl) {
+      // the original itself, over Range requests, while the ladder encodes
+      this.el.dataset.engine = "direct";
+      this.video.src = this.opts.directUrl;
+      if (this.opts.autoplay) this.video.play().catch(() => this.syncState());
+      return;
+    }
+    await this.attachHls(this.opts.hlsUrl ?? "", 0, !!this.opts.autoplay);
+    if (this.opts.storyboardUrl) void this.loadStoryboard(this.opts.storyboardUrl);
+  }
+
+  /**
+   * Switch to (or reload) HLS without a visible reload: same element, same position, same
+   * play/pause state. Used when the first rung becomes playable during direct play and when
+   * the full ladder replaces the growing first rung.
+   */
+  async switchToHls(hlsUrl: string, storyboardUrl?: string | null): Promise<void> {
+    if (this.destroyed) return;
+    // a video watched to its end starts over on the ladder (paused); else same position and state
+    const ended = this.video.ended;
+    const at = ended ? 0 : this.video.currentTime || 0;
+    const playing = !this.video.paused && !ended;
+    this.hls?.destroy();
+    this.hls = null;
+    this.opts.hlsUrl = hlsUrl;
+    await this.attachHls(hlsUrl, at, playing);
+    if (storyboardUrl && !this.tiles.length) void this.loadStoryboard(storyboardUrl);
+  }
+
+  private async attachHls(hlsUrl: string, startPosition: number, autoplay: boolean): Promise<void> {
     const nativeHls = this.video.canPlayType("application/vnd.apple.mpegurl") !== "";
     const mod: HlsModule = await import("hls.js");
     if (this.destroyed) return;
     const Hls = mod.default;
     if (Hls.isSupported()) {
       // hls.js over MSE where available: quality selection and the same behaviour everywhere.
-      const hls = new Hls({ capLevelToPlayerSize: true, maxBufferLength: 30, enableWorker: true });
+      // startPosition: a growing EVENT playlist is played from its start, not its live edge.
+      const hls = new Hls({ capLevelToPlayerSize: true, maxBufferLength: 30, enableWorker: true, startPosition });
       this.hls = hls;
       this.el.dataset.engine = "hls.js";
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
@@ -129,6 +169,10 @@ export class Player {
           ...levels.map((l) => h("option", { value: String(l.i) }, l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kb/s`)),
         );
         this.quality.disabled = levels.length < 2;
+        this.el.dataset.levels = String(levels.length);
+      });
+      hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => {
+        this.el.dataset.live = data.details.live ? "1" : "0"; // EVENT playlist still growing
       });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => {
         const level = hls.levels[data.level];
@@ -153,12 +197,12 @@ export class Player {
     } else if (nativeHls) {
       this.el.dataset.engine = "native";
       this.video.src = hlsUrl;
+      if (startPosition > 0) this.video.addEventListener("loadedmetadata", () => (this.video.currentTime = startPosition), { once: true });
     } else {
       this.showMessage("This browser can't play HLS video. Download the original instead.");
       return;
     }
-    if (this.opts.storyboardUrl) void this.loadStoryboard(this.opts.storyboardUrl);
-    if (this.opts.autoplay) {
+    if (autoplay) {
       this.video.play().catch(() => this.syncState());
     }
   }

@@ -15,6 +15,12 @@ export interface FileItem {
   error: string | null;
   thumbnail_url: string | null;
   placeholder: string | null;
+  /** Video: HLS plays now (the lowest rung grows from its first segment while the ladder encodes). */
+  playable?: boolean;
+  /** Video: the browser can play the original itself; null = not probed yet (try, then fall back). */
+  direct_play?: boolean | null;
+  /** Client-only: the local (Uppy) thumbnail of a file uploaded from this tab, until the server's arrives. */
+  local_thumbnail?: string;
   width: number | null;
   height: number | null;
   duration: number | null;
@@ -36,6 +42,10 @@ export interface Preview {
   preview_url: string | null;
   thumbnail_url: string | null;
   hls_url: string | null;
+  playable?: boolean;
+  direct_play?: boolean | null;
+  direct_url?: string | null;
+  progress?: number;
   variants: Record<string, string>;
   expires_in?: number;
 }

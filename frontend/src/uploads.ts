@@ -148,6 +148,8 @@ export class Uploader {
       if (!file) return;
       this.tile(file, { state: "done", progress: 100 });
       const key = this.key(file);
+      const preview = lib.uploads.get(key)?.preview;
+      if (preview) lib.rememberLocalThumb(file.name ?? "file", file.size ?? 0, preview);
       void lib.refreshHead().finally(() => {
         // Keep the tile until the file row shows up (the processing queue takes over).
         setTimeout(() => lib.removeUpload(key), 400);

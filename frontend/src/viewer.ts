@@ -249,6 +249,8 @@ function metaRows(item: FileItem): [string, string][] {
   return rows;
 }
 
+type VideoMode = "wait" | "direct" | "hls" | "final" | "failed";
+
 export class Viewer {
   readonly dialog: HTMLDialogElement;
   private readonly titleEl: HTMLElement;
@@ -263,6 +265,9 @@ export class Viewer {
   private renderedSig = "";
   private image: ImageStage | null = null;
   private player: Player | null = null;
+  private playerMode: VideoMode | null = null;
+  private note: HTMLElement | null = null;
+  private directFailed = new Set<string>();
   private load: AbortController | null = null;
   private previews = new Map<string, { at: number; preview: Preview }>();
   private untrap: (() => void) | null = null;
@@ -367,6 +372,8 @@ export class Viewer {
     this.player?.destroy();
     this.image = null;
     this.player = null;
+    this.playerMode = null;
+    this.note = null;
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
   }
@@ -386,8 +393,49 @@ export class Viewer {
     });
   }
 
+  /** How a video can be shown right now (see FileItem.playable / direct_play). */
+  private videoMode(item: FileItem): VideoMode {
+    if (item.processing_status === "failed") return "failed";
+    if (item.processing_status === "completed") return "final";
+    if (item.playable) return "hls";
+    if (item.direct_play !== false && !this.directFailed.has(item.id)) return "direct";
+    return "wait";
+  }
+
   private itemSig(item: FileItem): string {
+    if (item.type === "video") {
+      const mode = this.videoMode(item);
+      // a thumbnail arriving matters only while nothing plays (it is the poster then)
+      return `${item.id}|${mode}|${mode === "wait" && item.thumbnail_url ? 1 : 0}`;
+    }
     return `${item.id}|${item.processing_status}|${item.thumbnail_url ? 1 : 0}`;
+  }
+
+  /**
+   * The open video moves on without a reload: the original (direct play) keeps playing until
+   * the full ladder is ready (it is better than the growing low rung); the growing low rung
+   * hands over to the full ladder at the same position.
+   */
+  private async upgradePlayer(item: FileItem, mode: VideoMode): Promise<boolean> {
+    const player = this.player;
+    const from = this.playerMode;
+    if (!player || !from || item.type !== "video") return false;
+    if (from === "direct" && mode === "hls") return true; // keep playing the original
+    if (!((from === "direct" || from === "hls") && mode === "final")) return false;
+    this.playerMode = mode;
+    this.previews.delete(item.id);
+    const ctrl = new AbortController();
+    this.load = ctrl;
+    try {
+      const preview = await this.previewFor(item.id, ctrl.signal);
+      if (ctrl.signal.aborted || this.player !== player || !preview.hls_url) return true;
+      await player.switchToHls(preview.hls_url, storyboardUrl(preview.variants));
+      this.note?.remove();
+      this.note = null;
+    } catch {
+      /* keep what plays */
+    }
+    return true;
   }
 
   private onLibraryChange(): void {
@@ -395,10 +443,20 @@ export class Viewer {
     const item = this.deps.library.get(this.currentId);
     if (!item) return;
     this.updateHeader(item);
-    if (this.itemSig(item) !== this.renderedSig) {
+    const sig = this.itemSig(item);
+    if (sig !== this.renderedSig) {
+      const mode = this.videoMode(item);
+      if (item.type === "video" && this.player && this.playerMode && mode !== "failed") {
+        if ((this.playerMode === "direct" && mode === "hls") || ((this.playerMode === "direct" || this.playerMode === "hls") && mode === "final")) {
+          this.renderedSig = sig;
+          void this.upgradePlayer(item, mode);
+          return;
+        }
+      }
       this.previews.delete(item.id);
       this.show(item.id, true);
     } else if (item.processing_status === "processing") {
+      if (this.note) this.note.lastChild!.textContent = this.noteText(item);
       const status = this.body.querySelector(".stage-status-text");
       if (status) status.textContent = `Processing ${Math.round(item.progress)}%`;
       const bar = this.body.querySelector<HTMLElement>(".stage-progress i");
@@ -446,7 +504,9 @@ export class Viewer {
     this.load = load;
     void this.renderMedia(item, ph, load.signal);
     if (item.processing_status === "pending" || item.processing_status === "processing") {
-      this.poll = setInterval(() => void this.deps.library.pollActive(), 2000);
+      // a video waiting for playback polls faster: it starts the moment it becomes possible
+      const fast = item.type === "video" && this.videoMode(item) !== "final";
+      this.poll = setInterval(() => void this.deps.library.pollActive(), fast ? 1000 : 2000);
     }
     this.prefetchNeighbours();
     if (keepFocus && !keepFocus.isConnected) (this.dialog.querySelector<HTMLElement>(".close") ?? this.dialog).focus();
@@ -508,25 +568,42 @@ export class Viewer {
       body.replaceChildren(this.image.el, this.image.toolbar);
       return;
     }
-    if (!preview.hls_url) {
+    let mode = this.videoMode(item);
+    if (mode === "final" || mode === "hls") mode = preview.hls_url ? mode : "wait";
+    if (mode === "direct" && !preview.direct_url) mode = "wait";
+    if (mode === "wait") {
       body.replaceChildren(this.statusStage(item, ph, item.processing_status === "processing" ? `Processing ${Math.round(item.progress)}%` : "Waiting to be processed…"));
       return;
     }
     const poster = preview.preview_url ?? preview.thumbnail_url;
     this.player = new Player({
-      hlsUrl: preview.hls_url,
+      hlsUrl: mode === "direct" ? null : preview.hls_url,
+      directUrl: mode === "direct" ? preview.direct_url : null,
+      onDirectError: () => {
+        this.directFailed.add(item.id);
+        if (this.currentId === item.id) this.show(item.id, true);
+      },
       poster,
       storyboardUrl: storyboardUrl(preview.variants),
       title: item.name,
       autoplay: true,
     });
+    this.playerMode = mode;
     const wrap = h("div", { class: "stage-video" }, this.player.el);
     if (ph) wrap.style.setProperty("--ph", `url("${ph}")`);
     body.replaceChildren(wrap);
     if (item.processing_status !== "completed") {
-      wrap.append(h("div", { class: "stage-note" }, icon(icons.spinner, "icon icon-xs"), `Still processing (${Math.round(item.progress)}%): playing the first quality ready`));
+      this.note = h("div", { class: "stage-note" }, icon(icons.spinner, "icon icon-xs"), h("span", {}, this.noteText(item)));
+      wrap.append(this.note);
     }
     await this.player.start();
+  }
+
+  private noteText(item: FileItem): string {
+    const pct = Math.round(item.progress);
+    return this.playerMode === "direct"
+      ? `Still processing (${pct}%): playing the original`
+      : `Still processing (${pct}%): playing the first quality ready`;
   }
 
   private prefetchNeighbours(): void {

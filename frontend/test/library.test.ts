@@ -112,4 +112,17 @@ describe("Library.upsert and signed URLs", () => {
     expect(lib.get("a")?.thumbnail_url).toBe("u4");
     expect(events).toBe(2);
   });
+
+  it("keeps an upload's local thumbnail on its file until the server's arrives", async () => {
+    const lib = new Library(fakeApi([{ items: [], next_cursor: null }]));
+    await lib.reload();
+    lib.rememberLocalThumb("x.jpg", 1, "blob:local");
+    const fresh = item("x", "2025-01-02 10:00:00", { processing_status: "pending", progress: 0 });
+    lib.upsert(fresh);
+    expect(lib.get("x")?.local_thumbnail).toBe("blob:local");
+    lib.upsert({ ...fresh, processing_status: "processing", progress: 10, updated_at: "2025-01-02 10:00:01" });
+    expect(lib.get("x")?.local_thumbnail).toBe("blob:local"); // still no server thumbnail
+    lib.upsert({ ...fresh, processing_status: "completed", thumbnail_url: "https://x/grid.jpg", updated_at: "2025-01-02 10:00:02" });
+    expect(lib.get("x")?.thumbnail_url).toBe("https://x/grid.jpg");
+  });
 });

@@ -74,8 +74,16 @@ def landscape(tmp_path_factory: pytest.TempPathFactory) -> dict:
         events.append(("first", rel))
         first["master_text"] = master.read_text()
         first["files"] = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-        play(master)  # playable right now, before the upper rungs exist
+        # what was published so far is a valid, playable (growing) presentation
+        snap = {rel: path.read_bytes() for rel, path in published}
+        first["published"] = snap
         first["played"] = True
+
+    published: list[tuple[str, Path]] = []
+
+    def on_publish(items: list[tuple[str, Path]]) -> None:
+        events.append(("publish", [rel for rel, _ in items]))
+        published.extend(items)
 
     result = process_video(
         src,
@@ -83,6 +91,8 @@ def landscape(tmp_path_factory: pytest.TempPathFactory) -> dict:
         rungs=SMALL_RUNGS,
         on_progress=lambda p: events.append(("progress", p)),
         on_first_playable=on_first_playable,
+        on_publish=on_publish,
+        on_poster=lambda poster, info: events.append(("poster", (poster.thumbnail, info["direct_play"]))),
     )
     events.append(("returned", None))
     return {"src": src, "out": out, "result": result, "events": events, "first": first}
@@ -144,7 +154,9 @@ def test_master_playlist_is_true_to_segments(landscape: dict) -> None:
     assert by_res == {(960, 540): "540p/index.m3u8", (640, 360): "360p/index.m3u8", (426, 240): "240p/index.m3u8"}
     for uri in by_res.values():
         pl = m3u8.load(str(hls / uri))
-        assert pl.playlist_type == "vod" and pl.is_endlist and pl.segment_map
+        # the lowest rung was published while it grew (EVENT, closed); the others are VOD
+        assert pl.playlist_type == ("event" if uri.startswith("240p/") else "vod")
+        assert pl.is_endlist and pl.segment_map
         assert pl.target_duration <= 6
         assert sum(s.duration for s in pl.segments) == pytest.approx(8.0, abs=0.1)
     play(hls / "master.m3u8")
@@ -177,6 +189,55 @@ def test_first_playable_before_return(landscape: dict) -> None:
     assert provisional.playlists[0].stream_info.average_bandwidth > 0
     assert "hls/240p/index.m3u8" in first["files"] and "hls/audio/index.m3u8" in first["files"]
     assert "hls/540p/index.m3u8" not in first["files"]  # the upper rungs were not finished yet
+    # the poster came first, then the published rung; every URI it lists was published before it
+    assert kinds.index("poster") < kinds.index("publish") < kinds.index("first")
+    assert dict(landscape["events"])["poster"] == ("preview/grid.jpg", True)  # H.264/AAC MP4: direct play
+    pub = first["published"]
+    assert m3u8.loads(pub["hls/master.m3u8"].decode()).playlists[0].uri == "240p/index.m3u8"
+    for rel in ("hls/240p/index.m3u8", "hls/audio/index.m3u8"):
+        pl = m3u8.loads(pub[rel].decode())
+        assert pl.playlist_type == "event" and pl.segments
+        base = rel.rsplit("/", 1)[0]
+        for uri in [pl.segment_map[0].uri] + [seg.uri for seg in pl.segments]:
+            assert f"{base}/{uri}" in pub
+
+
+def test_growing_playlist_only_appends(tmp_path: Path) -> None:
+    """Snapshots of the EVENT playlist as published: sequence monotonic, segments never rewritten."""
+    src = video_media.write_video(tmp_path / "long.mp4", size="1280x720", duration=20)
+    out = tmp_path / "out"
+    snapshots: list[m3u8.M3U8] = []
+    sent: list[str] = []
+
+    def on_publish(items: list[tuple[str, Path]]) -> None:
+        for rel, path in items:
+            if rel == "hls/360p/index.m3u8":
+                snapshots.append(m3u8.loads(path.read_text()))
+            elif not rel.endswith(".m3u8"):
+                sent.append(rel)
+
+    result = process_video(src, out, rungs=(720, 360), on_publish=on_publish, preset="ultrafast")
+    assert len(sent) == len(set(sent))  # each segment / init section handed out once
+    assert len(snapshots) >= 2, "the rung was published only once"
+    assert not snapshots[0].is_endlist and snapshots[-1].is_endlist
+    previous: list[str] = []
+    seq = -1
+    for pl in snapshots:
+        assert pl.playlist_type == "event"
+        assert (pl.media_sequence or 0) >= seq
+        seq = pl.media_sequence or 0
+        uris = [s.uri for s in pl.segments]
+        assert uris[: len(previous)] == previous  # only appended
+        previous = uris
+        assert all(f"hls/360p/{u}" in sent for u in uris)
+    assert [o.path for o in result.outputs if o.path.startswith("hls/360p/seg")] == [f"hls/360p/{u}" for u in previous]
+    assert result.metadata["direct_play"] is True and result.metadata["strategy"]["progressive"]
+
+
+def test_direct_play_probe(make_video) -> None:
+    assert probe_video(make_video("a.mp4"))["direct_play"] is True
+    assert probe_video(make_video("a.avi"))["direct_play"] is False  # MPEG-4 part 2 / MP3 in AVI
+    assert probe_video(make_video("a.mov"))["direct_play"] is False  # PCM audio in MOV
 
 
 def test_progress_is_monotonic_and_reaches_100(landscape: dict) -> None:
@@ -286,7 +347,8 @@ def test_single_run_without_first_playable_consumer(make_video, tmp_path: Path) 
 
 
 def test_single_run_when_first_pass_too_costly(make_video, tmp_path: Path, monkeypatch) -> None:
-    """A source too costly to decode twice (e.g. 4K) → one run; first playable = full ladder."""
+    """A source too costly to decode twice (e.g. 4K) → one run; its lowest rung is still published
+    as it grows (first playable = that rung), the full ladder joins the master at the end."""
     monkeypatch.setattr(video_mod, "MAX_FIRST_PASS_OVERHEAD", 0.0)
     src = make_video("clip.mp4", size="640x360", duration=3)
     masters: list[str] = []
@@ -297,8 +359,8 @@ def test_single_run_when_first_pass_too_costly(make_video, tmp_path: Path, monke
     result = process_video(src, tmp_path / "out", rungs=(360, 240), on_first_playable=on_first)
     assert result.metadata["strategy"]["name"] == "single-run"
     assert len(masters) == 1
-    assert len(m3u8.loads(masters[0]).playlists) == 2  # the complete ladder
-    assert masters[0] == (tmp_path / "out/hls/master.m3u8").read_text()
+    assert [p.uri for p in m3u8.loads(masters[0]).playlists] == ["240p/index.m3u8"]
+    assert len(m3u8.load(str(tmp_path / "out/hls/master.m3u8")).playlists) == 2  # the complete ladder
 
 
 def test_source_smaller_than_lowest_rung(make_video, tmp_path: Path) -> None:

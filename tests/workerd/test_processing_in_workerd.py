@@ -10,8 +10,10 @@ served by the Worker through signed links.
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -41,6 +43,19 @@ def _variants_served(preview: dict) -> None:
         assert len(r.content) > 100
 
 
+def _queues_delivered(server) -> list[str]:
+    """Queues whose consumer ran, from Miniflare's ``QUEUE <name> <acked>/<total>`` log lines."""
+    log = re.sub(r"\x1b\[[0-9;]*m", "", (server.data_dir / "wrangler.log").read_text(errors="replace"))
+    return re.findall(r"QUEUE ([\w-]+) \d+/\d+", log)
+
+
+def _wait_delivered(server, queue: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while queue not in _queues_delivered(server) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert queue in _queues_delivered(server), f"{queue} never delivered: {_queues_delivered(server)}"
+
+
 def test_image_is_processed_in_workerd(server, user_id):
     db = server.env["DATABASE_URL"]
     upload_id = upload(server, user_id, jpeg_with_orientation(800, 400, 6), "rotated.jpg")
@@ -52,6 +67,7 @@ def test_image_is_processed_in_workerd(server, user_id):
     event = wait_webhook(db, row["id"], "processing-complete")
     assert event["status"] == "completed"
     _variants_served(_preview(server, user_id, row["id"]))
+    _wait_delivered(server, "mediagate-jobs")  # the fast lane
 
     # Deleting the file removes the original and every derived object from R2.
     r = httpx.delete(f"{server.url}/api/files/{row['id']}", headers=auth(server.token(user_id)), timeout=30)
@@ -94,3 +110,6 @@ def test_video_is_processed_in_workerd(server, user_id, tmp_path: Path):
     subprocess.run(["ffmpeg", "-v", "error", "-i", master_url, "-f", "null", "-"], check=True, timeout=180)
     assert httpx.get(preview["preview_url"], timeout=30).headers["content-type"] == "image/jpeg"
     assert wait_webhook(db, row["id"], "processing-complete")["status"] == "completed"
+    # the video lane: its own queue (JOBS_VIDEO), consumed by the same Worker
+    _wait_delivered(server, "mediagate-jobs-video")  # the only video of this module
+    assert preview["playable"] is True and preview["direct_play"] is True

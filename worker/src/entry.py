@@ -64,12 +64,15 @@ class Default(WorkerEntrypoint):
 
     async def queue(self, batch: Any, env: Any = None, ctx: Any = None) -> None:
         services = _services(self.env)
-        if js_get(unwrap_binding(batch), "queue") == services.settings.dead_letter_queue:
+        queue_name = js_get(unwrap_binding(batch), "queue")
+        if queue_name == services.settings.dead_letter_queue:
             done = await consume_dead_letters(batch, services.db, services.settings.queue_max_attempts)
             log.warning("dead letters: %s", ", ".join(done) or "empty")
             return
         outcomes = await QueueConsumer(self.env).consume(batch)
-        log.info("queue batch: %s", ", ".join(f"{o.job_id}={o.action}" for o in outcomes) or "empty")
+        # both lanes (mediagate-jobs, mediagate-jobs-video) are consumed here, the same way;
+        # printed (console.log: Workers Logs / wrangler dev) as the one line per delivery
+        print(f"queue batch ({queue_name}): " + (", ".join(f"{o.job_id}={o.action}" for o in outcomes) or "empty"))
 
 
 class ProcessorContainer(DurableObject):

@@ -127,13 +127,18 @@ def build_ladder_command(
     audio: bool,
     lut: str | None = None,
     preset: str = "veryfast",
+    event: bool = False,
+    decode_args: Sequence[str] = (),
 ) -> list[str]:
     """One ffmpeg run encoding ``rungs`` (and the AAC rendition if ``audio``) to HLS fMP4.
 
     Keyframes every 2 s by timestamp (``-force_key_frames``) with ``-g``/``-keyint_min`` set
     to the same interval and scene-cut off, so separate runs over the same source produce
     identical keyframe and segment boundaries. ``lut`` must be filtergraph-safe
-    (see :func:`safe_filter_path`).
+    (see :func:`safe_filter_path`). ``event``: media playlists are ``EVENT`` playlists that
+    ffmpeg rewrites (atomically, ``temp_file``) after every finished segment and closes with
+    ``EXT-X-ENDLIST``, so they can be published while the run goes on. ``decode_args`` are
+    input (decoder) options placed before ``-i``.
     """
     if not rungs and not audio:
         raise ValueError("nothing to encode")
@@ -144,7 +149,7 @@ def build_ladder_command(
     cmd = [FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y"]
     if not audio:
         cmd += ["-an"]
-    cmd += ["-sn", "-dn", "-i", str(src)]
+    cmd += ["-sn", "-dn", *decode_args, "-i", str(src)]
     maps: list[str] = []
     streams: list[str] = []
     if rungs:
@@ -183,11 +188,11 @@ def build_ladder_command(
         "-hls_time",
         str(SEGMENT_SECONDS),
         "-hls_playlist_type",
-        "vod",
+        "event" if event else "vod",
         "-hls_segment_type",
         "fmp4",
         "-hls_flags",
-        "independent_segments",
+        "independent_segments+temp_file" if event else "independent_segments",
         "-hls_segment_filename",
         str(hls_dir / "%v" / "seg_%05d.m4s"),
         "-var_stream_map",

@@ -66,6 +66,39 @@ def output_fps(stream: dict) -> Fraction:
     return fps
 
 
+#: What Chromium-family browsers (and Safari/Firefox for MP4) play in a <video> element as is.
+_DIRECT_PLAY = {
+    "mp4": ({"h264", "av1", "vp9"}, {"aac", "mp3", "opus", "flac"}),
+    "webm": ({"vp8", "vp9", "av1"}, {"opus", "vorbis"}),
+}
+_8BIT_420 = {"yuv420p", "yuvj420p"}
+
+
+def direct_play(format_name: str, video: dict, audio: dict | None, audios: list[dict], transfer: Any) -> bool:
+    """Whether browsers can play the original as is over Range requests while the ladder encodes.
+
+    MP4/MOV (ffprobe ``mov,mp4,...``) with H.264 (8-bit 4:2:0, not High 10/4:2:2), VP9 or AV1,
+    and WebM (``matroska,webm``, tagged ``webm``) with VP8/VP9/AV1; audio none or one of the
+    codecs above. HDR, interlaced, rotated-by-matrix sources play too (the browser applies
+    rotation), but interlaced or HDR ones would look wrong: those wait for the ladder.
+    """
+    names = set(format_name.split(","))
+    if "mp4" in names or "mov" in names:
+        family = "mp4"
+    elif "webm" in names:
+        family = "webm"
+    else:
+        return False
+    vcodecs, acodecs = _DIRECT_PLAY[family]
+    if video.get("codec_name") not in vcodecs:
+        return False
+    if video.get("codec_name") == "h264" and video.get("pix_fmt") not in _8BIT_420:
+        return False
+    if video.get("field_order") not in (None, "progressive", "unknown") or transfer in _HDR_TRANSFERS:
+        return False
+    return audio is None or (audio.get("codec_name") in acodecs and len(audios) >= 1)
+
+
 def probe_video(path: str | Path) -> dict:
     """Describe a video file; raise MediaError if it is not a playable video.
 
@@ -153,4 +186,5 @@ def probe_video(path: str | Path) -> dict:
             "primaries": v.get("color_primaries"),
             "range": v.get("color_range"),
         },
+        "direct_play": direct_play(format_name, v, a, audios, transfer),
     }

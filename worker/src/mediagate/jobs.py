@@ -8,6 +8,7 @@ A job message (JSON, well under Cloudflare Queues' 128 KB limit)::
       "file_id": "<uuid>",          # files.id
       "user_id": "<uuid>",
       "job_type": "video_transcode" | "image_preview" | "other",
+      "lane": "fast" | "video",      # which queue / concurrency lane (see below)
       "object_key": "originals/<user>/<upload>",   # the original in the object store
       "output_prefix": "derived/<file_id>/",       # where every output goes
       "file_type": "video" | "image" | "other",
@@ -25,6 +26,13 @@ A job message (JSON, well under Cloudflare Queues' 128 KB limit)::
       }
     }
 
+Lanes: quick work (images, RAW, other files) never waits behind video transcodes. Video
+jobs go to the *video* lane, everything else to the *fast* lane; each lane is its own queue
+(:func:`lane_queue`: the base name for ``fast``, ``<base>-video`` for ``video``) with its own
+concurrency (processor ``FAST_CONCURRENCY`` = 1, ``VIDEO_CONCURRENCY`` = 2 by default; the
+total stays ≤ ``MAX_CONCURRENCY`` = 3 per container, and the fast lane may borrow video
+slots that are idle). A video's poster is its job's first step (about a second in).
+
 ``storage`` (see :mod:`mediagate.files.grants`) lets a processor with
 ``STORE_BACKEND=worker`` read the original and write outputs through the Worker without
 bucket keys. It is added on the way to the processor (the Cloudflare queue consumer mints
@@ -38,12 +46,50 @@ names, so a re-run overwrites rather than duplicates.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 CONTRACT_VERSION = 1
+LANES = ("fast", "video")
 JOB_TYPES = {"video": "video_transcode", "image": "image_preview", "other": "other"}
 OPTION_KEYS = ("colorspace",)
 STORAGE_KEY = "storage"
+
+
+def lane(file_type: str) -> str:
+    """The processing lane of a file type: ``video`` for videos, ``fast`` for everything else."""
+    return "video" if file_type == "video" else "fast"
+
+
+def lane_queue(base: str, lane_name: str) -> str:
+    """The queue of a lane: ``base`` for the fast lane, ``<base>-video`` for the video lane."""
+    return base if lane_name == "fast" else f"{base}-{lane_name}"
+
+
+def message_lane(message: Mapping[str, Any]) -> str:
+    """A message's lane (messages from before lanes existed: by file type)."""
+    value = message.get("lane")
+    return value if value in LANES else lane(str(message.get("file_type") or ""))
+
+
+class _Sender(Protocol):
+    async def send(self, body: dict[str, Any], *, delay_seconds: int = 0) -> str: ...
+
+
+class LaneQueues:
+    """A JobQueue that sends each message to its lane's queue."""
+
+    def __init__(self, queues: Mapping[str, _Sender]) -> None:
+        self.queues = dict(queues)
+
+    async def send(self, body: dict[str, Any], *, delay_seconds: int = 0) -> str:
+        target = self.queues.get(message_lane(body)) or self.queues["fast"]
+        return await target.send(body, delay_seconds=delay_seconds)
+
+    def __getattr__(self, name: str) -> Any:  # depth(), binding… of the fast lane's queue
+        if name == "queues":
+            raise AttributeError(name)
+        return getattr(self.queues["fast"], name)
 
 
 def output_prefix(file_id: str) -> str:
@@ -68,6 +114,7 @@ def job_message(
         "file_id": file_id,
         "user_id": user_id,
         "job_type": JOB_TYPES[file_type],
+        "lane": lane(file_type),
         "object_key": object_key,
         "output_prefix": output_prefix(file_id),
         "file_type": file_type,

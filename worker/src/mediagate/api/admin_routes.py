@@ -29,8 +29,8 @@ RECENT_FAILURES = 20
 
 STATS_SQL = f"""
 SELECT
-  (SELECT count(*) FROM queue_messages WHERE queue = $1) AS queue_messages,
-  (SELECT count(*) FROM queue_dead_letters WHERE queue = $1) AS dead_letters,
+  (SELECT count(*) FROM queue_messages WHERE queue IN ($1, $1 || '-video')) AS queue_messages,
+  (SELECT count(*) FROM queue_dead_letters WHERE queue IN ($1, $1 || '-video')) AS dead_letters,
   (SELECT COALESCE(json_object_agg(status, n), '{{}}'::json)
      FROM (SELECT COALESCE(status, 'queued') AS status, count(*) AS n FROM processing_jobs GROUP BY 1) s
   ) AS jobs_by_status,

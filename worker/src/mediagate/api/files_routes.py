@@ -50,6 +50,26 @@ def derived_url(services: Services, base: str, file_id: str, key: str | None) ->
     return services.links.url(base, prefix, rel, services.settings.preview_ttl_seconds)
 
 
+#: Containers browsers may play as is; the probe (``metadata.media.direct_play``) has the last word.
+DIRECT_PLAY_TYPES = ("video/mp4", "video/quicktime", "video/webm")
+
+
+def playable(row: dict[str, Any]) -> bool:
+    """HLS exists: the lowest rung is published from its first segment (the ladder may still run)."""
+    return row["file_type"] == "video" and bool(row["hls_playlist_key"]) and row["processing_status"] != "failed"
+
+
+def direct_play(row: dict[str, Any]) -> bool | None:
+    """Can the browser play the original itself? True/False once probed; None (unknown) before,
+    for a container browsers often play (the viewer may try it and fall back)."""
+    if row["file_type"] != "video":
+        return False
+    probed = (row["metadata"].get("media") or {}).get("direct_play")
+    if probed is not None:
+        return bool(probed)
+    return None if (row["mime_type"] or "") in DIRECT_PLAY_TYPES else False
+
+
 def file_item(services: Services, base: str, row: dict[str, Any]) -> dict[str, Any]:
     media = row["metadata"].get("media") or {}
     return {
@@ -64,6 +84,8 @@ def file_item(services: Services, base: str, row: dict[str, Any]) -> dict[str, A
         "error": row["processing_error"],
         "thumbnail_url": derived_url(services, base, row["id"], row["thumbnail_key"] or row["preview_key"]),
         "placeholder": row["placeholder"],
+        "playable": playable(row),
+        "direct_play": direct_play(row),
         "width": media.get("display_width") or media.get("width"),
         "height": media.get("display_height") or media.get("height"),
         "duration": media.get("duration"),
@@ -159,11 +181,23 @@ async def preview(request: Request) -> Response:
             "preview_url": derived_url(services, base, row["id"], row["preview_key"]),
             "thumbnail_url": derived_url(services, base, row["id"], row["thumbnail_key"]),
             "hls_url": derived_url(services, base, row["id"], row["hls_playlist_key"]),
+            "playable": playable(row),
+            "direct_play": direct_play(row),
+            "direct_url": direct_url(services, base, row),
+            "progress": row["processing_progress"],
             "variants": variants,
             "expires_in": services.settings.preview_ttl_seconds,
         },
         headers={"Cache-Control": "private, no-store"},
     )
+
+
+def direct_url(services: Services, base: str, row: dict[str, Any]) -> str | None:
+    """A signed inline link (Range) to the original, for direct play while the ladder encodes."""
+    if direct_play(row) is False:
+        return None
+    ttl = services.settings.preview_ttl_seconds
+    return services.links.url(base, row["original_key"], row["filename"], ttl)
 
 
 def download_link(services: Services, request: Request, row: dict[str, Any]) -> dict[str, Any]:

@@ -107,6 +107,15 @@ class SendableResponse(Response):
             await self.background()
 
 
+def cache_control(key: str, max_age: int) -> str:
+    """Playlists may grow (HLS EVENT while the ladder encodes): always revalidated. Segments and
+    everything else never change under their name while the link lives."""
+    if key.endswith(".m3u8"):
+        return "private, no-cache"
+    immutable = ", immutable" if key.endswith((".m4s", ".mp4")) and "/hls/" in key else ""
+    return f"private, max-age={max(0, max_age)}{immutable}"
+
+
 async def serve_object(request: Request) -> Response:
     services: Services = request.app.state.services
     head = request.method == "HEAD"
@@ -137,7 +146,7 @@ async def serve_key(request: Request, key: str, expires: int, download_name: str
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Type": guess_type(key, info.content_type),
-        "Cache-Control": f"private, max-age={max(0, expires - int(services.clock.now()))}",
+        "Cache-Control": cache_control(key, expires - int(services.clock.now())),
         "X-Content-Type-Options": "nosniff",
     }
     if info.etag:

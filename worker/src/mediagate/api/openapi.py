@@ -670,6 +670,16 @@ def _components() -> dict[str, Any]:
                 "type": ["string", "null"],
                 "description": "ThumbHash of the preview, base64 (decode client-side into a blurred placeholder)",
             },
+            "playable": {
+                "type": "boolean",
+                "description": "Video: HLS is playable now (the lowest rung is published from its first segment, "
+                "as a growing EVENT playlist, while the rest of the ladder encodes)",
+            },
+            "direct_play": {
+                "type": ["boolean", "null"],
+                "description": "Video: the browser can play the original itself (H.264/AAC MP4/MOV, VP9/AV1 WebM...): "
+                "true/false once probed, null before (a container browsers often play: try, then fall back)",
+            },
             "width": {"type": ["integer", "null"]},
             "height": {"type": ["integer", "null"]},
             "duration": {"type": ["number", "null"]},
@@ -816,6 +826,13 @@ def _components() -> dict[str, Any]:
                     "preview_url": nullable_url,
                     "thumbnail_url": nullable_url,
                     "hls_url": nullable_url,
+                    "playable": {"type": "boolean"},
+                    "direct_play": {"type": ["boolean", "null"]},
+                    "direct_url": {
+                        **nullable_url,
+                        "description": "Signed inline link (Range) to the original, unless it cannot be played as is",
+                    },
+                    "progress": {"type": "number", "minimum": 0, "maximum": 100},
                     "variants": {"type": "object", "additionalProperties": {"type": "string", "format": "uri"}},
                     "expires_in": {"type": "integer"},
                 },

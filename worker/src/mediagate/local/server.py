@@ -29,6 +29,7 @@ from ..adapters.local.pg_queue import PostgresQueue
 from ..adapters.local.postgres import PostgresDatabase
 from ..api.app import create_app
 from ..config import Settings
+from ..jobs import LANES, LaneQueues, lane_queue
 from ..services import Services
 from .http_limits import HEADER_TIMEOUT_SECONDS, MAX_HEADER_BYTES, bounded_protocol
 
@@ -51,7 +52,10 @@ def build_services(env: dict[str, str]) -> Services:
     settings = Settings.from_env(env)
     db = PostgresDatabase(env["DATABASE_URL"])
     store = LocalObjectStore(Path(env.get("DATA_DIR", "data")) / "store")
-    queue = PostgresQueue(db, settings.queue_name, max_attempts=int(env.get("QUEUE_MAX_ATTEMPTS", "3")))
+    attempts = int(env.get("QUEUE_MAX_ATTEMPTS", "3"))
+    queue = LaneQueues(
+        {lane: PostgresQueue(db, lane_queue(settings.queue_name, lane), max_attempts=attempts) for lane in LANES}
+    )
     return Services(
         settings=settings,
         store=store,

@@ -64,6 +64,7 @@ class DispatchSettings:
     idle_seconds: int = 600  # PROCESSOR_IDLE_SECONDS
     start_timeout: float = 120.0  # PROCESSOR_START_TIMEOUT
     max_concurrency: int = 3  # PROCESSOR_MAX_CONCURRENCY (the container's MAX_CONCURRENCY)
+    video_concurrency: int = 2  # PROCESSOR_VIDEO_CONCURRENCY (the video lane's share of it)
     poll_interval: float = 0.5
 
     @classmethod
@@ -75,6 +76,7 @@ class DispatchSettings:
             idle_seconds=env_int(env, "PROCESSOR_IDLE_SECONDS", 600),
             start_timeout=float(env_int(env, "PROCESSOR_START_TIMEOUT", 120)),
             max_concurrency=env_int(env, "PROCESSOR_MAX_CONCURRENCY", 3),
+            video_concurrency=env_int(env, "PROCESSOR_VIDEO_CONCURRENCY", 2),
         )
         if settings.instances < 1:
             raise ValueError("PROCESSOR_INSTANCES must be at least 1")
@@ -115,6 +117,7 @@ def container_env(env: Mapping[str, str], settings: DispatchSettings) -> dict[st
         "PULL_ENABLED": "0",
         "QUEUE_MAX_ATTEMPTS": str(settings.max_attempts),
         "MAX_CONCURRENCY": str(settings.max_concurrency),
+        "VIDEO_CONCURRENCY": str(settings.video_concurrency),
         "PROCESSOR_HOST": "0.0.0.0",
         "PROCESSOR_PORT": str(PROCESSOR_PORT),
     }

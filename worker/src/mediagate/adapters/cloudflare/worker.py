@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ...config import Settings
+from ...jobs import LaneQueues
 from ...services import Services
 from .ffi import is_nullish
 from .neon_http import Fetch, NeonHttpDatabase
@@ -61,8 +62,17 @@ def build_services(env: Any, *, fetch: Fetch | None = None) -> Services:
         raise ValueError("DATABASE_URL is not set (wrangler secret put DATABASE_URL)")
     db = NeonHttpDatabase(database_url, fetch, endpoint=vars_.get("NEON_SQL_ENDPOINT") or None)
     store = R2ObjectStore(env.BUCKET)
+    fast = CloudflareQueue(env.JOBS)
+    # the video lane's queue (wrangler.toml JOBS_VIDEO); without the binding videos share JOBS
+    video_binding = getattr(env, "JOBS_VIDEO", None)
+    video = fast if video_binding is None or is_nullish(video_binding) else CloudflareQueue(video_binding)
     # R2's binding lists objects (with a cursor) but not multipart uploads: R2 aborts
     # abandoned ones itself after 7 days.
     return Services(
-        settings=settings, store=store, db=db, queue=CloudflareQueue(env.JOBS), direct_send=store, lister=store
+        settings=settings,
+        store=store,
+        db=db,
+        queue=LaneQueues({"fast": fast, "video": video}),
+        direct_send=store,
+        lister=store,
     )

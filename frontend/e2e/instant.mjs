@@ -1,0 +1,175 @@
+// Instant preview in real Chromium (Debian's /usr/bin/chromium) with playwright-core: upload a
+// video through Uppy, open the viewer at once, and time the first decoded frame from the last
+// upload byte. Used by tests/test_instant_preview_e2e.py and bench/instant_preview.py.
+//
+//   node e2e/instant.mjs '<json config>'
+//
+// Config: { baseUrl, token, file: path of the video to upload, artifacts: dir,
+//           watchSeconds: keep playing this long after the first frame (0: just check it advances),
+//           untilComplete: also wait for processing to complete and check the player ended up on
+//           the full ladder (HLS), timeoutMs }
+// Prints one JSON object on the last line of stdout; exits 0 when every check passed.
+
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const cfg = JSON.parse(process.argv[2] ?? process.env.E2E_CONFIG ?? "{}");
+const ART = cfg.artifacts ?? path.resolve("../test-artifacts");
+mkdirSync(ART, { recursive: true });
+const base = cfg.baseUrl.replace(/\/$/, "");
+const timeoutMs = cfg.timeoutMs ?? 300_000;
+const started = Date.now();
+const log = (...a) => console.error(`[instant ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
+const result = { ok: false, file: path.basename(cfg.file) };
+
+const browser = await chromium.launch({
+  executablePath: cfg.chromium ?? "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--autoplay-policy=no-user-gesture-required"],
+});
+
+async function api(p) {
+  const r = await fetch(base + p, { headers: { Authorization: `Bearer ${cfg.token}` } });
+  return r.json();
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.addInitScript((t) => sessionStorage.setItem("mediagate.token", t), cfg.token);
+  const page = await context.newPage();
+  page.on("pageerror", (e) => log("pageerror:", e.message));
+  // stalls: "waiting" on the viewer's video after it first played (seeks excluded)
+  await page.addInitScript(() => {
+    const w = (window.__instant = { playing: false, stalls: 0, stallMs: 0, since: 0, engines: [] });
+    document.addEventListener("playing", (e) => {
+      if (!(e.target instanceof HTMLVideoElement)) return;
+      if (w.since) w.stallMs += Date.now() - w.since;
+      w.since = 0;
+      w.playing = true;
+    }, true);
+    document.addEventListener("waiting", (e) => {
+      const v = e.target;
+      if (!(v instanceof HTMLVideoElement) || !w.playing || v.seeking || v.ended) return;
+      w.stalls += 1;
+      w.since = Date.now();
+    }, true);
+  });
+  await page.goto(base + "/");
+  await page.getByRole("grid", { name: "Files" }).waitFor({ state: "attached" });
+
+  // upload through Uppy's Dashboard; the last PATCH answered = the last byte is stored
+  let lastByteAt = 0;
+  page.on("response", (r) => {
+    if (r.request().method() === "PATCH" && r.url().includes("/api/upload/") && r.status() === 204) lastByteAt = Date.now();
+  });
+  await page.keyboard.press("u");
+  await page.locator(".uppy-Dashboard-inner").waitFor();
+  await page.locator(".uppy-Dashboard-input").first().setInputFiles([cfg.file]);
+  await page.locator(".uppy-StatusBar.is-complete").waitFor({ timeout: timeoutMs });
+  result.upload_ms = lastByteAt - started;
+  await page.keyboard.press("Escape");
+
+  // the tile of the new file, opened at once
+  const name = path.basename(cfg.file);
+  const cell = page.locator("[role=gridcell][data-id]", { hasText: name }).first();
+  await cell.waitFor({ timeout: 30_000 });
+  const fileId = await cell.getAttribute("data-id");
+  result.file_id = fileId;
+  await cell.dblclick();
+  await page.locator("dialog.viewer[open]").waitFor();
+  result.viewer_open_after_last_byte_ms = Date.now() - lastByteAt;
+
+  // the first presented frame (requestVideoFrameCallback) of whichever player shows it
+  let first = null;
+  const deadline = Date.now() + timeoutMs;
+  while (!first && Date.now() < deadline) {
+    await page.locator(".viewer video").first().waitFor({ timeout: timeoutMs });
+    first = await page.evaluate(
+      () =>
+        new Promise((resolve) => {
+          const v = document.querySelector(".viewer video");
+          if (!v) return resolve(null);
+          const done = () => resolve({ at: Date.now(), engine: v.closest(".player")?.dataset.engine, t: v.currentTime });
+          v.requestVideoFrameCallback(() => done());
+          const gone = setInterval(() => {
+            if (!v.isConnected) {
+              clearInterval(gone);
+              resolve(null); // re-rendered (e.g. direct play failed): wait for the next player
+            }
+          }, 100);
+        }),
+    );
+  }
+  if (!first) throw new Error("no frame before the timeout");
+  const status = await api(`/api/files/${fileId}`);
+  result.first_frame_after_last_byte_ms = first.at - lastByteAt;
+  result.engine_at_first_frame = first.engine;
+  result.status_at_first_frame = status.processing_status;
+  result.progress_at_first_frame = status.progress;
+  result.playable_at_first_frame = status.playable;
+  result.direct_play = status.direct_play;
+  log("first frame", result.first_frame_after_last_byte_ms, "ms after the last byte via", first.engine, "while", status.processing_status);
+  await page.screenshot({ path: path.join(ART, `instant-first-frame-${name}.png`) });
+
+  const t1 = await page.evaluate(() => document.querySelector(".viewer video").currentTime);
+  await page.waitForTimeout(1500);
+  const t2 = await page.evaluate(() => document.querySelector(".viewer video").currentTime);
+  result.current_time = [t1, t2];
+  if (!(t2 > t1)) throw new Error(`currentTime does not advance (${t1} -> ${t2})`);
+
+  if (cfg.watchSeconds) {
+    // play on (to the end for the bench): stalls are counted by the init script
+    const end = Date.now() + cfg.watchSeconds * 1000;
+    while (Date.now() < end) {
+      const ended = await page.evaluate(() => document.querySelector(".viewer video")?.ended ?? false);
+      if (ended) break;
+      await page.waitForTimeout(1000);
+    }
+    result.watched_to = await page.evaluate(() => document.querySelector(".viewer video")?.currentTime ?? -1);
+  }
+
+  if (cfg.untilComplete) {
+    const until = Date.now() + timeoutMs;
+    let item = status;
+    while (item.processing_status !== "completed" && item.processing_status !== "failed" && Date.now() < until) {
+      await page.waitForTimeout(1000);
+      item = await api(`/api/files/${fileId}`);
+    }
+    result.final_status = item.processing_status;
+    if (item.processing_status !== "completed") throw new Error(`processing ended ${item.processing_status}`);
+    // the open viewer moves to the full ladder without a reload
+    await page.waitForFunction(() => {
+      const p = document.querySelector(".viewer .player");
+      return p && p.dataset.engine === "hls.js" && Number(p.dataset.levels ?? 0) >= 2;
+    }, null, { timeout: 30_000 });
+    // playing on from where it was (or, watched to the end before, from the start on play)
+    await page.evaluate(() => {
+      const v = document.querySelector(".viewer video");
+      if (v.paused) v.play().catch(() => undefined);
+    });
+    await page.waitForFunction(() => document.querySelector(".viewer video").readyState >= 3, null, { timeout: 30_000 });
+    const a = await page.evaluate(() => document.querySelector(".viewer video").currentTime);
+    await page.waitForFunction((a) => {
+      const v = document.querySelector(".viewer video");
+      return v.currentTime > a + 0.5 || v.ended;
+    }, a, { timeout: 30_000 });
+    const b = await page.evaluate(() => document.querySelector(".viewer video").currentTime);
+    result.final = await page.evaluate(() => {
+      const p = document.querySelector(".viewer .player");
+      return { engine: p.dataset.engine, levels: Number(p.dataset.levels ?? 0), live: p.dataset.live ?? null };
+    });
+    result.final.current_time = [a, b];
+  }
+  const w = await page.evaluate(() => window.__instant);
+  result.stalls = w.stalls;
+  result.stall_ms = w.stallMs + (w.since ? Date.now() - w.since : 0);
+  result.ok = true;
+} catch (err) {
+  result.error = String(err?.stack ?? err);
+  log("failed:", err);
+} finally {
+  await browser.close();
+  console.log(JSON.stringify(result));
+  process.exit(result.ok ? 0 : 1);
+}
