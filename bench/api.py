@@ -81,18 +81,30 @@ def _uploader(base: str, token: str, stop: threading.Event, chunk: bytes, done: 
     tus = {"Tus-Resumable": "1.0.0", "Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=120) as client:
         while not stop.is_set():
-            size = 8 * len(chunk)
-            r = client.post(base + "/api/upload", headers={**tus, "Upload-Length": str(size)})
-            url, offset = r.headers["Location"], 0
-            while offset < size and not stop.is_set():
-                r = client.patch(
-                    url,
-                    content=chunk,
-                    headers={**tus, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
-                )
-                assert r.status_code == 204, r.text
-                offset += len(chunk)
-                done[0] += len(chunk)
+            try:
+                _upload_one(client, base, tus, chunk, stop, done)
+            except Exception as exc:  # counted and shown: a load that silently stopped is no load
+                print(f"upload client error: {type(exc).__name__}: {exc}"[:300], file=sys.stderr, flush=True)
+                stop.wait(0.5)
+
+
+def _upload_one(
+    client: httpx.Client, base: str, tus: dict[str, str], chunk: bytes, stop: threading.Event, done: list[int]
+) -> None:
+    """One 64 MiB upload in PATCHes of ``chunk`` (stops early when told to)."""
+    size = 8 * len(chunk)
+    r = client.post(base + "/api/upload", headers={**tus, "Upload-Length": str(size)})
+    assert r.status_code == 201, r.text
+    url, offset = r.headers["Location"], 0
+    while offset < size and not stop.is_set():
+        r = client.patch(
+            url,
+            content=chunk,
+            headers={**tus, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+        )
+        assert r.status_code == 204, r.text
+        offset += len(chunk)
+        done[0] += len(chunk)
 
 
 def _video(path: Path) -> bytes:
@@ -142,7 +154,7 @@ def listing_under_load(server: Server, db: str, user: str, args: argparse.Namesp
                     [sys.executable, __file__, "--upload-load", str(args.uploads), server.url, token],
                     stdout=subprocess.PIPE,
                     text=True,
-                    preexec_fn=lambda: os.nice(10),
+                    preexec_fn=lambda: os.nice(10),  # errors go to this bench's stderr
                 )
                 time.sleep(3)  # every client streaming, the ladder running
                 t0 = time.perf_counter()
