@@ -194,7 +194,8 @@ class TusEngine:
     async def _write(self, state: UploadState, req: PatchRequest, token: str) -> UploadState:
         start = state.offset
         committed_offset = start
-        writer = PartWriter(self.store, state)
+        body_end = None if req.content_length is None else start + req.content_length
+        writer = PartWriter(self.store, state, body_end)
         hasher = CHECKSUM_ALGORITHMS[req.checksum[0]]() if req.checksum else None
         received = 0
         interrupted = False
@@ -229,6 +230,9 @@ class TusEngine:
             await writer.discard()
             if hasher is None and state.offset != committed_offset:
                 await self._commit(state, writer, token, committed_offset)
+            raise
+        except BaseException:
+            writer.abandon()  # a part streaming into the store must not wait for more forever
             raise
 
         if req.content_length is not None and not interrupted and received != req.content_length:

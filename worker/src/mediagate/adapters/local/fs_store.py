@@ -175,6 +175,10 @@ class FileBody:
 
 
 class LocalObjectStore:
+    # upload_part may be called as a part's bytes arrive (tus/parts.py): the write
+    # overlaps the network read
+    streams_parts = True
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.objects = self.root / "objects"
