@@ -85,18 +85,27 @@ class RssSampler:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
+        self.cpu_start = cpu_seconds(self.pid)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.cpu = cpu_seconds(self.pid) - self.cpu_start
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process (and its threads): a load-independent cost."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
 class Result:
     name: str
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # server CPU seconds per upload
     rss_peak_kib: int = 0
     hwm_kib: int = 0
     verified: bool | None = None
@@ -160,6 +169,7 @@ def profile_upload(pid: int, out: Path, upload) -> None:
             "250",
             "--format",
             "raw",
+            "--gil",  # only samples holding the GIL: where Python spends CPU, not waits
             "--output",
             str(out),
             "--nonblocking",
@@ -253,9 +263,13 @@ def main() -> int:
             if result is None:
                 return
             result.seconds.append(seconds)
+            result.cpu.append(sampler.cpu)
             result.rss_peak_kib = max(result.rss_peak_kib, sampler.peak_kib)
             result.verified = ok if result.verified is None else (result.verified and ok)
-            print(f"  ours {seconds:.2f} s, sha256 {'ok' if ok else 'MISMATCH'}", flush=True)
+            print(
+                f"  ours {seconds:.2f} s, server CPU {sampler.cpu:.2f} s, sha256 {'ok' if ok else 'MISMATCH'}",
+                flush=True,
+            )
 
         for run in range(args.runs):
             for client, chunk in settings:
@@ -271,11 +285,15 @@ def main() -> int:
                 with RssSampler(node.proc.pid) as sampler:
                     seconds, url = tus_upload(client, node.url, source, chunk, None)
                 theirs.seconds.append(seconds)
+                theirs.cpu.append(sampler.cpu)
                 theirs.rss_peak_kib = max(theirs.rss_peak_kib, sampler.peak_kib)
                 stored = node.directory / url.rstrip("/").rsplit("/", 1)[-1]
                 ok = stored.is_file() and sha256_file(stored) == sha
                 theirs.verified = ok if theirs.verified is None else (theirs.verified and ok)
-                print(f"  @tus/server {seconds:.2f} s, sha256 {'ok' if ok else 'MISMATCH'}", flush=True)
+                print(
+                    f"  @tus/server {seconds:.2f} s, server CPU {sampler.cpu:.2f} s, sha256 {'ok' if ok else 'MISMATCH'}",
+                    flush=True,
+                )
                 stored.unlink(missing_ok=True)
                 for leftover in node.directory.iterdir():  # .json info files
                     leftover.unlink(missing_ok=True)
@@ -324,9 +342,10 @@ def main() -> int:
             hwm = f"{r.hwm_kib / 1024:.0f}" if r.hwm_kib else "-"
             ok = "-" if r.verified is None else ("ok" if r.verified else "BAD")
             runs = " ".join(f"{x:.2f}" for x in r.seconds)
+            cpu = f"{statistics.median(r.cpu):.2f}" if r.cpu else "-"
             print(
                 f"{r.name:28} {statistics.median(r.seconds):8.2f} {r.mbps(size):8.1f} "
-                f"{r.mbps(size) / copy.mbps(size):7.2f} {rss:>13} {hwm:>10} {ok:>7}  {runs}"
+                f"{r.mbps(size) / copy.mbps(size):7.2f} {rss:>13} {hwm:>10} {ok:>7} {cpu:>6}  {runs}"
             )
         print(f"ratio ours / @tus/server throughput: {ours.mbps(size) / theirs.mbps(size):.2f}")
         ok_all = ok_all and bool(ours.verified) and bool(theirs.verified)
