@@ -7,8 +7,8 @@ protocol (``http_limits.BoundedHttpToolsProtocol``) advertises the extension and
 its message here: once the response head is out of the transport's buffer, the range is
 sent by ``os.sendfile`` from the file to a duplicate of the connection's socket, in a
 thread (the socket is non-blocking; the thread waits for it with ``poll``), then uvicorn
-finishes the response as usual (keep-alive, Content-Length accounting). A HEAD request or
-a chunked response falls back to reading the file.
+finishes the response as usual (keep-alive, Content-Length accounting). A HEAD request
+sends no body; a chunked response falls back to reading the file.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def install(cycle: Any) -> None:
         if count is None:
             count = os.fstat(fd).st_size - offset
         more_body = message.get("more_body", False)
-        if cycle.scope["method"] == "HEAD" or cycle.chunked_encoding or count > cycle.expected_content_length:
+        if cycle.scope["method"] == "HEAD":  # uvicorn sends no body: nothing to read
+            return await plain({"type": "http.response.body", "body": b"", "more_body": more_body})
+        if cycle.chunked_encoding or count > cycle.expected_content_length:
             # uvicorn accounts for these itself (and refuses a body longer than announced)
             while count > 0:
                 data = os.pread(fd, min(_READ, count), offset)
