@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import time
 import uuid
 
@@ -210,7 +212,8 @@ def test_download_link_range_disposition_and_tampering(api, user_id):
 def test_links_expire(make_server, user_id):
     srv = make_server({"DOWNLOAD_TTL_SECONDS": "2"})
     file_id = upload_bytes(srv, user_id, b"short-lived", "a.txt")
-    url = get(srv, user_id, f"/api/files/{file_id}/download").json()["url"]
+    link = get(srv, user_id, f"/api/files/{file_id}/download", headers={"X-Mediagate-Region": "apac"}).json()
+    url = link["url"]
     assert httpx.get(url).content == b"short-lived"
     time.sleep(3.1)
     r = httpx.get(url)
@@ -372,3 +375,34 @@ def test_batch_download_links_and_bad_bodies(api, user_id):
         r = httpx.post(f"{srv.url}/api/files/batch-download", json=bad, headers=headers)
         assert r.status_code == 422, bad
         assert r.json()["error"]
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (apt-get install strace)")
+def test_downloads_leave_through_sendfile(api, user_id, tmp_path):
+    """Item 3 of issue #13: whole files and ranges reach the socket by sendfile(2) (the
+    local server's zerocopy extension), not as read()/write() pairs through Python."""
+    srv, _ = api
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    file_id = upload_bytes(srv, user_id, data, "big.bin")
+    link = get(srv, user_id, f"/api/files/{file_id}/download", headers={"X-Mediagate-Region": "apac"}).json()
+    url = link["url"]
+    trace = tmp_path / "strace.txt"
+    tracer = subprocess.Popen(
+        ["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(trace), "-p", str(srv.proc.pid)],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(1.0)  # attached
+        if tracer.poll() is not None:
+            pytest.skip(f"strace cannot attach here: {tracer.stderr.read().decode()[-300:]}")
+        whole = httpx.get(url)
+        ranged = httpx.get(url, headers={"Range": "bytes=1000-2000999"})
+        time.sleep(0.5)
+    finally:
+        tracer.terminate()
+        tracer.wait(10)
+    assert whole.status_code == 200 and whole.content == data
+    assert ranged.status_code == 206 and ranged.content == data[1000:2001000]
+    calls = [line for line in trace.read_text().splitlines() if "sendfile(" in line]
+    sent = sum(int(line.rsplit("=", 1)[1].split()[0]) for line in calls if "= -1" not in line and "=" in line)
+    assert sent == len(data) + 2_000_000, calls[:5]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from mediagate.adapters.local.fs_store import LocalObjectStore
@@ -111,3 +112,123 @@ def test_sendable_body_uses_zerocopy_when_the_server_offers_it(tmp_path):
         assert await store.open_sendable("missing") is None
 
     asyncio.run(go())
+
+
+async def _stream(*chunks: bytes):
+    for chunk in chunks:
+        yield chunk
+
+
+def _inode(path) -> int:
+    return path.stat().st_ino
+
+
+def test_parts_are_written_once_in_place_and_completion_renames(tmp_path):
+    """Every byte is written once: the parts lie at their final offsets in one data file,
+    which completing renames into place (same inode), no part files, no copy."""
+
+    async def go() -> None:
+        store = LocalObjectStore(tmp_path)
+        upload_id = await store.create_multipart("obj/key")
+        d = tmp_path / "multipart" / upload_id
+        parts = []
+        sizes = [5 * MIB, 5 * MIB, 3]
+        for n, size in enumerate(sizes, start=1):
+            body = bytes([n]) * size
+            etag = await store.upload_part("obj/key", upload_id, n, _stream(body[:1000], body[1000:]), size)
+            parts.append(CompletedPart(n, etag))
+        assert sorted(p.name for p in d.iterdir()) == [
+            "data",
+            "part-00001.json",
+            "part-00002.json",
+            "part-00003.json",
+            "upload.json",
+        ]
+        inode = _inode(d / "data")
+        info = await store.complete_multipart("obj/key", upload_id, parts)
+        assert info.size == 10 * MIB + 3
+        target = tmp_path / "objects" / "obj" / "key"
+        assert _inode(target) == inode
+        assert target.read_bytes() == b"".join(bytes([n]) * s for n, s in enumerate(sizes, start=1))
+        assert store.open_multipart_count() == 0
+
+    run(go())
+
+
+def test_rewritten_and_unlisted_parts_in_place(tmp_path):
+    """A part uploaded again replaces the old bytes and etag (the old etag is refused); a
+    part uploaded but not listed is cut off at completion; a body longer than declared is
+    refused before it reaches the next part's bytes."""
+
+    async def go() -> None:
+        store = LocalObjectStore(tmp_path)
+        upload_id = await store.create_multipart("k")
+        e1 = await store.upload_part("k", upload_id, 1, b"a" * 5 * MIB, 5 * MIB)
+        old2 = await store.upload_part("k", upload_id, 2, b"b" * 5 * MIB, 5 * MIB)
+        e3 = await store.upload_part("k", upload_id, 3, b"c" * 10, 10)
+        with pytest.raises(StoreError, match="longer than the declared"):
+            await store.upload_part("k", upload_id, 1, _stream(b"x" * 5 * MIB, b"y"), 5 * MIB)
+        with pytest.raises(StoreError, match="never uploaded"):  # the failed rewrite lost part 1
+            await store.complete_multipart("k", upload_id, [CompletedPart(1, e1)])
+        e1 = await store.upload_part("k", upload_id, 1, b"a" * 5 * MIB, 5 * MIB)
+        e2 = await store.upload_part("k", upload_id, 2, b"B" * 5 * MIB, 5 * MIB)
+        with pytest.raises(StoreError, match="ETag"):
+            await store.complete_multipart("k", upload_id, [CompletedPart(1, e1), CompletedPart(2, old2)])
+        info = await store.complete_multipart("k", upload_id, [CompletedPart(1, e1), CompletedPart(2, e2)])
+        assert info.size == 10 * MIB
+        data = (tmp_path / "objects" / "k").read_bytes()
+        assert data == b"a" * 5 * MIB + b"B" * 5 * MIB
+        assert e3  # listed nowhere: its bytes were cut off
+
+    run(go())
+
+
+def test_parts_outside_the_layout_are_assembled_by_copy(tmp_path):
+    """Out-of-order parts and part numbers with gaps still assemble (R2 allows both)."""
+
+    async def go() -> None:
+        store = LocalObjectStore(tmp_path)
+        upload_id = await store.create_multipart("k")
+        e3 = await store.upload_part("k", upload_id, 3, b"c" * 7, 7)  # before part 1: P unknown
+        e1 = await store.upload_part("k", upload_id, 1, b"a" * 5 * MIB, 5 * MIB)
+        e5 = await store.upload_part("k", upload_id, 5, b"e" * 5 * MIB, 5 * MIB)
+        with pytest.raises(StoreError, match="differ in size"):
+            await store.complete_multipart(
+                "k", upload_id, [CompletedPart(1, e1), CompletedPart(3, e3), CompletedPart(5, e5)]
+            )
+        info = await store.complete_multipart("k", upload_id, [CompletedPart(1, e1), CompletedPart(5, e5)])
+        assert info.size == 10 * MIB
+        assert (tmp_path / "objects" / "k").read_bytes() == b"a" * 5 * MIB + b"e" * 5 * MIB
+
+        upload_id = await store.create_multipart("k2")
+        e2 = await store.upload_part("k2", upload_id, 2, b"b" * 7, 7)  # before part 1: its own file
+        e1 = await store.upload_part("k2", upload_id, 1, b"a" * 5 * MIB, 5 * MIB)
+        info = await store.complete_multipart("k2", upload_id, [CompletedPart(1, e1), CompletedPart(2, e2)])
+        assert (tmp_path / "objects" / "k2").read_bytes() == b"a" * 5 * MIB + b"b" * 7
+
+    run(go())
+
+
+def test_kill_between_rename_and_retire_answers_no_such_upload(tmp_path):
+    """A complete killed after renaming the data into place but before retiring the id:
+    the repeat answers NoSuchUpload (as R2 does) and the object is there, whole."""
+
+    async def go() -> None:
+        from mediagate.ports import NoSuchUpload
+
+        store = LocalObjectStore(tmp_path)
+        upload_id, parts = await _upload(store, [5 * MIB, 4])
+        d = tmp_path / "multipart" / upload_id
+        target = tmp_path / "objects" / "obj" / "key"
+        target.parent.mkdir(parents=True)
+        os.truncate(d / "data", 5 * MIB + 4)
+        (d / "data").rename(target)  # what complete does before _retire
+        assert [u.upload_id for u in await store.list_multipart_uploads()] == [upload_id]
+        with pytest.raises(NoSuchUpload):
+            await store.complete_multipart("obj/key", upload_id, parts)
+        assert store.open_multipart_count() == 0
+        assert (await store.head("obj/key")).size == 5 * MIB + 4
+        with pytest.raises(NoSuchUpload):
+            await store.upload_part("obj/key", upload_id, 1, b"x", 1)
+
+    run(go())

@@ -30,6 +30,8 @@ class Settings:
     part_size: int = 8 * MIB
     upload_ttl_seconds: int = 24 * 3600
     lock_stale_seconds: int = 10
+    # progress commits within one PATCH at most this often (ms); its end always commits
+    commit_interval_ms: int = 2000
     queue_name: str = "mediagate-jobs"
     dead_letter_queue: str = "mediagate-jobs-dlq"
     queue_max_attempts: int = 3  # deliveries before a job is dead-lettered
@@ -80,6 +82,7 @@ class Settings:
             part_size=part_size,
             upload_ttl_seconds=env_int(env, "UPLOAD_TTL_SECONDS", 24 * 3600),
             lock_stale_seconds=env_int(env, "UPLOAD_LOCK_STALE_SECONDS", 10),
+            commit_interval_ms=env_int(env, "UPLOAD_COMMIT_INTERVAL_MS", 2000),
             queue_name=str(env.get("QUEUE_NAME") or "mediagate-jobs"),
             dead_letter_queue=str(env.get("DEAD_LETTER_QUEUE") or "mediagate-jobs-dlq"),
             queue_max_attempts=env_int(env, "QUEUE_MAX_ATTEMPTS", 3),

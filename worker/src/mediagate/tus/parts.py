@@ -10,14 +10,30 @@ Body chunks are kept as they came (``bytes`` as ``memoryview`` slices, or
 :class:`~mediagate.ports.ByteChunk` objects such as JS-held bytes in the Worker) and handed
 to the store one by one: nothing is copied into one part-sized Python buffer, so bytes
 that never entered Python do not have to.
+
+A store that sets ``streams_parts`` (the local one) receives a part while its bytes
+arrive, not after the whole part was buffered: when the PATCH's declared length shows the
+part will be filled, ``upload_part`` starts at its first byte, fed through a queue, so
+the disk write overlaps the network read. The chunks are still kept until the part is
+done: a body that ends early fails that part upload (never recorded) and its bytes are
+staged as usual.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from ..ports import ByteChunk, ObjectStore, StoreError
 from .state import Part, StagedChunk, UploadState
+
+_END = object()  # queue markers of a streamed part: complete, or abandoned
+_ABORT = object()
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()  # an abandoned part's failure is expected: not "never retrieved"
 
 
 def staging_key(upload_id: str, offset: int) -> str:
@@ -27,9 +43,13 @@ def staging_key(upload_id: str, offset: int) -> str:
 class PartWriter:
     """Accumulates one PATCH body into ``state``; the caller decides when to commit it."""
 
-    def __init__(self, store: ObjectStore, state: UploadState) -> None:
+    def __init__(self, store: ObjectStore, state: UploadState, body_end: int | None = None) -> None:
         self.store = store
         self.state = state
+        self.body_end = body_end  # where this PATCH's body will end in the upload, when declared
+        self.streams = bool(getattr(store, "streams_parts", False))
+        self.queue: asyncio.Queue | None = None  # the part being streamed into the store
+        self.task: asyncio.Task | None = None
         self.buffer: list[ByteChunk] = []  # this part's body chunks so far (slices, never copies)
         self.buffered = 0
         self.consumed: list[StagedChunk] = []  # staged objects folded into parts: delete after commit
@@ -52,8 +72,12 @@ class PartWriter:
         while len(view):
             room = self.state.part_size - self.state.staged_size - self.buffered
             take = view[:room]
+            if not self.buffered and self.streams:
+                self._maybe_stream()
             self.buffer.append(take)
             self.buffered += len(take)
+            if self.queue is not None:
+                self.queue.put_nowait(take)
             view = view[len(take) :]
             if self.state.staged_size + self.buffered == self.state.part_size:
                 await self._upload_part()
@@ -64,12 +88,59 @@ class PartWriter:
         self.buffer = []  # replaced, never mutated: a part body being streamed keeps its list
         self.buffered = 0
 
+    def _maybe_stream(self) -> None:
+        """At a part's first new byte: start its upload now if this body will fill it."""
+        s = self.state
+        if self.body_end is None or s.multipart_id is None or len(s.parts) >= 10_000:
+            return
+        start = s.offset - s.staged_size  # where the part begins in the upload
+        size = s.part_size
+        if s.length is not None and s.length - start < size:
+            size = s.length - start  # the last part
+        if self.body_end < start + size:
+            return
+        self.queue = asyncio.Queue()
+        body = self._streamed_body(list(s.staged), self.queue)
+        number = len(s.parts) + 1
+        self.task = asyncio.ensure_future(self.store.upload_part(s.object_key, s.multipart_id, number, body, size))
+        self.task.add_done_callback(_retrieve)
+
+    def abandon(self) -> None:
+        """Let a streamed part upload end by itself (failing): for paths that cannot await."""
+        if self.queue is not None:
+            self.queue.put_nowait(_ABORT)
+        self.queue = self.task = None
+
+    async def _stop_stream(self) -> None:
+        """The body ended before the streamed part was full: that part upload fails (and
+        is never recorded); the caller stages the buffered bytes instead."""
+        if self.queue is None or self.task is None:
+            return
+        self.queue.put_nowait(_ABORT)
+        try:
+            await self.task
+        except Exception:  # the expected failure of an abandoned part
+            pass
+        self.queue = self.task = None
+
+    async def _streamed_body(self, staged: list[StagedChunk], queue: asyncio.Queue) -> AsyncIterator[bytes | ByteChunk]:
+        async for data in self._part_body(staged, []):
+            yield data
+        while True:
+            piece = await queue.get()
+            if piece is _END:
+                return
+            if piece is _ABORT:
+                raise StoreError("the body ended before the part was full")
+            yield piece
+
     async def finish(self, *, final: bool) -> None:
         """End of body: upload the last part when the upload is complete, else stage the rest."""
         if final:
             if self.state.staged or self.buffer:
                 await self._upload_part()
             return
+        await self._stop_stream()
         if self.buffer:
             key = staging_key(self.state.id, self.state.offset)
             data = b"".join(c if isinstance(c, memoryview) else bytes(c) for c in self.buffer)
@@ -82,6 +153,7 @@ class PartWriter:
 
     async def discard(self) -> None:
         """Forget this PATCH: remove the staged objects it wrote (its parts get rewritten later)."""
+        await self._stop_stream()
         self._reset()
         if self.created:
             await self.store.delete([c.key for c in self.created])
@@ -95,8 +167,13 @@ class PartWriter:
         size = s.staged_size + self.buffered
         if number > 10_000:
             raise StoreError("upload would need more than 10,000 parts")
-        body = self._part_body(list(s.staged), self.buffer)
-        etag = await self.store.upload_part(s.object_key, s.multipart_id, number, body, size)  # type: ignore[arg-type]
+        if self.task is not None and self.queue is not None:
+            self.queue.put_nowait(_END)
+            task, self.queue, self.task = self.task, None, None
+            etag = await task
+        else:
+            body = self._part_body(list(s.staged), self.buffer)
+            etag = await self.store.upload_part(s.object_key, s.multipart_id, number, body, size)  # type: ignore[arg-type]
         s.parts.append(Part(number, etag, size))
         s.offset += self.buffered
         self.consumed.extend(s.staged)

@@ -1,24 +1,31 @@
 """A filesystem object store that behaves like R2, multipart rules included.
 
 Objects live under ``<root>/objects/<key>``; a multipart upload under
-``<root>/multipart/<upload id>/``. ``complete_multipart`` enforces R2's rules (all parts
-but the last the same size and at least 5 MiB, the last no larger, at most 10,000
-parts, ETags matching) so any violation by the tus engine fails tests here rather than
-in production. Writes go to a temporary file and are renamed into place, so a killed
-process never leaves a half-written object or part (the temporary files it may leave
-are removed by ``remove_stale_temp_files``, which the local server's sweep calls).
+``<root>/multipart/<upload id>/``: one ``data`` file in which part n is written at its
+final offset (n - 1) * P (P = the size of part 1; R2 wants every part but the last the same
+size), and a small record per part (etag, size, offset) written atomically after its
+bytes. So every byte is written once: completing validates and renames ``data`` into
+place. ``complete_multipart`` enforces R2's rules (all parts but the last the same size
+and at least 5 MiB, the last no larger, at most 10,000 parts, ETags matching) so any
+violation by the tus engine fails tests here rather than in production; parts that do
+not fit the layout (out of order, larger than part 1) get a file of their own and are
+copied at completion. Objects are written to a temporary file and renamed into place, so
+a killed process never leaves a half-written object (the temporary files it may leave
+are removed by ``remove_stale_temp_files``, which the local server's sweep calls); a part
+killed mid-write has no record, so it was never uploaded.
 
 Completing a multipart upload is crash-safe like R2's: the object is renamed into place
 first, then the upload id is retired (``upload.json`` goes, atomically) and only then are
-the parts removed, so a kill at any point leaves either a completable upload or an
-assembled object with an unknown upload id (``NoSuchUpload``), never parts without a
-manifest.
+the records removed, so a kill at any point leaves either a completable upload or an
+assembled object with an unknown upload id (``NoSuchUpload``; a manifest whose ``data``
+is gone was renamed into place, and answers ``NoSuchUpload`` too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import fcntl
 import json
 import os
 import shutil
@@ -44,14 +51,17 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PARTS = 10_000
 READ_CHUNK = 1024 * 1024
+DATA = "data"  # a multipart upload's bytes, parts in place
 
 
-def _concatenate(sources: list[Path], target: Path) -> None:
-    """Join part files in the kernel (copy_file_range), falling back to a buffered copy."""
+def _concatenate(sources: list[tuple[Path, int, int]], target: Path) -> None:
+    """Join (file, offset, size) ranges in the kernel (copy_file_range), falling back to a
+    buffered copy."""
     with open(target, "wb") as out:
-        for source in sources:
+        for source, offset, size in sources:
             with open(source, "rb") as src:
-                remaining = os.fstat(src.fileno()).st_size
+                src.seek(offset)
+                remaining = size
                 try:
                     while remaining > 0:
                         n = os.copy_file_range(src.fileno(), out.fileno(), remaining)
@@ -59,7 +69,73 @@ def _concatenate(sources: list[Path], target: Path) -> None:
                             break
                         remaining -= n
                 except OSError:
-                    shutil.copyfileobj(src, out, 4 * READ_CHUNK)
+                    src.seek(offset + size - remaining)
+                    while remaining > 0:
+                        data = src.read(min(4 * READ_CHUNK, remaining))
+                        if not data:
+                            break
+                        out.write(data)
+                        remaining -= len(data)
+            if remaining:
+                raise StoreError(f"InvalidPart: {source.name} holds fewer bytes than recorded")
+
+
+WRITE_BATCH = 1024 * 1024  # body chunks are written in batches of about this size (one pwritev)
+
+
+async def _flock(fd: int, timeout: float = 30.0) -> None:
+    """Take an exclusive flock on ``fd`` without blocking the event loop."""
+    waited = 0.0
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if waited >= timeout:
+                raise StoreError("multipart upload is busy (another part write holds it)") from None
+            await asyncio.sleep(0.05)
+            waited += 0.05
+
+
+def _pwritev(fd: int, buffers: list, offset: int) -> None:
+    while buffers:
+        n = os.pwritev(fd, buffers, offset)
+        offset += n
+        while buffers and n >= len(buffers[0]):
+            n -= len(buffers[0])
+            buffers.pop(0)
+        if buffers and n:
+            buffers[0] = memoryview(buffers[0])[n:]
+
+
+async def _write_at(fd: int, offset: int, data: bytes | ByteStream, size: int) -> None:
+    """Write exactly ``size`` bytes of ``data`` at ``offset``; chunks are gathered into
+    batches written by one ``pwritev`` each (no copy), in a thread so the server keeps
+    reading the socket meanwhile. Never writes past ``offset + size``."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        if len(data) != size:
+            raise StoreError(f"body was {len(data)} bytes, declared {size}")
+        await asyncio.to_thread(_pwritev, fd, [data], offset)
+        return
+    written = 0
+    batch: list = []
+    batched = 0
+    async for chunk in data:
+        if not isinstance(chunk, bytes | bytearray | memoryview):
+            chunk = bytes(chunk)  # a ByteChunk held elsewhere
+        if written + batched + len(chunk) > size:
+            raise StoreError(f"body is longer than the declared {size} bytes")
+        batch.append(chunk)
+        batched += len(chunk)
+        if batched >= WRITE_BATCH or len(batch) >= 512:
+            await asyncio.to_thread(_pwritev, fd, batch, offset + written)
+            written += batched
+            batch, batched = [], 0
+    if batch:
+        await asyncio.to_thread(_pwritev, fd, batch, offset + written)
+        written += batched
+    if written != size:
+        raise StoreError(f"body was {written} bytes, declared {size}")
 
 
 ZEROCOPY = "http.response.zerocopy"  # ASGI extension: the server sends from a file descriptor
@@ -99,6 +175,10 @@ class FileBody:
 
 
 class LocalObjectStore:
+    # upload_part may be called as a part's bytes arrive (tus/parts.py): the write
+    # overlaps the network read
+    streams_parts = True
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.objects = self.root / "objects"
@@ -273,12 +353,22 @@ class LocalObjectStore:
         return removed
 
     # -- multipart -------------------------------------------------------------------------
+    #
+    # One data file per multipart upload (``<id>/data``): part n is written in place at
+    # (n - 1) * P, P being the size of part 1 (all parts but the last are that size under
+    # R2's rules), so completing is validate + truncate + rename and every byte is written
+    # once. Each part has a record ``part-NNNNN.json`` (etag, size, offset) written
+    # atomically after its bytes: a part without a record was never uploaded, and a part
+    # being rewritten loses its old record before its bytes are touched. A part that
+    # cannot go in place (out of order, or larger than P) is written to its own file
+    # ``part-NNNNN`` instead and copied at completion (the engine never does that).
 
     async def create_multipart(self, key: str, *, content_type: str | None = None) -> str:
         self.path_for(key)
         upload_id = uuid.uuid4().hex
         d = self._upload_dir(upload_id)
         d.mkdir(parents=True)
+        (d / DATA).touch()  # before the manifest: an upload with a manifest but no data was assembled
         (d / "upload.json").write_text(json.dumps({"key": key, "content_type": content_type}))
         return upload_id
 
@@ -292,6 +382,20 @@ class LocalObjectStore:
             raise StoreError("multipart upload belongs to another key")
         return d, meta
 
+    @staticmethod
+    def _record(d: Path, number: int) -> dict | None:
+        try:
+            return json.loads((d / f"part-{number:05d}.json").read_text())
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def _write_record(d: Path, number: int, record: dict) -> None:
+        path = d / f"part-{number:05d}.json"
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | ByteStream, size: int) -> str:
         d, _ = self._load_upload(key, upload_id)
         if not 1 <= number <= MAX_PARTS:
@@ -299,8 +403,36 @@ class LocalObjectStore:
         if size > MAX_PART_SIZE:
             raise StoreError("part larger than 5 GiB")
         etag = uuid.uuid4().hex
-        await self._write(d / f"part-{number:05d}", data, expected=size)
-        (d / f"part-{number:05d}.etag").write_text(etag)
+        try:
+            fd = os.open(d / DATA, os.O_RDWR)
+        except FileNotFoundError as exc:  # assembled (or aborted) meanwhile
+            raise NoSuchUpload(f"NoSuchUpload: multipart upload {upload_id} was completed") from exc
+        try:
+            # One writer per upload at a time (a request whose lock went stale may still be
+            # writing): parts of one upload never interleave their bytes.
+            await _flock(fd)
+            self._load_upload(key, upload_id)  # retired while waiting?
+            first = self._record(d, 1)
+            (d / f"part-{number:05d}.json").unlink(missing_ok=True)  # before its bytes change
+            offset: int | None = None
+            if number == 1:
+                others = any(
+                    (r := self._record(d, int(p.name[5:10]))) is not None and r["offset"] is not None
+                    for p in d.glob("part-*.json")
+                    if p.name != "part-00001.json"
+                )
+                if not others or (first is not None and first["offset"] == 0 and first["size"] == size):
+                    offset = 0  # sets (or keeps) P
+            elif first is not None and first["offset"] == 0 and size <= first["size"]:
+                offset = (number - 1) * first["size"]
+            if offset is not None:
+                await _write_at(fd, offset, data, size)
+                (d / f"part-{number:05d}").unlink(missing_ok=True)
+            else:
+                await self._write(d / f"part-{number:05d}", data, expected=size)
+            self._write_record(d, number, {"etag": etag, "size": size, "offset": offset})
+        finally:
+            os.close(fd)  # releases the flock
         return etag
 
     async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> ObjectInfo:
@@ -312,17 +444,21 @@ class LocalObjectStore:
         numbers = [p.number for p in parts]
         if numbers != sorted(set(numbers)):
             raise StoreError("InvalidPartOrder: part numbers must be ascending and unique")
-        sizes = []
+        if not (d / DATA).exists():
+            # Renamed into place by an earlier complete killed before retiring the id: as on
+            # R2 the id is unknown now (the caller checks the object).
+            self._retire(d)
+            raise NoSuchUpload(f"NoSuchUpload: multipart upload {upload_id} was completed")
+        records = []
         for p in parts:
-            part = d / f"part-{p.number:05d}"
-            try:
-                etag = (d / f"part-{p.number:05d}.etag").read_text()
-                if etag != p.etag:
-                    raise StoreError(f"InvalidPart: ETag mismatch for part {p.number}")
-                sizes.append(part.stat().st_size)
-            except FileNotFoundError as exc:
+            record = self._record(d, p.number)
+            if record is None:
                 self._load_upload(key, upload_id)  # retired meanwhile by a concurrent complete: NoSuchUpload
-                raise StoreError(f"InvalidPart: part {p.number} was never uploaded") from exc
+                raise StoreError(f"InvalidPart: part {p.number} was never uploaded")
+            if record["etag"] != p.etag:
+                raise StoreError(f"InvalidPart: ETag mismatch for part {p.number}")
+            records.append(record)
+        sizes = [r["size"] for r in records]
         if len(sizes) > 1:
             body = sizes[:-1]
             if len(set(body)) != 1:
@@ -331,20 +467,40 @@ class LocalObjectStore:
                 raise StoreError(f"EntityTooSmall: parts must be at least {MIN_PART_SIZE} bytes")
             if sizes[-1] > body[0]:
                 raise StoreError("InvalidPart: the last part is larger than the others")
+        total = sum(sizes)
         target = self.path_for(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            await asyncio.to_thread(_concatenate, [d / f"part-{p.number:05d}" for p in parts], tmp)
-            if (await asyncio.to_thread(os.path.getsize, tmp)) != sum(sizes):
-                self._load_upload(key, upload_id)  # parts removed under us by a concurrent complete
-                raise StoreError("InternalError: assembled object has the wrong size")
-            self._write_meta(target, meta.get("content_type"))
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        in_place = all(r["offset"] == i * sizes[0] for i, r in enumerate(records)) and numbers == list(
+            range(1, len(parts) + 1)
+        )
+        if in_place:
+            # Parts already lie where they belong: cut off anything past the last one (a part
+            # uploaded but not listed) and rename. Repeating after a kill does the same.
+            fd = os.open(d / DATA, os.O_RDWR)
+            try:
+                await _flock(fd)
+                os.ftruncate(fd, total)
+                self._write_meta(target, meta.get("content_type"))
+                os.replace(d / DATA, target)
+            finally:
+                os.close(fd)
+        else:
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            sources = [
+                (d / DATA, r["offset"], r["size"]) if r["offset"] is not None else (d / f"part-{n:05d}", 0, r["size"])
+                for n, r in zip(numbers, records, strict=True)
+            ]
+            try:
+                await asyncio.to_thread(_concatenate, sources, tmp)
+                if (await asyncio.to_thread(os.path.getsize, tmp)) != total:
+                    self._load_upload(key, upload_id)  # parts removed under us by a concurrent complete
+                    raise StoreError("InternalError: assembled object has the wrong size")
+                self._write_meta(target, meta.get("content_type"))
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
         self._retire(d)
-        return ObjectInfo(key, sum(sizes), meta.get("content_type"))
+        return ObjectInfo(key, total, meta.get("content_type"))
 
     @staticmethod
     def _retire(d: Path) -> None:
