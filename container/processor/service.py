@@ -24,6 +24,7 @@ from fastapi import FastAPI, HTTPException, Request
 from mediagate.adapters.local.fs_store import LocalObjectStore
 from mediagate.adapters.local.pg_queue import PostgresQueue
 from mediagate.adapters.local.postgres import PostgresDatabase
+from mediagate.api.edge import EdgeGuard
 from mediagate.job_delivery import verify_delivery
 from mediagate.jobs import lane_queue, message_lane
 from mediagate.webhooks import SignatureError
@@ -38,20 +39,6 @@ from .storage import GrantStores, JobStores, LocalProcessorStore, S3ProcessorSto
 
 log = logging.getLogger("processor")
 REQUIRED_KEYS = ("job_id", "file_id", "user_id", "object_key", "output_prefix", "file_type")
-MAX_JOB_BODY = 256 * 1024  # a queue message is at most 128 KB; with its storage grant well under this
-
-
-async def read_bounded(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 past ``limit`` before more is read."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status_code=413, detail=f"job body over {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(status_code=413, detail=f"job body over {limit} bytes")
-    return bytes(body)
 
 
 def build_stores(settings: ProcessorSettings) -> JobStores:
@@ -120,6 +107,9 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
             await db.close()
 
     app = FastAPI(title="Mediagate processor", lifespan=lifespan)
+    # The API's edge guard bounds job bodies too (Content-Length up front, then while
+    # streaming, slow senders timed out): a job message is at most 128 KB.
+    app.add_middleware(EdgeGuard)
     app.state.runner = runner
 
     @app.get("/healthz")
@@ -137,7 +127,7 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
 
     @app.post("/jobs", status_code=200)
     async def push_job(request: Request) -> dict[str, Any]:
-        body = await read_bounded(request, MAX_JOB_BODY)
+        body = await request.body()  # bounded by the edge guard (edge.JSON_BODY_LIMIT) before it is read
         try:
             attempts = verify_delivery(settings.webhook_secret, body, request.headers, now=time.time())
         except SignatureError as exc:
