@@ -255,8 +255,9 @@ class QueueConsumer:
         from .worker import EnvVars
 
         self.env = env
-        self.settings = settings or DispatchSettings.from_env(EnvVars(env))
-        self.delivery_secret = EnvVars(env).get("WEBHOOK_SECRET") or ""  # signs each delivery (job_delivery)
+        env_vars = EnvVars(env)
+        self.settings = settings or DispatchSettings.from_env(env_vars)
+        self.delivery_secret = env_vars.get("WEBHOOK_SECRET") or ""  # signs each delivery (job_delivery)
 
     def _stub(self, name: str) -> Any:
         """The JS Durable Object stub for one processor instance.
