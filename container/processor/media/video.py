@@ -89,7 +89,17 @@ from pathlib import Path
 import m3u8
 
 from .ffrun import TRUNCATION_MARKERS, FfmpegRun, ProcessingTimeout
-from .hls import AUDIO_DIR, Rung, build_ladder_command, plan_ladder, rendition_files, safe_filter_path, write_master
+from .hls import (
+    AUDIO_DIR,
+    PROGRESSIVE_SEGMENT_SECONDS,
+    SEGMENT_SECONDS,
+    Rung,
+    build_ladder_command,
+    plan_ladder,
+    rendition_files,
+    safe_filter_path,
+    write_master,
+)
 from .poster import Poster, make_poster
 from .probe import probe_video
 from .result import MediaError, MediaOutput, ProcessResult
@@ -340,6 +350,7 @@ def process_video(
                     preset=preset,
                     event=event,
                     decode_args=LOW_RUN_DECODE_ARGS if split and event else (),
+                    segment_seconds=PROGRESSIVE_SEGMENT_SECONDS if event else SEGMENT_SECONDS,
                 ),
                 what="encoding " + "/".join(r.name for r in rs),
                 timeout=timeout,
