@@ -115,6 +115,37 @@ def first_frame(server: Server, user: str, clip: Path, watch: bool, duration: in
     return json.loads(lines[-1])
 
 
+def phases(db: str, r: dict) -> dict:
+    """Where the time to the first frame went, from the job's timestamps (same clock).
+
+    ``ingest``: last byte → job queued; ``queue``: queued → started; ``to_playable``: started →
+    the first rung published (HLS only); ``viewer``: the rest (status poll, signed link,
+    hls.js or the original's first Range reads, decode).
+    """
+    if not r.get("file_id") or not r.get("last_byte_at"):
+        return {}
+    with psycopg.connect(db) as conn:
+        row = conn.execute(
+            """SELECT EXTRACT(EPOCH FROM created_at) * 1000, EXTRACT(EPOCH FROM started_at) * 1000,
+                      EXTRACT(EPOCH FROM playable_at) * 1000
+                 FROM processing_jobs WHERE file_id = %s ORDER BY created_at LIMIT 1""",
+            (r["file_id"],),
+        ).fetchone()
+    if not row:
+        return {}
+    last, created, started, playable = float(r["last_byte_at"]), *(float(x) if x else None for x in row)
+    out = {"ingest_ms": round(created - last) if created else None}
+    if created and started:
+        out["queue_ms"] = round(started - created)
+    if r.get("engine_at_first_frame") != "direct" and started and playable:
+        out["to_playable_ms"] = round(playable - started)
+        out["viewer_ms"] = round(float(r["first_frame_at"]) - playable)
+    else:
+        out["viewer_ms"] = round(float(r["first_frame_at"]) - last)
+    out["viewer_open_ms"] = r.get("viewer_open_after_last_byte_ms")
+    return out
+
+
 def jpeg_under_load(server: Server, db: str, user: str, cache: Path) -> dict:
     video = make_clip(cache, "h264", 30).read_bytes()
     ids = [upload(server, user, video, f"load-{i}-{uuid.uuid4().hex[:6]}.mp4") for i in range(3)]
@@ -189,6 +220,7 @@ def main() -> None:
                     )
                     if r.get(k) is not None
                 }
+                fields["phases"] = phases(db, r)
                 print(f"{seconds:4d} s {codec:6s} (load {before:.2f}): {json.dumps(fields)}", flush=True)
         if not args.skip_jpeg:
             wait_idle(db)

@@ -272,6 +272,36 @@ def test_lanes_quick_work_never_waits_behind_videos(stack, processor, user_id, t
     assert not queues  # every message of both lanes was acked
 
 
+def test_a_queued_videos_poster_comes_from_the_fast_lane(stack, processor, user_id, tmp_path):
+    """With the only video slot busy, the second video's poster is made by its fast-lane poster
+    message at once (its job still queued), and the transcode later keeps the same outputs."""
+    server, db = stack
+    data = make_video(tmp_path / "busy.mp4", seconds=20, size="1280x720")
+    processor({"HLS_RUNGS": "720,360", "VIDEO_CONCURRENCY": "1", "MAX_CONCURRENCY": "2"})
+    first = upload(server, user_id, data, "busy-first.mp4")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and file_row(db, first)["processing_status"] != "processing":
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    second = upload(server, user_id, data, "busy-second.mp4")
+    row = file_row(db, second)
+    while time.monotonic() - t0 < 30 and not (row and row["thumbnail_key"]):
+        time.sleep(0.05)
+        row = file_row(db, second)
+    waited = time.monotonic() - t0
+    assert row["thumbnail_key"], "no early poster for the queued video"
+    assert row["processing_status"] == "pending" and row["started_at"] is None, "the poster waited for a video slot"
+    assert file_row(db, first)["processing_status"] == "processing"
+    assert waited < 15, f"early poster took {waited:.1f} s"
+    assert row["metadata"]["media"]["direct_play"] is True and row["metadata"]["media"]["duration"] > 19
+    assert store_path(server, row["thumbnail_key"]).read_bytes()[:3] == b"\xff\xd8\xff"
+    done = [wait_done(db, i, timeout=300) for i in (first, second)]
+    assert all(r["processing_status"] == "completed" for r in done)
+    assert done[1]["thumbnail_key"] == row["thumbnail_key"] and done[1]["preview_key"] == row["preview_key"]
+    with psycopg.connect(db) as conn:
+        assert not conn.execute("SELECT queue FROM queue_messages").fetchall()  # poster messages acked
+
+
 def test_killed_processor_job_is_redelivered_and_completes(stack, processor, user_id, tmp_path):
     server, db = stack
     data = make_video(tmp_path / "long.mp4", seconds=12, size="960x540")

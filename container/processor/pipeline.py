@@ -81,11 +81,60 @@ def run_media(
     return ProcessResult(outputs=[], metadata={"note": "stored as-is; download only"})
 
 
+def early_poster(src: Path, out_dir: Path) -> tuple[Any, dict]:
+    """Probe + one-frame poster of a video, nothing else (the fast lane's poster step)."""
+    from .media.poster import make_poster
+    from .media.probe import probe_video
+
+    info = probe_video(src)
+    return make_poster(src, out_dir, info), info
+
+
 class Pipeline:
     def __init__(self, settings: ProcessorSettings, stores: JobStores, status: StatusStore) -> None:
         self.settings = settings
         self.stores = stores  # per job: with STORE_BACKEND=worker, the job's own grant
         self.status = status
+
+    async def publish_poster(
+        self, store: Any, prefix: str, file_id: str, out_dir: Path, poster: Any, info: dict, *, early: bool = False
+    ) -> bool:
+        """Upload the poster and record it (``early``: only if the file has none yet)."""
+        if early and not await self.status.poster_pending(file_id):
+            return False
+        for o in poster.outputs:
+            await store.upload(out_dir / o.path, prefix + o.path, output_content_type(o.path))
+        fields = {
+            "preview_key": prefix + poster.preview,
+            "thumbnail_key": prefix + poster.thumbnail,
+            "placeholder": poster.placeholder,
+        }
+        media = {k: info.get(k) for k in EARLY_MEDIA_KEYS}
+        return await self.status.poster(file_id, fields, media, only_if_missing=early)
+
+    async def poster(self, message: dict[str, Any]) -> bool:
+        """The fast lane's poster step of a queued video (see ``mediagate.jobs.poster_message``).
+
+        Skipped (False) once the transcode has started or the file has a thumbnail: the
+        transcode makes its own poster a second into the job, so this one only matters while
+        the video waits for a video-lane slot. Made without a LUT (a LOG video's early poster
+        is ungraded until the transcode replaces it)."""
+        file_id, prefix = message["file_id"], message["output_prefix"]
+        if message.get("file_type") != "video" or not await self.status.poster_pending(
+            file_id, job_id=message["job_id"]
+        ):
+            return False
+        store = self.stores.for_job(message)
+        work = Path(tempfile.mkdtemp(prefix="mediagate-poster-"))
+        try:
+            src = work / ("original" + posixpath.splitext(message.get("filename") or "")[1].lower()[:10])
+            await store.download(message["object_key"], src)
+            out_dir = work / "out"
+            out_dir.mkdir()
+            poster, info = await asyncio.to_thread(early_poster, src, out_dir)
+            return await self.publish_poster(store, prefix, file_id, out_dir, poster, info, early=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     async def run(self, message: dict[str, Any]) -> dict[str, Any]:
         """Process one job message; returns the completion fields. Raises MediaError for bad media."""
@@ -128,17 +177,8 @@ class Pipeline:
                 in_loop(self.status.playable(job_id, file_id, prefix + playlist))
 
             def on_poster(poster: Any, info: dict) -> None:
-                async def publish() -> None:
-                    await upload_all([(o.path, out_dir / o.path) for o in poster.outputs])
-                    fields = {
-                        "preview_key": prefix + poster.preview,
-                        "thumbnail_key": prefix + poster.thumbnail,
-                        "placeholder": poster.placeholder,
-                    }
-                    media = {k: info.get(k) for k in EARLY_MEDIA_KEYS}
-                    await self.status.poster(file_id, fields, media)
-
-                in_loop(publish())
+                in_loop(self.publish_poster(store, prefix, file_id, out_dir, poster, info))
+                published.update(o.path for o in poster.outputs)
 
             result = await asyncio.to_thread(
                 run_media, message, src, out_dir, self.settings, on_progress, on_first_playable, on_publish, on_poster

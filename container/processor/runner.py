@@ -1,6 +1,6 @@
 """The pull loop: lease jobs, run at most N at once, ack, retry with backoff, dead-letter.
 
-Two lanes (see :mod:`mediagate.jobs`): the video lane runs at most ``VIDEO_CONCURRENCY``
+Two lanes (see :mod:`mediagate.jobs`; a video's early poster message rides the fast lane): the video lane runs at most ``VIDEO_CONCURRENCY``
 jobs, and all jobs together at most ``MAX_CONCURRENCY``, so at least
 ``MAX_CONCURRENCY - VIDEO_CONCURRENCY`` slots are always there for quick work (images,
 RAW, other files). Quick jobs may use idle slots too; video jobs are leased first each round
@@ -17,7 +17,7 @@ import contextlib
 import logging
 from typing import Any
 
-from mediagate.jobs import STORAGE_KEY
+from mediagate.jobs import STORAGE_KEY, is_poster_message
 
 from .jobsource import JobSource, Lease
 from .media.result import MediaError
@@ -56,6 +56,8 @@ class Runner:
         self.peak = 0
         self.processed = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        #: jobs leased here (not poster messages): their early poster is not needed
+        self.active_jobs: set[str] = set()
         self._stop = asyncio.Event()
 
     def free_slots(self, lane: str | None = None) -> int:
@@ -89,6 +91,8 @@ class Runner:
                     continue
                 for lease in leases:
                     self.claim(lane)
+                    if not is_poster_message(lease.body):
+                        self.active_jobs.add(str(lease.body.get("job_id")))
                     task = asyncio.create_task(self._handle(lease, lane, source))
                     self.tasks.add(task)
                     task.add_done_callback(self.tasks.discard)
@@ -110,6 +114,8 @@ class Runner:
             log.exception("job %s could not be settled", lease.body.get("job_id"))
         finally:
             self.release(lane)
+            if not is_poster_message(lease.body):
+                self.active_jobs.discard(str(lease.body.get("job_id")))
 
     async def handle(self, lease: Lease, source: JobSource | None = None) -> None:
         """Process one leased message and settle it with the queue.
@@ -124,6 +130,9 @@ class Runner:
             return
         if isinstance(lease.body.get(STORAGE_KEY), dict):
             message[STORAGE_KEY] = lease.body[STORAGE_KEY]
+        if is_poster_message(lease.body):
+            await self.handle_poster(lease, source, message)
+            return
         heartbeat = asyncio.create_task(self._keep_lease(lease.lease_id, source))
         try:
             fields = await self.pipeline.run(message)
@@ -148,6 +157,16 @@ class Runner:
         await source.ack(lease.lease_id)
         self.processed += 1
         await self.notifier.send("processing-complete", message, {"status": "completed", **_public(fields)})
+
+    async def handle_poster(self, lease: Lease, source: JobSource, message: dict[str, Any]) -> None:
+        """A video's early poster (fast lane): best effort, never retried — the transcode
+        makes the poster anyway, so any failure here only loses the head start."""
+        try:
+            made = message["job_id"] not in self.active_jobs and await self.pipeline.poster(message)
+            log.info("job %s: early poster %s", message.get("job_id"), "made" if made else "not needed")
+        except Exception as exc:
+            log.warning("job %s: early poster failed: %s", message.get("job_id"), exc)
+        await source.ack(lease.lease_id)
 
     async def _fail(self, lease: Lease, message: dict[str, Any], reason: str, *, final: bool) -> None:
         await self.status.fail(message["job_id"], message["file_id"], reason, final=final)

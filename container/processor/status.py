@@ -32,22 +32,42 @@ class StatusStore:
         await self.db.execute("UPDATE processing_jobs SET progress = $2::real WHERE id = $1::uuid", job_id, pct)
         await self.db.execute("UPDATE files SET processing_progress = $2::real WHERE id = $1::uuid", file_id, pct)
 
-    async def poster(self, file_id: str, fields: dict[str, Any], media: dict[str, Any]) -> None:
+    async def poster(
+        self, file_id: str, fields: dict[str, Any], media: dict[str, Any], *, only_if_missing: bool = False
+    ) -> bool:
         """The poster/thumbnail exists before the ladder: the grid and viewer show it at once.
 
         ``media`` (probe facts incl. ``direct_play``) goes to ``metadata.media`` until the
-        completion replaces it with the full metadata."""
-        await self.db.execute(
+        completion replaces it with the full metadata. ``only_if_missing`` (the fast lane's
+        early poster): written only while the file has no thumbnail and is not completed, so
+        it never overwrites the transcode's. True when the row was updated."""
+        guard = (
+            " AND thumbnail_key IS NULL AND processing_status IN ('pending', 'processing')" if only_if_missing else ""
+        )
+        rows = await self.db.fetch(
             """UPDATE files SET preview_key = $2, thumbnail_key = $3, placeholder = $4,
                  metadata = COALESCE(metadata, '{}'::jsonb) || jsonb_build_object('media', $5::jsonb),
                  updated_at = NOW()
-               WHERE id = $1::uuid""",
+               WHERE id = $1::uuid"""
+            + guard
+            + " RETURNING id",
             file_id,
             fields.get("preview_key"),
             fields.get("thumbnail_key"),
             fields.get("placeholder"),
             json.dumps(media),
         )
+        return bool(rows)
+
+    async def poster_pending(self, file_id: str, *, job_id: str | None = None) -> bool:
+        """True while the file has no thumbnail and (given ``job_id``) that job has not started."""
+        job = " AND EXISTS (SELECT 1 FROM processing_jobs j WHERE j.id::text = $2 AND j.status = 'queued')"
+        rows = await self.db.fetch(
+            "SELECT 1 AS ok FROM files WHERE id = $1::uuid AND thumbnail_key IS NULL"
+            " AND processing_status IN ('pending', 'processing')" + (job if job_id else ""),
+            *([file_id, job_id] if job_id else [file_id]),
+        )
+        return bool(rows)
 
     async def playable(self, job_id: str, file_id: str, hls_key: str) -> None:
         await self.db.execute(

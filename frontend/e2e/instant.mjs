@@ -68,6 +68,7 @@ try {
   await page.locator(".uppy-Dashboard-input").first().setInputFiles([cfg.file]);
   await page.locator(".uppy-StatusBar.is-complete").waitFor({ timeout: timeoutMs });
   result.upload_ms = lastByteAt - started;
+  result.last_byte_at = lastByteAt; // epoch ms: the bench lines it up with the job's timestamps
   await page.keyboard.press("Escape");
 
   // the tile of the new file, opened at once
@@ -104,6 +105,7 @@ try {
   if (!first) throw new Error("no frame before the timeout");
   const status = await api(`/api/files/${fileId}`);
   result.first_frame_after_last_byte_ms = first.at - lastByteAt;
+  result.first_frame_at = first.at;
   result.engine_at_first_frame = first.engine;
   result.status_at_first_frame = status.processing_status;
   result.progress_at_first_frame = status.progress;

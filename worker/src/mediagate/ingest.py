@@ -9,20 +9,26 @@ tus completion does, from a HEAD or the cleanup sweep). Two steps can be interru
   finds the job without a message id sends it: a kill between the send and the record
   makes that a second copy of the message, which delivery already allows for
   (at-least-once; consumers are idempotent).
+
+A video also gets a fast-lane poster message (:func:`mediagate.jobs.poster_message`), sent
+once after its job message; losing it costs only the early poster, so it is best effort.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
 from collections.abc import Callable
 from typing import Any
 
 from .classify import SNIFF_BYTES, classify
 from .crashpoints import crash_point
-from .jobs import JOB_TYPES, job_message, with_storage
+from .jobs import JOB_TYPES, job_message, poster_message, with_storage
 from .ports import Database, JobQueue, ObjectStore
 from .tus.state import UploadState
+
+log = logging.getLogger("mediagate.ingest")
 
 
 def display_name(metadata: dict[str, str], upload_id: str) -> str:
@@ -50,6 +56,13 @@ class Ingest:
         """The message as queued: with a storage grant when this runtime attaches one."""
         grant = self.grants(message) if self.grants else None
         return with_storage(message, grant) if grant else message
+
+    async def send_poster(self, message: dict[str, Any]) -> None:
+        """Queue the video's fast-lane poster message; a failure only loses the early poster."""
+        try:
+            await self.queue.send(self.with_grant(poster_message(message)))
+        except Exception:
+            log.warning("job %s: the poster message could not be queued", message.get("job_id"), exc_info=True)
 
     async def __call__(self, upload: UploadState) -> str:
         """Record the finished upload and queue its processing; returns the file id."""
@@ -109,6 +122,8 @@ class Ingest:
         )
         message_id = await self.queue.send(self.with_grant(message))
         crash_point("ingest:after-send")
+        if kind.file_type == "video":
+            await self.send_poster(message)
         await self.db.execute(
             "UPDATE processing_jobs SET queue_message_id = $2 WHERE id = $1::uuid AND queue_message_id IS NULL",
             job_id,

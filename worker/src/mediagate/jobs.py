@@ -31,7 +31,11 @@ jobs go to the *video* lane, everything else to the *fast* lane; each lane is it
 (:func:`lane_queue`: the base name for ``fast``, ``<base>-video`` for ``video``) with its own
 concurrency (processor ``FAST_CONCURRENCY`` = 1, ``VIDEO_CONCURRENCY`` = 2 by default; the
 total stays ≤ ``MAX_CONCURRENCY`` = 3 per container, and the fast lane may borrow video
-slots that are idle). A video's poster is its job's first step (about a second in).
+slots that are idle). A video's poster is its job's first step (about a second in), and,
+so that the grid shows it at once even while every video slot is busy, the ingest also sends a
+*poster message* (:func:`poster_message`: the same job, ``"step": "poster"``) to the fast
+lane: it makes the poster from the first keyframes only if the transcode has not started yet,
+and is dropped otherwise (best effort: the transcode makes the poster anyway).
 
 ``storage`` (see :mod:`mediagate.files.grants`) lets a processor with
 ``STORE_BACKEND=worker`` read the original and write outputs through the Worker without
@@ -54,6 +58,8 @@ LANES = ("fast", "video")
 JOB_TYPES = {"video": "video_transcode", "image": "image_preview", "other": "other"}
 OPTION_KEYS = ("colorspace",)
 STORAGE_KEY = "storage"
+#: ``message["step"]`` of a fast-lane poster message (absent on ordinary job messages).
+POSTER_STEP = "poster"
 
 
 def lane(file_type: str) -> str:
@@ -123,6 +129,15 @@ def job_message(
         "is_raw": is_raw,
         "options": {k: metadata[k] for k in OPTION_KEYS if metadata.get(k)},
     }
+
+
+def poster_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The fast-lane companion of a video job message: make the poster now (see above)."""
+    return {**message, "lane": "fast", "step": POSTER_STEP}
+
+
+def is_poster_message(message: Mapping[str, Any]) -> bool:
+    return message.get("step") == POSTER_STEP
 
 
 def with_storage(message: dict[str, Any], grant: dict[str, Any]) -> dict[str, Any]:
