@@ -473,7 +473,7 @@ def test_user_webhook_gets_signed_events(stack, processor, user_id):
 def test_deleting_a_file_while_its_job_runs_discards_the_outputs(stack, processor, user_id, tmp_path):
     server, db = stack
     proc = processor({"VIDEO_PRESET": "veryfast", "HLS_RUNGS": "540,360"})
-    upload_id = upload(server, user_id, make_video(tmp_path / "doomed.mp4", seconds=12, size="960x540"), "doomed.mp4")
+    upload_id = upload(server, user_id, make_video(tmp_path / "doomed.mp4", seconds=40, size="960x540"), "doomed.mp4")
     deadline = time.monotonic() + 60
     row = None
     while time.monotonic() < deadline:
@@ -486,10 +486,13 @@ def test_deleting_a_file_while_its_job_runs_discards_the_outputs(stack, processo
     r = httpx.delete(f"{server.url}/api/files/{file_id}", headers=auth(server.token(user_id)))
     assert r.status_code == 204
     derived = server.data_dir / "store" / "objects" / "derived" / file_id
-    deadline = time.monotonic() + 120
+    deleted_at = time.monotonic()
+    deadline = deleted_at + 120
     while time.monotonic() < deadline and proc.health()["running"]:
         time.sleep(0.3)
     assert proc.health()["running"] == 0
+    # the transcode stopped (progress checks see the file gone), not ran its 40 s clip to the end
+    assert time.monotonic() - deleted_at < 15, "the deleted file's transcode ran on"
     leftovers = [p for p in derived.rglob("*") if p.is_file()] if derived.exists() else []
     assert leftovers == [], f"outputs of a deleted file survived: {leftovers[:5]}"
     assert not store_path(server, row["original_key"]).exists()

@@ -16,6 +16,7 @@ import logging
 import posixpath
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from .storage import JobStores
 log = logging.getLogger("processor.pipeline")
 
 #: Probe facts recorded with the early poster (the list item and viewer read them).
+#: Progress is recorded (and the file's existence checked) at least this often while encoding.
+PROGRESS_EVERY_S = 2.0
 EARLY_MEDIA_KEYS = ("duration", "width", "height", "display_width", "display_height", "direct_play")
 
 
@@ -152,12 +155,19 @@ class Pipeline:
                 raise MediaError("the file is empty (0 bytes)")
             out_dir = work / "out"
             out_dir.mkdir()
-            last = {"pct": -10.0}
+            last = {"pct": -10.0, "at": time.monotonic()}
 
             def on_progress(pct: float) -> None:
-                if pct - last["pct"] >= 5 or pct >= 100:
-                    last["pct"] = pct
-                    asyncio.run_coroutine_threadsafe(self.status.progress(job_id, file_id, pct), loop).result(30)
+                # every 5 % or 2 s: the list shows progress, and a file deleted meanwhile stops
+                # its transcode (Cancelled kills the encoders) instead of burning the CPU to the end
+                now = time.monotonic()
+                if pct - last["pct"] >= 5 or pct >= 100 or now - last["at"] >= PROGRESS_EVERY_S:
+                    last.update(pct=pct, at=now)
+                    alive = asyncio.run_coroutine_threadsafe(self.status.progress(job_id, file_id, pct), loop).result(
+                        30
+                    )
+                    if not alive:
+                        raise Cancelled(f"file {file_id} was deleted during processing")
 
             published: set[str] = set()  # segments are uploaded once, never rewritten
 
@@ -180,9 +190,21 @@ class Pipeline:
                 in_loop(self.publish_poster(store, prefix, file_id, out_dir, poster, info))
                 published.update(o.path for o in poster.outputs)
 
-            result = await asyncio.to_thread(
-                run_media, message, src, out_dir, self.settings, on_progress, on_first_playable, on_publish, on_poster
-            )
+            try:
+                result = await asyncio.to_thread(
+                    run_media,
+                    message,
+                    src,
+                    out_dir,
+                    self.settings,
+                    on_progress,
+                    on_first_playable,
+                    on_publish,
+                    on_poster,
+                )
+            except Cancelled:
+                await store.delete_prefix(prefix)  # the poster and segments published so far
+                raise
 
             # segments before the playlists listing them, the master last: a player reading the
             # (already public) master never meets a rung that is not there yet

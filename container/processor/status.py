@@ -27,10 +27,14 @@ class StatusStore:
         )
         return n == 1
 
-    async def progress(self, job_id: str, file_id: str, percent: float) -> None:
+    async def progress(self, job_id: str, file_id: str, percent: float) -> bool:
+        """Record progress; False when the file is gone (deleted: the job should stop)."""
         pct = max(0.0, min(100.0, float(percent)))
         await self.db.execute("UPDATE processing_jobs SET progress = $2::real WHERE id = $1::uuid", job_id, pct)
-        await self.db.execute("UPDATE files SET processing_progress = $2::real WHERE id = $1::uuid", file_id, pct)
+        rows = await self.db.fetch(
+            "UPDATE files SET processing_progress = $2::real WHERE id = $1::uuid RETURNING id", file_id, pct
+        )
+        return bool(rows)
 
     async def poster(
         self, file_id: str, fields: dict[str, Any], media: dict[str, Any], *, only_if_missing: bool = False
