@@ -27,12 +27,14 @@ import argparse
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
+import httpx
 import psycopg
 from PIL import Image
 
@@ -67,6 +69,13 @@ def make_clip(cache: Path, codec: str, seconds: int) -> Path:
         subprocess.run(["ffmpeg", "-v", "error", "-y", *src, *tone, *args, "-shortest", str(tmp)], check=True)
         tmp.rename(path)
     return path
+
+
+def discard(server: Server, user: str, db: str, file_id: str | None) -> None:
+    """Delete a measured file: its transcode stops (the processor sees the row gone)."""
+    if file_id:
+        httpx.delete(f"{server.url}/api/files/{file_id}", headers={"Authorization": f"Bearer {server.token(user)}"})
+    wait_idle(db)
 
 
 def wait_idle(db: str, timeout: float = 3600) -> None:
@@ -187,9 +196,13 @@ def main() -> None:
     ap.add_argument("--rungs", default="1080,720,480")
     ap.add_argument("--preset", default="veryfast")
     ap.add_argument("--skip-jpeg", action="store_true")
+    ap.add_argument("--cache", help="directory keeping the generated clips between runs")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; clips are interleaved within each round")
+    ap.add_argument("--keep", action="store_true", help="let each transcode finish instead of deleting the file")
     args = ap.parse_args()
     subprocess.run(["npm", "run", "--silent", "build"], cwd=FRONTEND, check=True, capture_output=True)
-    cache = shared_tmpdir("mediagate-bench-clips-")
+    cache = Path(args.cache) if args.cache else shared_tmpdir("mediagate-bench-clips-")
+    cache.mkdir(parents=True, exist_ok=True)
     artifacts = shared_tmpdir("mediagate-bench-instant-")
     pg = Postgres()
     server = processor = None
@@ -200,28 +213,40 @@ def main() -> None:
         processor = Processor(server, env=env).start()
         user = str(uuid.uuid4())
         print(f"ladder {args.rungs}, preset {args.preset}, cores {os.cpu_count()}", flush=True)
-        for seconds in [int(s) for s in args.durations.split(",") if s.strip()]:
-            for codec in args.codecs.split(","):
-                clip = make_clip(cache, codec, seconds)
-                wait_idle(db)
-                before = load()
-                r = first_frame(server, user, clip, args.watch, seconds, artifacts)
-                fields = {
-                    k: r.get(k)
-                    for k in (
-                        "first_frame_after_last_byte_ms",
-                        "engine_at_first_frame",
-                        "status_at_first_frame",
-                        "progress_at_first_frame",
-                        "stalls",
-                        "stall_ms",
-                        "watched_to",
-                        "error",
+        samples: dict[str, list[float]] = {}
+        for rnd in range(args.repeat):
+            for seconds in [int(s) for s in args.durations.split(",") if s.strip()]:
+                for codec in args.codecs.split(","):
+                    clip = make_clip(cache, codec, seconds)
+                    wait_idle(db)
+                    before = load()
+                    r = first_frame(server, user, clip, args.watch, seconds, artifacts)
+                    fields = {
+                        k: r.get(k)
+                        for k in (
+                            "first_frame_after_last_byte_ms",
+                            "engine_at_first_frame",
+                            "status_at_first_frame",
+                            "progress_at_first_frame",
+                            "stalls",
+                            "stall_ms",
+                            "watched_to",
+                            "error",
+                        )
+                        if r.get(k) is not None
+                    }
+                    fields["phases"] = phases(db, r)
+                    if r.get("first_frame_after_last_byte_ms") is not None:
+                        samples.setdefault(f"{seconds} s {codec}", []).append(r["first_frame_after_last_byte_ms"])
+                    print(
+                        f"[{rnd + 1}] {seconds:4d} s {codec:6s} (load {before:.2f}): {json.dumps(fields)}", flush=True
                     )
-                    if r.get(k) is not None
-                }
-                fields["phases"] = phases(db, r)
-                print(f"{seconds:4d} s {codec:6s} (load {before:.2f}): {json.dumps(fields)}", flush=True)
+                    if args.keep:
+                        wait_idle(db)
+                    else:
+                        discard(server, user, db, r.get("file_id"))
+        for name, values in samples.items():
+            print(f"median first frame {name}: {statistics.median(values):.0f} ms of {sorted(values)}", flush=True)
         if not args.skip_jpeg:
             wait_idle(db)
             print(f"JPEG while 3 videos process: {json.dumps(jpeg_under_load(server, db, user, cache))}", flush=True)

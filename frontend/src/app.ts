@@ -69,6 +69,7 @@ export class App {
     this.library = new Library(this.api);
     this.grid = new FileGrid(this.library, this.selection, {
       open: (id) => this.viewer.open(id),
+      warm: (id) => this.viewer.warm(id),
       requestDelete: (ids) => void this.deleteFiles(ids),
       selectAll: () => void this.selectAll(),
       refreshItem: (id) => void this.api.getFile(id).then((f) => this.library.upsert(f, true)).catch(() => undefined),

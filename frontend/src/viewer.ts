@@ -357,6 +357,17 @@ export class Viewer {
     (this.dialog.querySelector<HTMLElement>(".close") ?? this.dialog).focus();
   }
 
+  /**
+   * Called on the first press on a tile: the signed links (and hls.js for a video) are fetched
+   * while the double-click completes, so opening a video does not start with a round trip.
+   */
+  warm(id: string): void {
+    const item = this.deps.library.get(id);
+    if (!item || item.type === "other" || item.processing_status === "failed") return;
+    if (item.type === "video") void import("hls.js");
+    void this.previewFor(id, new AbortController().signal).catch(() => undefined);
+  }
+
   close(): void {
     if (!this.dialog.open) return;
     const last = this.currentId;
