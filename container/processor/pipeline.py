@@ -21,11 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .media.poster import Poster
 from .media.result import MediaError, ProcessResult
 from .media.video import output_content_type
 from .settings import ProcessorSettings
 from .status import StatusStore
-from .storage import JobStores
+from .storage import JobStores, ProcessorStore
 
 log = logging.getLogger("processor.pipeline")
 
@@ -47,7 +48,7 @@ def run_media(
     on_progress: Callable[[float], None],
     on_first_playable: Callable[[str], None],
     on_publish: Callable[[list[tuple[str, Path]]], None] | None = None,
-    on_poster: Callable[[Any, dict], None] | None = None,
+    on_poster: Callable[[Poster, dict[str, Any]], None] | None = None,
 ) -> ProcessResult:
     """Pick and run the processor for this file (blocking; call in a thread)."""
     file_type = message.get("file_type")
@@ -84,7 +85,7 @@ def run_media(
     return ProcessResult(outputs=[], metadata={"note": "stored as-is; download only"})
 
 
-def early_poster(src: Path, out_dir: Path) -> tuple[Any, dict]:
+def early_poster(src: Path, out_dir: Path) -> tuple[Poster, dict[str, Any]]:
     """Probe + one-frame poster of a video, nothing else (the fast lane's poster step)."""
     from .media.poster import make_poster
     from .media.probe import probe_video
@@ -100,7 +101,15 @@ class Pipeline:
         self.status = status
 
     async def publish_poster(
-        self, store: Any, prefix: str, file_id: str, out_dir: Path, poster: Any, info: dict, *, early: bool = False
+        self,
+        store: ProcessorStore,
+        prefix: str,
+        file_id: str,
+        out_dir: Path,
+        poster: Poster,
+        info: dict[str, Any],
+        *,
+        early: bool = False,
     ) -> bool:
         """Upload the poster and record it (``early``: only if the file has none yet)."""
         if early and not await self.status.poster_pending(file_id):
@@ -186,7 +195,7 @@ class Pipeline:
             def on_first_playable(playlist: str) -> None:
                 in_loop(self.status.playable(job_id, file_id, prefix + playlist))
 
-            def on_poster(poster: Any, info: dict) -> None:
+            def on_poster(poster: Poster, info: dict[str, Any]) -> None:
                 in_loop(self.publish_poster(store, prefix, file_id, out_dir, poster, info))
                 published.update(o.path for o in poster.outputs)
 
