@@ -144,6 +144,9 @@ try {
       item = await api(`/api/files/${fileId}`);
     }
     result.final_status = item.processing_status;
+    // the probe's verdict arrives with the early poster, which on a starved box may come after
+    // the original's first frame: read it at the end as well
+    result.direct_play = item.direct_play ?? result.direct_play;
     if (item.processing_status !== "completed") throw new Error(`processing ended ${item.processing_status}`);
     // the open viewer moves to the full ladder without a reload
     await page.waitForFunction(() => {
