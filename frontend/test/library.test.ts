@@ -62,7 +62,7 @@ describe("Library", () => {
     expect(lib.fileIds()).toEqual(["c", "b", "a"]);
     lib.upsert(item("b", "2025-01-02", { processing_status: "failed", error: "bad" }));
     expect(lib.get("b")?.error).toBe("bad");
-    lib.filters = { type: "", status: "completed", q: "" };
+    lib.filters = { ...lib.filters, type: "", status: "completed", q: "" };
     lib.upsert(item("b", "2025-01-02", { processing_status: "failed" }));
     expect(lib.fileIds()).toEqual(["c", "a"]);
   });
