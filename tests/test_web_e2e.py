@@ -6,8 +6,8 @@ Covered: sign-in, uploads of a generated video and photos through Uppy's Dashboa
 live processing status and failure reasons in the grid, the video viewer playing the HLS
 ladder (hls.js; ``currentTime`` advances) with storyboard thumbnails on the seek bar, the
 image viewer (arrow keys, zoom, Esc, focus trapped and returned), keyboard navigation of
-the WAI-ARIA grid, click/Shift-click/Space/Ctrl-A selection, a batch ZIP download whose
-contents are checked here byte for byte, delete with confirmation, filters and search, an
+the WAI-ARIA grid, checkbox/Shift-click/Space/Ctrl-A selection (a plain click opens the viewer), a batch ZIP download whose
+contents are checked here byte for byte, delete to the trash with an Undo toast, filters and search, an
 upload interrupted by a page reload and resumed from the server's offset, session expiry,
 the admin page with a retry, a phone-sized screen, and 10,000 files scrolled to the end.
 Screenshots land in test-artifacts/web/ (gitignored).

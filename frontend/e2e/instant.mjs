@@ -76,7 +76,7 @@ try {
   await cell.waitFor({ timeout: 30_000 });
   const fileId = await cell.getAttribute("data-id");
   result.file_id = fileId;
-  await cell.dblclick();
+  await cell.click(); // a click opens the viewer
   await page.locator("dialog.viewer[open]").waitFor();
   result.viewer_open_after_last_byte_ms = Date.now() - lastByteAt;
 

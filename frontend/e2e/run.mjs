@@ -301,7 +301,7 @@ try {
 
   // ---------------------------------------------------------------- selection + ZIP
   let zip = null;
-  await step("select with click, Shift-click, Space, Ctrl-A; batch ZIP download", async () => {
+  await step("select with the checkbox, Shift-click, Space, Ctrl-A; batch ZIP download", async () => {
     const cells = page.locator("[role=gridcell][data-id]");
     const selected = async (n, what) => {
       try {
@@ -311,8 +311,10 @@ try {
         throw new Error(`${what}: expected ${n} selected, got ${got}`);
       }
     };
-    await cells.nth(0).click();
-    await selected(1, "click selects one");
+    await cells.nth(0).hover();
+    await cells.nth(0).locator("[data-check]").click();
+    await selected(1, "the tile's checkbox selects one");
+    assert(!(await page.locator("dialog.viewer[open]").count()), "the checkbox does not open the viewer");
     await cells.nth(2).click({ modifiers: ["Shift"] });
     await selected(3, "shift-click selects a range");
     await page.keyboard.press("Space"); // toggles the focused (last clicked) cell off
@@ -337,21 +339,15 @@ try {
     return zip;
   });
 
-  await step("delete asks for confirmation; cancel keeps, confirm removes", async () => {
+  await step("Delete moves to the trash at once, with an Undo toast", async () => {
     const target = cfg.deleteName ?? cfg.failing ?? names[names.length - 1];
     const index = await cellIndexByName(page, target);
     assert(index >= 0, `${target} present`);
     await focusCell(page, index);
     await page.keyboard.press("Delete");
-    await page.locator("dialog.confirm[open]").waitFor();
-    await shot(page, "09-confirm-delete");
-    assert(await page.evaluate(() => document.activeElement?.textContent === "Cancel"), "Cancel focused by default");
-    await page.keyboard.press("Escape");
-    await page.locator("dialog.confirm").waitFor({ state: "detached" });
-    assert((await cellIndexByName(page, target)) >= 0, "still there after cancel");
-    await page.keyboard.press("Delete");
-    await page.locator("dialog.confirm[open] .btn-danger").click();
     await page.waitForFunction((n) => ![...document.querySelectorAll("[role=gridcell] .name")].some((e) => e.textContent === n), target);
+    await page.locator(".toast").getByRole("button", { name: "Undo" }).waitFor();
+    await shot(page, "09-trash-undo");
     const count = await page.locator("[role=gridcell][data-id]").count();
     return { deleted: target, remaining: count };
   });
