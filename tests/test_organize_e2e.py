@@ -133,11 +133,13 @@ def test_organize_and_share_in_chromium(organize_stack, tmp_path):
     assert set(by_name) == {video, "alpine lake.jpg", "renamed beach.jpg", "city night.jpg"}, by_name.keys()
     assert by_name["renamed beach.jpg"]["favourite"] is True
     assert [i["name"] for i in items.values() if i["favourite"]] == ["renamed beach.jpg"]
-    album_id = next(v for k, v in steps.items() if k.startswith("make an album"))["albumId"]
+    made = next(v for k, v in steps.items() if k.startswith("make an album"))
+    album_id = made["albumId"]
     in_album = httpx.get(f"{server.url}/api/files", params={"album": album_id}, headers=headers).json()["items"]
     assert {i["name"] for i in in_album} == {video, "alpine lake.jpg", "city night.jpg"}
     album = httpx.get(f"{server.url}/api/albums/{album_id}", headers=headers).json()
     assert album["name"] == "Summer trip" and album["file_count"] == 3
+    assert album["cover_file_id"] == made["cover"] and album["cover_thumbnail_url"]
     shares = httpx.get(f"{server.url}/api/shares", params={"album_id": album_id}, headers=headers).json()["items"]
     assert len(shares) == 1 and shares[0]["revoked_at"] and shares[0]["views"] >= 1
     assert httpx.get(f"{server.url}/api/public/shares/{shares[0]['token']}").status_code == 404

@@ -152,8 +152,14 @@ try {
     albumId = (await hash(page)).split("/")[2];
     await page.waitForFunction(() => document.querySelectorAll("[role=gridcell][data-id]").length === 3, null, { timeout: 10_000 });
     await page.getByRole("heading", { name: cfg.albumName }).waitFor();
+    // set a cover from a one-file selection
+    await cellByName(page, photoC).hover();
+    await cellByName(page, photoC).locator("[data-check]").click();
+    await page.locator(".selection-bar [data-action=set-cover]").click();
+    await page.getByText("Album cover set").waitFor();
+    await page.keyboard.press("Escape");
     await page.screenshot({ path: path.join(ART, "organize-02-album.png") });
-    return { albumId };
+    return { albumId, cover: ids[photoC] };
   });
 
   await step("deep link #/albums/<id> survives a reload; Back/Forward between pages", async () => {
