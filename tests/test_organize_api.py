@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - `api` is test_files_api's fixture, imported and taken as a parameter
 """Issue #11 against real Postgres, the real store and a real server: rename, favourites,
 trash, sorts and metadata filters (keyset pages with ties), albums, share links.
 
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 import httpx
 import psycopg
 import pytest
-from test_files_api import api, get, insert_files, upload_bytes  # noqa: F401 - `api` is a fixture
+from test_files_api import api, get, insert_files, upload_bytes  # noqa: F401
 from tus_helpers import auth
 
 SORTS = ["uploaded", "taken", "name", "size"]
@@ -57,7 +58,11 @@ def test_rename_keeps_original_name_and_downloads_use_the_new_one(api, user_id):
     r = call(srv, user_id, "PATCH", f"/api/files/{file_id}", json={"filename": "  Beach day.jpg "})
     assert r.status_code == 200, r.text
     item = r.json()
-    assert (item["filename"], item["name"], item["original_filename"]) == ("Beach day.jpg", "Beach day.jpg", "IMG_0001.JPG")
+    assert (item["filename"], item["name"], item["original_filename"]) == (
+        "Beach day.jpg",
+        "Beach day.jpg",
+        "IMG_0001.JPG",
+    )
     again = call(srv, user_id, "PATCH", f"/api/files/{file_id}", json={"filename": "Second.jpg"}).json()
     assert again["original_filename"] == "IMG_0001.JPG"  # the uploaded name, not the previous one
     link = get(srv, user_id, f"/api/files/{file_id}/download", headers={"X-Mediagate-Region": "apac"}).json()
@@ -223,7 +228,7 @@ def test_trash_restore_purge_and_empty(api, user_id):
     assert srv.store.read(keys[ids[2]]) == b"bytes 2"
     assert get(srv, user_id, "/api/files", params={"trashed": "true"}).json()["items"] == []
     assert [i["id"] for i in get(srv, user_id, "/api/files").json()["items"]] == [ids[2]]
-    assert call(srv, user_id, "POST", f"/api/files/{str(uuid.uuid4())}/restore").status_code == 404
+    assert call(srv, user_id, "POST", f"/api/files/{uuid.uuid4()}/restore").status_code == 404
 
 
 def test_batch_zip_uses_display_names_and_skips_trashed(api, user_id):
@@ -335,7 +340,7 @@ def _share(srv, user: str, **body) -> dict:
 
 
 def test_file_share_page_views_download_and_revoke(api, user_id):
-    srv, db = api
+    srv, _ = api
     fid = upload_bytes(srv, user_id, b"shared original", "Secret name.bin")
     share = _share(srv, user_id, file_id=fid, allow_download=True)
     assert share["kind"] == "file" and share["target_id"] == fid and share["url"].endswith(f"/#/s/{share['token']}")
@@ -343,7 +348,12 @@ def test_file_share_page_views_download_and_revoke(api, user_id):
     page = httpx.get(f"{srv.url}/api/public/shares/{share['token']}")
     assert page.status_code == 200, page.text
     body = page.json()
-    assert (body["kind"], body["name"], body["allow_download"], body["album"]) == ("file", "Secret name.bin", True, None)
+    assert (body["kind"], body["name"], body["allow_download"], body["album"]) == (
+        "file",
+        "Secret name.bin",
+        True,
+        None,
+    )
     item = body["file"]
     assert set(item) <= PUBLIC_KEYS and item["id"] == fid
     text = page.text
@@ -413,7 +423,12 @@ def test_album_share_lists_only_live_members(api, user_id):
     call(srv, user_id, "POST", f"/api/albums/{aid}/files", json={"ids": ids})
     share = _share(srv, user_id, album_id=aid, expires_in_seconds=3600)
     body = httpx.get(f"{srv.url}/api/public/shares/{share['token']}").json()
-    assert (body["kind"], body["name"], body["album"], body["file"]) == ("album", "Trip", {"name": "Trip", "file_count": 5}, None)
+    assert (body["kind"], body["name"], body["album"], body["file"]) == (
+        "album",
+        "Trip",
+        {"name": "Trip", "file_count": 5},
+        None,
+    )
     listed = all_pages(srv, None, {"sort": "name", "order": "asc"}, limit=2,
                        path=f"/api/public/shares/{share['token']}/files", token=False)  # fmt: skip
     assert sorted(i["id"] for i in listed) == sorted(ids)
@@ -464,7 +479,7 @@ def test_revoking_stops_previously_handed_out_hls_and_preview_links(api, user_id
 
 def test_isolation_matrix_for_organize_endpoints(api, user_id):
     """User B gets a 404 for everything of user A's, and changes nothing."""
-    srv, db = api
+    srv, _ = api
     fid = upload_bytes(srv, user_id, b"a's bytes", "a.bin")
     aid = call(srv, user_id, "POST", "/api/albums", json={"name": "A's"}).json()["id"]
     call(srv, user_id, "POST", f"/api/albums/{aid}/files", json={"ids": [fid]})
