@@ -16,9 +16,9 @@ from ..albums.repository import AlbumNotFound
 from ..files.cursor import CursorError
 from ..services import Services
 from ..strict import InputError, has_control, parse_bounded_int
-from .bodies import read_json
+from .bodies import read_json, read_patch
 from .errors import authenticate, json_error
-from .files_routes import BadRequest, as_uuid, base_url, derived_url, parse_ids, path_uuid
+from .files_routes import as_uuid, base_url, delete_by_path_id, derived_url, parse_ids, path_uuid
 
 MAX_ALBUM_NAME = 200
 NO_STORE = {"Cache-Control": "private, no-store"}
@@ -83,9 +83,9 @@ async def update_album(request: Request) -> Response:
     """``PATCH {"name"?, "cover_file_id"?: id|null}``; the cover must be one of the album's files."""
     services: Services = request.app.state.services
     principal = authenticate(request)
-    payload = await read_json(request)
-    if not isinstance(payload, dict) or not payload or set(payload) - {"name", "cover_file_id"}:
-        return json_error(422, 'body must be {"name"?: str, "cover_file_id"?: str|null} with at least one field')
+    payload = await read_patch(
+        request, frozenset({"name", "cover_file_id"}), '{"name"?: str, "cover_file_id"?: str|null}'
+    )
     name = check_album_name(payload["name"]) if "name" in payload else None
     cover = payload.get("cover_file_id")
     if cover is not None:
@@ -105,21 +105,15 @@ async def update_album(request: Request) -> Response:
 
 
 async def delete_album(request: Request) -> Response:
+    """The album goes; its files stay."""
     services: Services = request.app.state.services
-    principal = authenticate(request)
-    album_id = path_uuid(request, "album_id")
-    if not album_id or not await services.albums.delete(principal.user_id, album_id):
-        return json_error(404, "album not found")
-    return Response(status_code=204)
+    return await delete_by_path_id(request, "album_id", "album", services.albums.delete)
 
 
 async def _members(request: Request, add: bool) -> Response:
     services: Services = request.app.state.services
     principal = authenticate(request)
-    try:
-        ids = await parse_ids(request)
-    except BadRequest as exc:
-        return json_error(exc.status, str(exc))
+    ids = await parse_ids(request)
     album_id = path_uuid(request, "album_id")
     try:
         if not album_id:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from ..files.cursor import CursorError
 from ..jobs import output_prefix
 from ..services import Services
 from ..strict import InputError, has_control
-from .bodies import read_json
+from .bodies import read_json, read_patch
 from .errors import authenticate, json_error
 from .listing import MAX_FACET, flag, list_query
 
@@ -27,10 +28,8 @@ MAX_BULK = 500
 MAX_NAME = 255
 
 
-class BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+class BadRequest(InputError):
+    """A refused request body or parameter; the app answers it like any InputError (4xx JSON)."""
 
 
 def base_url(request: Request) -> str:
@@ -174,9 +173,7 @@ async def update_file(request: Request) -> Response:
     """``PATCH {"filename"?, "favourite"?}``: rename (downloads and ZIPs use the new name), (un)favourite."""
     services: Services = request.app.state.services
     principal = authenticate(request)
-    payload = await read_json(request)
-    if not isinstance(payload, dict) or not payload or set(payload) - {"filename", "favourite"}:
-        return json_error(422, 'body must be {"filename"?: str, "favourite"?: bool} with at least one field')
+    payload = await read_patch(request, frozenset({"filename", "favourite"}), '{"filename"?: str, "favourite"?: bool}')
     filename = check_filename(payload["filename"]) if "filename" in payload else None
     favourite = payload.get("favourite")
     if favourite is not None and not isinstance(favourite, bool):
@@ -282,6 +279,17 @@ async def delete_file(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def delete_by_path_id(
+    request: Request, name: str, what: str, delete: Callable[[str, str], Awaitable[bool]]
+) -> Response:
+    """``DELETE .../{name}``: 204 when ``delete(user id, id)`` found the caller's row, else 404."""
+    principal = authenticate(request)
+    row_id = path_uuid(request, name)
+    if not row_id or not await delete(principal.user_id, row_id):
+        return json_error(404, f"{what} not found")
+    return Response(status_code=204)
+
+
 async def parse_ids(request: Request) -> list[str]:
     try:
         payload = await read_json(request)
@@ -302,10 +310,7 @@ async def bulk_delete(request: Request) -> Response:
     """Move many files to the trash."""
     services: Services = request.app.state.services
     principal = authenticate(request)
-    try:
-        ids = await parse_ids(request)
-    except BadRequest as exc:
-        return json_error(exc.status, str(exc))
+    ids = await parse_ids(request)
     trashed = await services.files.trash(principal.user_id, ids)
     found = set(trashed)
     return JSONResponse({"trashed": len(trashed), "ids": trashed, "not_found": [i for i in ids if i not in found]})

@@ -9,6 +9,7 @@ serving it the moment the share is revoked. Rate-limited per client address.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -79,21 +80,30 @@ def public_item(services: Services, base: str, share: dict[str, Any], row: dict[
     return item
 
 
-async def _open(request: Request, *, count_view: bool) -> tuple[Services, dict[str, Any]] | Response:
-    services: Services = request.app.state.services
-    token = request.path_params["token"]
-    share = await services.shares.open(token, count_view=count_view) if 0 < len(token) <= 100 else None
-    if share is None:
-        return json_error(404, GONE)
-    return services, share
+ShareHandler = Callable[[Request, Services, dict[str, Any]], Awaitable[Response]]
 
 
-async def share_page(request: Request) -> Response:
+def with_share(*, count_view: bool) -> Callable[[ShareHandler], Callable[[Request], Awaitable[Response]]]:
+    """Run the handler with the live share named by the path's token, or answer 404."""
+
+    def wrap(handler: ShareHandler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            services: Services = request.app.state.services
+            token = request.path_params["token"]
+            share = await services.shares.open(token, count_view=count_view) if 0 < len(token) <= 100 else None
+            if share is None:
+                return json_error(404, GONE)
+            return await handler(request, services, share)
+
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return wrap
+
+
+@with_share(count_view=True)
+async def share_page(request: Request, services: Services, share: dict[str, Any]) -> Response:
     """What the share page shows first; counts one view."""
-    opened = await _open(request, count_view=True)
-    if isinstance(opened, Response):
-        return opened
-    services, share = opened
     base = base_url(request)
     body: dict[str, Any] = {
         "kind": "file" if share["file_id"] else "album",
@@ -116,12 +126,9 @@ async def share_page(request: Request) -> Response:
     return JSONResponse(body, headers=NO_STORE)
 
 
-async def share_files(request: Request) -> Response:
+@with_share(count_view=False)
+async def share_files(request: Request, services: Services, share: dict[str, Any]) -> Response:
     """An album share's files, keyset-paginated in any sort (a file share: its one file)."""
-    opened = await _open(request, count_view=False)
-    if isinstance(opened, Response):
-        return opened
-    services, share = opened
     base = base_url(request)
     if share["file_id"]:
         row = await services.files.get(share["user_id"], share["file_id"])
@@ -139,12 +146,9 @@ async def share_files(request: Request) -> Response:
     return JSONResponse({"items": items, "next_cursor": page.next_cursor}, headers=NO_STORE)
 
 
-async def share_file(request: Request) -> Response:
+@with_share(count_view=False)
+async def share_file(request: Request, services: Services, share: dict[str, Any]) -> Response:
     """One file of the share (it must belong to the share and not be trashed)."""
-    opened = await _open(request, count_view=False)
-    if isinstance(opened, Response):
-        return opened
-    services, share = opened
     file_id = path_uuid(request, "file_id")
     if not file_id or not await services.shares.covers(share["id"], file_id):
         return json_error(404, "file not found")

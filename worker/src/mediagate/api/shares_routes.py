@@ -17,7 +17,7 @@ from ..services import Services
 from ..strict import InputError
 from .bodies import read_json
 from .errors import authenticate, json_error
-from .files_routes import as_uuid, base_url, path_uuid
+from .files_routes import as_uuid, base_url, delete_by_path_id
 from .listing import uuid_param
 
 DEFAULT_EXPIRY = 7 * 86400
@@ -97,11 +97,7 @@ async def list_shares(request: Request) -> Response:
 async def revoke_share(request: Request) -> Response:
     """Idempotent; every link handed out through the share stops at once (objects_routes)."""
     services: Services = request.app.state.services
-    principal = authenticate(request)
-    share_id = path_uuid(request, "share_id")
-    if not share_id or not await services.shares.revoke(principal.user_id, share_id):
-        return json_error(404, "share not found")
-    return Response(status_code=204)
+    return await delete_by_path_id(request, "share_id", "share", services.shares.revoke)
 
 
 routes = [

@@ -7,13 +7,15 @@ sweep purges what stayed longer than ``TRASH_RETENTION_DAYS``. Purging goes thro
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..services import Services
 from .errors import authenticate, json_error
-from .files_routes import BadRequest, get_file, parse_ids, path_uuid
+from .files_routes import get_file, parse_ids, path_uuid
 
 
 async def restore(request: Request) -> Response:
@@ -26,30 +28,24 @@ async def restore(request: Request) -> Response:
     return await get_file(request)
 
 
-async def _bulk(request: Request) -> tuple[Services, str, list[str]] | Response:
+BulkAction = Callable[[Services, str, list[str]], Awaitable[list[str]]]
+
+
+async def _bulk(request: Request, result: str, action: BulkAction) -> Response:
+    """``{"ids": [...]}`` → ``{result: how many the action applied to}``."""
     services: Services = request.app.state.services
     principal = authenticate(request)
-    try:
-        return services, principal.user_id, await parse_ids(request)
-    except BadRequest as exc:
-        return json_error(exc.status, str(exc))
+    ids = await parse_ids(request)
+    return JSONResponse({result: len(await action(services, principal.user_id, ids))})
 
 
 async def bulk_restore(request: Request) -> Response:
-    parsed = await _bulk(request)
-    if isinstance(parsed, Response):
-        return parsed
-    services, user_id, ids = parsed
-    return JSONResponse({"restored": len(await services.files.restore(user_id, ids))})
+    return await _bulk(request, "restored", lambda services, user, ids: services.files.restore(user, ids))
 
 
 async def bulk_purge(request: Request) -> Response:
     """Delete for good now (trashed or not); others' and unknown ids are not counted."""
-    parsed = await _bulk(request)
-    if isinstance(parsed, Response):
-        return parsed
-    services, user_id, ids = parsed
-    return JSONResponse({"purged": len(await services.deleter.delete(user_id, ids))})
+    return await _bulk(request, "purged", lambda services, user, ids: services.deleter.delete(user, ids))
 
 
 async def empty_trash(request: Request) -> Response:
