@@ -6,44 +6,15 @@
 // Config: { baseUrl, token, chromium, artifacts, video: "<name>", photos: ["<name>", …] } — the files are
 // already uploaded and processed. Prints one JSON object on the last line; exits 0 when every step passed.
 
-import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { assert, createHarness, launch } from "./harness.mjs";
 
 const cfg = JSON.parse(process.argv[2] ?? "{}");
 const ART = cfg.artifacts;
-mkdirSync(ART, { recursive: true });
 const base = cfg.baseUrl.replace(/\/$/, "");
-const results = { steps: [], ok: true };
-const started = Date.now();
-const log = (...a) => console.error(`[organize ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
-
-const browser = await chromium.launch({
-  executablePath: cfg.chromium ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
-});
-
-let currentPage = null;
-async function step(name, fn) {
-  const t0 = Date.now();
-  log("→", name);
-  try {
-    const value = await fn();
-    results.steps.push({ name, ok: true, ms: Date.now() - t0, ...(value && typeof value === "object" ? { value } : {}) });
-    return value;
-  } catch (err) {
-    results.ok = false;
-    results.steps.push({ name, ok: false, ms: Date.now() - t0, error: String(err?.stack ?? err) });
-    log("✗", name, err);
-    if (currentPage) await currentPage.screenshot({ path: path.join(ART, `fail-${name.replace(/\W+/g, "-")}.png`) }).catch(() => undefined);
-    throw err;
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(`assertion failed: ${message}`);
-}
+const H = createHarness(ART, "organize");
+const { log, step } = H;
+const browser = await launch(cfg);
 
 const cellByName = (page, name) => page.locator("[role=gridcell][data-id]").filter({ has: page.locator(".name", { hasText: name }) });
 const idByName = (page, name) => cellByName(page, name).getAttribute("data-id");
@@ -71,7 +42,7 @@ try {
   const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   await ctx.addInitScript((t) => sessionStorage.setItem("mediagate.token", t), cfg.token);
   const page = await ctx.newPage();
-  currentPage = page;
+  H.page = page;
   page.on("pageerror", (e) => log("pageerror:", e.message));
   const [photoA, photoB, photoC] = cfg.photos;
   const ids = {};
@@ -198,7 +169,7 @@ try {
   const guest = await pub.newPage();
   guest.on("pageerror", (e) => log("guest pageerror:", e.message));
   await step("the share page works with no token: grid, viewer, the video plays", async () => {
-    currentPage = guest;
+    H.page = guest;
     const authHeaders = [];
     guest.on("request", (r) => r.headers().authorization && authHeaders.push(r.url()));
     await guest.goto(shareUrl);
@@ -213,7 +184,7 @@ try {
     assert(/#\/s\/[^/]+\/files\/[^/]+$/.test(await hash(guest)), "the share viewer has its own URL");
     await guest.screenshot({ path: path.join(ART, "organize-05-share-video.png") });
     assert(authHeaders.length === 0, `no bearer token sent: ${authHeaders}`);
-    currentPage = page;
+    H.page = page;
     return played;
   });
 
@@ -222,12 +193,12 @@ try {
     await page.locator("dialog.share-dialog[open] [data-action=revoke]").first().click();
     await page.locator("dialog.share-dialog .share-list").getByText("No links yet.").waitFor();
     await page.keyboard.press("Escape");
-    currentPage = guest;
+    H.page = guest;
     await guest.goto(shareUrl.replace(/#.*$/, "") + "#/");
     await guest.goto(shareUrl);
     await guest.getByText("This link is not available").waitFor({ timeout: 10_000 });
     await guest.screenshot({ path: path.join(ART, "organize-06-share-revoked.png") });
-    currentPage = page;
+    H.page = page;
   });
   await pub.close();
 
@@ -283,7 +254,4 @@ try {
 } finally {
   await browser.close();
 }
-results.seconds = (Date.now() - started) / 1000;
-writeFileSync(path.join(ART, "organize-results.json"), JSON.stringify(results, null, 2));
-console.log(JSON.stringify(results));
-process.exit(exitCode || (results.ok ? 0 : 1));
+H.finish("organize-results.json", exitCode);

@@ -10,7 +10,7 @@ import { pickAlbum, promptName, shareDialog } from "./dialogs";
 import { DEFAULT_QUERY, isFiltered, isSortKey, scopeQuery, type Grouping, type ListQuery, type SortKey } from "./listing";
 import type { Facets } from "./orgtypes";
 import { formatRoute, parseRoute, sameScope, type Route, type Scope } from "./router";
-import { ViewerUrl } from "./viewerurl";
+import { routedViewer, ViewerUrl } from "./viewerurl";
 import { Api, ApiError, MAX_BULK } from "./api";
 import { clearSession, shortUser, type Session } from "./auth";
 import { confirmDialog, shortcutsDialog } from "./confirm";
@@ -144,19 +144,12 @@ export class App {
     );
     this.viewer = new Viewer({
       api: this.api,
-      library: this.library,
-      order: () => this.library.fileIds(),
-      onClose: (id) => {
-        this.viewerUrl.closed();
-        if (id && this.grid.indexOf(id) >= 0) this.grid.focusId(id);
-        else this.grid.focusAt(0);
-      },
+      ...routedViewer(this.viewerUrl, this.library, this.grid),
       download: (id) => this.downloadSingle(id),
       requestDelete: (ids) => this.trashFiles(ids),
       rename: (id, name) => this.rename(id, name),
       toggleFavourite: (id) => this.toggleFavourite(id),
       share: (id) => void this.shareFile(id),
-      onShow: (id) => this.viewerUrl.shown(id),
     });
     this.uploader = new Uploader({
       library: this.library,

@@ -17,7 +17,7 @@ import { Selection } from "./selection";
 import { toast } from "./toast";
 import type { FileItem, Preview } from "./types";
 import { Viewer } from "./viewer";
-import { ViewerUrl } from "./viewerurl";
+import { routedViewer, ViewerUrl } from "./viewerurl";
 
 /** The viewer's links for a public item (they come with the item; no /preview call). */
 export function previewFromItem(item: FileItem): Preview {
@@ -78,18 +78,12 @@ export class SharePage {
     );
     this.viewer = new Viewer({
       api: this.api,
-      library: this.library,
-      order: () => this.library.fileIds(),
-      onClose: (id) => {
-        this.viewerUrl.closed();
-        if (id) this.grid.focusId(id);
-      },
+      ...routedViewer(this.viewerUrl, this.library, this.grid),
       download: (id) => this.download(id),
       requestDelete: async () => false,
       readonly: true,
       canDownload: () => !!this.share?.allow_download,
       preview: async (id, signal) => previewFromItem(await this.pub.getFile(id, signal)),
-      onShow: (id) => this.viewerUrl.shown(id),
     });
     this.main = h("main", { id: "main", class: "main share-main", tabindex: "-1" });
     root.replaceChildren(

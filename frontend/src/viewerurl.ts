@@ -4,7 +4,10 @@
  * closing goes back (or replaces, after a deep link or reload).
  */
 
+import type { FileGrid } from "./grid";
+import type { Library } from "./library";
 import { formatRoute, type Route } from "./router";
+import type { ViewerDeps } from "./viewer";
 
 export class ViewerUrl {
   /** True while the app applies a route (a viewer opened or closed by Back/Forward). */
@@ -40,4 +43,18 @@ export class ViewerUrl {
     if ((history.state as { viewer?: boolean } | null)?.viewer) history.back();
     else history.replaceState(null, "", target);
   }
+}
+
+/** The viewer wiring every page shares: order = the grid's, URL in step, focus back to the tile. */
+export function routedViewer(url: ViewerUrl, library: Library, grid: FileGrid): Pick<ViewerDeps, "library" | "order" | "onClose" | "onShow"> {
+  return {
+    library,
+    order: () => library.fileIds(),
+    onClose: (id) => {
+      url.closed();
+      if (id && grid.indexOf(id) >= 0) grid.focusId(id);
+      else grid.focusAt(0);
+    },
+    onShow: (id) => url.shown(id),
+  };
 }
