@@ -17,6 +17,7 @@ import io
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -75,19 +76,22 @@ def test_organize_and_share_in_chromium(organize_stack, tmp_path):
     upload(server, token, clip(tmp_path / "clip.mp4"), video)
     colors = [(40, 90, 160), (200, 120, 60), (20, 20, 60)]
     dates = ["2024:05:03 10:00:00", "2024:05:20 18:30:00", "2023:11:02 21:00:00"]
-    for name, color, taken in zip(photos, colors, dates, strict=True):
-        upload(server, token, jpeg(color, taken), name)
+    originals = {name: jpeg(color, taken) for name, color, taken in zip(photos, colors, dates, strict=True)}
+    for name, data in originals.items():
+        upload(server, token, data, name)
+    scratch = "scratch notes.txt"
+    upload(server, token, b"to be purged\n" * 100, scratch)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         items = httpx.get(f"{server.url}/api/files", headers=headers).json()["items"]
-        if len(items) == 4 and all(i["processing_status"] == "completed" for i in items):
+        if len(items) == 5 and all(i["processing_status"] == "completed" for i in items):
             break
         time.sleep(0.5)
     else:
         raise AssertionError(f"processing did not finish: {items}")
     # The grid groups by the taken_at the processor read from EXIF.
     taken = {i["name"]: (i["taken_at"] or "")[:10] for i in items}
-    assert taken == {video: "", photos[0]: "2024-05-03", photos[1]: "2024-05-20", photos[2]: "2023-11-02"}, taken
+    assert taken == {video: "", scratch: "", photos[0]: "2024-05-03", photos[1]: "2024-05-20", photos[2]: "2023-11-02"}
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     config = {
@@ -99,6 +103,7 @@ def test_organize_and_share_in_chromium(organize_stack, tmp_path):
         "photos": photos,
         "renameTo": "renamed beach.jpg",
         "albumName": "Summer trip",
+        "scratch": scratch,
     }
     steps = run_script("organize.mjs", config, ARTIFACTS / "organize.log", timeout=480)
 
@@ -123,6 +128,19 @@ def test_organize_and_share_in_chromium(organize_stack, tmp_path):
     assert len(shares) == 1 and shares[0]["revoked_at"] and shares[0]["views"] >= 1
     assert httpx.get(f"{server.url}/api/public/shares/{shares[0]['token']}").status_code == 404
     trashed = httpx.get(f"{server.url}/api/files", params={"trashed": "true"}, headers=headers).json()["items"]
-    assert trashed == []  # undone and restored
+    assert trashed == []  # undone, restored, or emptied
+
+    # The file share let the guest download the original, byte for byte, under its name.
+    shared = next(v for k, v in steps.items() if k.startswith("share one file"))
+    assert shared["suggested"] == photos[0]
+    assert Path(shared["file"]).read_bytes() == originals[photos[0]]
+    file_shares = httpx.get(
+        f"{server.url}/api/shares", params={"file_id": by_name[photos[0]]["id"]}, headers=headers
+    ).json()["items"]
+    assert len(file_shares) == 1 and file_shares[0]["allow_download"] and file_shares[0]["expires_at"]
+
+    # Emptying the trash deleted the scratch file for good.
+    purged = next(v for k, v in steps.items() if k.startswith("empty the trash"))["id"]
+    assert httpx.get(f"{server.url}/api/files/{purged}", headers=headers).status_code == 404
     grouped = next(v for k, v in steps.items() if k.startswith("sort by name"))["headers"]
     assert "May 2024" in grouped and "November 2023" in grouped, grouped

@@ -248,6 +248,86 @@ try {
     return { headers };
   });
 
+  await step("filters: camera make from the facets and a date-taken range", async () => {
+    await page.getByLabel("Group by date taken").selectOption("none");
+    const all = await page.locator("[role=gridcell][data-id]").count();
+    await page.locator("details.filters > summary").click();
+    await page.waitForFunction(() => [...document.querySelectorAll("select[name=camera_make] option")].some((o) => o.value === "MediagateCam"));
+    await page.locator("select[name=camera_make]").selectOption("MediagateCam");
+    await page.waitForFunction((n) => {
+      const cells = [...document.querySelectorAll("[role=gridcell][data-id]")];
+      return cells.length === n && cells.every((c) => c.dataset.type === "image");
+    }, cfg.photos.length);
+    await page.locator("input[name=taken_from]").fill("2024-05-01");
+    await page.locator("input[name=taken_to]").fill("2024-05-31");
+    await page.waitForFunction(() => document.querySelectorAll("[role=gridcell][data-id]").length === 2);
+    await page.screenshot({ path: path.join(ART, "organize-09-filters.png") });
+    await page.getByRole("button", { name: "Clear filters" }).click();
+    await page.waitForFunction((n) => document.querySelectorAll("[role=gridcell][data-id]").length === n, all);
+    await page.keyboard.press("Escape");
+    return { all };
+  });
+
+  let fileShare = null;
+  await step("share one file with downloads allowed; the guest downloads the original", async () => {
+    await page.goto(`${base}/#/files/${ids[photoA]}`);
+    await page.locator("dialog.viewer[open]").waitFor();
+    await page.locator("dialog.viewer button.share").click();
+    await page.locator("dialog.share-dialog[open]").waitFor();
+    await page.locator("dialog.share-dialog select[name=expiry]").selectOption("86400");
+    await page.getByLabel("Allow downloading the originals").check();
+    await page.locator("[data-action=create-share]").click();
+    const url = await page.locator("dialog.share-dialog .share-url").first().inputValue();
+    await page.keyboard.press("Escape");
+    await page.locator("dialog.share-dialog").waitFor({ state: "detached" });
+    assert(await page.locator("dialog.viewer[open]").count(), "the viewer stays open under the share dialog");
+    await page.keyboard.press("Escape");
+    const guestCtx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    const g = await guestCtx.newPage();
+    H.page = g;
+    await g.goto(url);
+    await g.locator("dialog.viewer[open] .stage-image[data-loaded=full]").waitFor({ timeout: 15_000 });
+    assert((await g.locator("dialog.viewer").getAttribute("data-file-id")) === ids[photoA], "the shared file opens");
+    const download = g.waitForEvent("download", { timeout: 20_000 });
+    await g.locator("dialog.viewer .viewer-actions .btn-secondary").click();
+    const d = await download;
+    const file = path.join(ART, "shared-download.bin");
+    await d.saveAs(file);
+    await g.screenshot({ path: path.join(ART, "organize-10-file-share.png") });
+    await guestCtx.close();
+    H.page = page;
+    fileShare = { url, file, suggested: d.suggestedFilename() };
+    return fileShare;
+  });
+
+  await step("empty the trash: a trashed file is deleted for good", async () => {
+    await page.goto(`${base}/#/`);
+    await cellByName(page, cfg.scratch).waitFor();
+    const id = await idByName(page, cfg.scratch);
+    await cellByName(page, cfg.scratch).focus();
+    await page.keyboard.press("Delete");
+    await page.waitForFunction((i) => !document.querySelector(`[role=gridcell][data-id="${i}"]`), id);
+    await page.locator(".sidebar [data-nav=trash]").click();
+    await cellByName(page, cfg.scratch).waitFor();
+    await page.locator("[data-action=empty-trash]").click();
+    await page.locator("dialog.confirm[open] .btn-danger").click();
+    await page.getByText("The trash is empty").waitFor();
+    return { id };
+  });
+
+  await step("light and dark themes follow prefers-color-scheme", async () => {
+    await page.goto(`${base}/#/`);
+    await cellByName(page, photoA).waitFor();
+    const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.emulateMedia({ colorScheme: "light" });
+    const light = await bg();
+    await page.emulateMedia({ colorScheme: "dark" });
+    const dark = await bg();
+    await page.screenshot({ path: path.join(ART, "organize-11-dark.png") });
+    assert(light !== dark, `backgrounds differ (${light} / ${dark})`);
+    return { light, dark };
+  });
+
   await ctx.close();
 } catch {
   exitCode = 1;

@@ -187,7 +187,7 @@ export class App {
     });
     const isAdmin = this.session.claims.role === "admin";
     const navLink = (key: string, href: string, svg: string, label: string) =>
-      (this.navLinks[key] = h("a", { href, class: "nav-link", "data-nav": key }, icon(svg, "icon icon-sm"), h("span", { class: "label" }, label)) as HTMLAnchorElement);
+      (this.navLinks[key] = h("a", { href, class: "nav-link", "data-nav": key, title: label, "aria-label": label }, icon(svg, "icon icon-sm"), h("span", { class: "label" }, label)) as HTMLAnchorElement);
     this.sidebarAlbums = h("ul", { class: "side-albums", "aria-label": "Your albums" });
     this.sidebar = h(
       "nav",
