@@ -194,12 +194,15 @@ export class Library {
    * filters leave. Signed thumbnail URLs change on every fetch: a known item keeps its URL
    * (so its image isn't reloaded) unless the file changed or `fresh` asks for a new one.
    */
-  upsert(item: FileItem, fresh = false): void {
+  upsert(item: FileItem, fresh = false, listed = false): void {
     const known = this.byId.get(item.id);
     if (!matchesQuery(item, this.filters)) {
       if (known) this.remove([item.id]);
       return;
     }
+    // An album list takes new files only when they are known to be in it (listed by the
+    // server for this album, or carrying album_ids): a finished upload is not.
+    if (!known && this.filters.album && !listed && !item.album_ids?.includes(this.filters.album)) return;
     if (known) {
       const next = { ...item };
       if (known.local_thumbnail && !next.thumbnail_url) next.local_thumbnail = known.local_thumbnail;
@@ -265,7 +268,7 @@ export class Library {
     try {
       const page = await this.api.listFiles(this.filters, null, 50);
       if (gen !== this.generation) return;
-      for (const item of page.items) this.upsert(item);
+      for (const item of page.items) this.upsert(item, false, true);
     } catch {
       /* transient: the next refresh tries again */
     }

@@ -19,7 +19,7 @@ describe("Api", () => {
   it("sends sort, scope and metadata filters; the display name is `name`", async () => {
     const fetch = vi.fn(async () => json(200, { items: [{ id: "a", name: "old.jpg", filename: "new.jpg" }], next_cursor: null }));
     const api = new Api({ token: () => "T", fetch: fetch as unknown as typeof globalThis.fetch });
-    const page = await api.listFiles({ ...DEFAULT_QUERY, sort: "taken", order: "asc", album: "AL", lens: "50mm f/1.8", taken_to: "2024-05-31" }, null, 20);
+    const page = await api.listFiles({ ...DEFAULT_QUERY, sort: "taken" as const, order: "asc" as const, album: "AL", lens: "50mm f/1.8", taken_to: "2024-05-31" }, null, 20);
     const [url] = fetch.mock.calls[0] as unknown as [string];
     expect(url).toBe("/api/files?limit=20&sort=taken&order=asc&album=AL&lens=50mm+f%2F1.8&taken_to=2024-05-31");
     expect(page.items[0].name).toBe("new.jpg");

@@ -83,6 +83,19 @@ describe("Library", () => {
     expect(lib.fileIds()).toEqual(["t"]);
   });
 
+  it("an album list takes only files known to be in the album", async () => {
+    const lib = new Library(fakeApi([{ items: [item("a", "2025-01-01")], next_cursor: null }]));
+    lib.filters = { ...lib.filters, album: "AL" };
+    await lib.reload();
+    lib.upsert(item("up", "2025-02-01")); // a finished upload: not in the album
+    expect(lib.fileIds()).toEqual(["a"]);
+    lib.upsert(item("b", "2025-02-02"), false, true); // listed by the server for this album
+    lib.upsert(item("c", "2025-02-03", { album_ids: ["AL"] }));
+    lib.upsert(item("a", "2025-01-01", { processing_status: "failed" })); // known: updates
+    expect(lib.fileIds()).toEqual(["c", "b", "a"]);
+    expect(lib.get("a")?.processing_status).toBe("failed");
+  });
+
   it("keeps deep-linked files known until the list is reloaded", async () => {
     const lib = new Library(fakeApi([{ items: [], next_cursor: null }, { items: [], next_cursor: null }]));
     await lib.reload();
