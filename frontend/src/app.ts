@@ -146,7 +146,7 @@ export class App {
       api: this.api,
       ...routedViewer(this.viewerUrl, this.library, this.grid),
       download: (id) => this.downloadSingle(id),
-      requestDelete: (ids) => this.trashFiles(ids),
+      requestDelete: (ids) => (this.scope.kind === "trash" ? this.purgeFiles(ids) : this.trashFiles(ids)),
       rename: (id, name) => this.rename(id, name),
       toggleFavourite: (id) => this.toggleFavourite(id),
       share: (id) => void this.shareFile(id),
@@ -395,7 +395,12 @@ export class App {
   }
 
   private showMain(el: HTMLElement): void {
-    if (this.main.firstElementChild !== el) this.main.replaceChildren(el);
+    if (this.main.firstElementChild === el) return;
+    if (this.albumsPage && el !== this.albumsPage) {
+      this.albumsPage.dispose?.();
+      this.albumsPage = null;
+    }
+    this.main.replaceChildren(el);
   }
 
   private navigate(route: Route): void {
@@ -830,8 +835,8 @@ export class App {
     }
   }
 
-  private async purgeFiles(ids: string[]): Promise<void> {
-    if (!ids.length) return;
+  private async purgeFiles(ids: string[]): Promise<boolean> {
+    if (!ids.length) return false;
     const first = this.library.get(ids[0]);
     const ok = await confirmDialog({
       title: ids.length === 1 ? `Delete “${first?.name ?? "this file"}” forever?` : `Delete ${formatCount(ids.length)} files forever?`,
@@ -839,14 +844,16 @@ export class App {
       confirm: ids.length === 1 ? "Delete forever" : `Delete ${formatCount(ids.length)} forever`,
       danger: true,
     });
-    if (!ok) return;
+    if (!ok) return false;
     try {
       const n = await this.api.purgeFiles(ids);
       this.library.remove(ids);
       this.selection.remove(ids);
       toast(`${pluralize(n, "file")} deleted for good`, "success");
+      return true;
     } catch (err) {
       toast(`Delete failed: ${(err as Error).message}`, "error");
+      return false;
     }
   }
 
