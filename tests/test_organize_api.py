@@ -541,3 +541,46 @@ def test_organize_endpoints_need_a_token(api):
         ("DELETE", f"/api/shares/{some}"),
     ]:
         assert httpx.request(method, srv.url + path).status_code == 401, (method, path)
+
+
+def test_small_and_large_album_strategies_list_the_same_pages(api, user_id, monkeypatch):
+    """Albums up to SMALL_ALBUM members are listed from their membership rows, larger ones by
+    walking the sort index: both give the same keyset pages in every sort."""
+    import asyncio
+
+    from mediagate.adapters.local.postgres import PostgresDatabase
+    from mediagate.files import repository
+    from mediagate.files.repository import FileRepository, ListQuery
+
+    _, db = api
+    ids = insert_files(db, user_id, 25)
+    with psycopg.connect(db) as conn:
+        album = str(
+            conn.execute("INSERT INTO albums (user_id, name) VALUES (%s, 'x') RETURNING id", (user_id,)).fetchone()[0]
+        )
+        for fid in ids[::2]:
+            conn.execute("INSERT INTO album_files (album_id, file_id) VALUES (%s, %s)", (album, fid))
+        conn.execute("UPDATE files SET trashed_at = NOW() WHERE id = %s", (ids[4],))
+
+    async def pages(sort: str, order: str) -> list[str]:
+        database = PostgresDatabase(db)
+        await database.open()
+        try:
+            repo, out, cursor = FileRepository(database), [], None
+            while True:
+                page = await repo.page(
+                    user_id, ListQuery(limit=3, cursor=cursor, sort=sort, order=order, album_id=album)
+                )
+                out += [r["id"] for r in page.items]
+                if not (cursor := page.next_cursor):
+                    return out
+        finally:
+            await database.close()
+
+    for sort in SORTS:
+        for order in ("desc", "asc"):
+            small = asyncio.run(pages(sort, order))
+            monkeypatch.setattr(repository, "SMALL_ALBUM", 0)
+            large = asyncio.run(pages(sort, order))
+            monkeypatch.setattr(repository, "SMALL_ALBUM", 5_000)
+            assert small == large and sorted(small) == sorted(set(ids[::2]) - {ids[4]}), (sort, order)

@@ -31,6 +31,10 @@ _SORT_KEYS: dict[tuple[str, str], str] = {
     ("size", "desc"): "f.file_size",
     ("size", "asc"): "f.file_size",
 }
+#: Albums up to this many members are listed from their membership rows (fetch and sort
+#: them: a few ms); larger ones by walking the sort index and probing membership.
+SMALL_ALBUM = 5_000
+
 # What the cursor stores for each sort (as text), and how a cursor's key goes back into SQL.
 _CURSOR_KEY = {
     "uploaded": "f.created_at::text",
@@ -81,6 +85,7 @@ class _Where:
     def __init__(self, first: str, value: Any) -> None:
         self.clauses = [first]
         self.params: list[Any] = [value]
+        self.source = "files f"
 
     def param(self, value: Any) -> str:
         self.params.append(value)
@@ -114,8 +119,12 @@ def _after(where: _Where, cursor: Cursor) -> None:
     where.add(f"({expr}, f.id) {op} ({key}, ?::uuid)", cursor.file_id)
 
 
-def filter_where(user_id: str, q: ListQuery) -> _Where:
-    """Everything but the cursor: shared by the owner's listing and a public album page."""
+def filter_where(user_id: str, q: ListQuery, *, small_album: bool = False) -> _Where:
+    """Everything but the cursor: shared by the owner's listing and a public album page.
+
+    ``small_album``: drive the query from the album's membership rows, one primary-key
+    lookup each, then sort (``OFFSET 0`` keeps the planner from flattening it back into a
+    join that scans the whole library)."""
     where = _Where("f.user_id = $1::uuid", user_id)
     where.clauses.append("f.trashed_at IS NOT NULL" if q.trashed else "f.trashed_at IS NULL")
     if q.file_type:
@@ -127,7 +136,11 @@ def filter_where(user_id: str, q: ListQuery) -> _Where:
         where.add("f.filename ILIKE ?", f"%{escaped}%")
     if q.favourite:
         where.clauses.append("f.favourite")
-    if q.album_id:
+    if q.album_id and small_album:
+        members = f"SELECT af.file_id FROM album_files af WHERE af.album_id = {where.param(q.album_id)}::uuid OFFSET 0"
+        one_file = "SELECT * FROM files fx WHERE fx.id = m.file_id OFFSET 0"  # a primary-key lookup per member
+        where.source = f"({members}) m CROSS JOIN LATERAL ({one_file}) f"
+    elif q.album_id:
         where.add("EXISTS (SELECT 1 FROM album_files af WHERE af.album_id = ?::uuid AND af.file_id = f.id)", q.album_id)
     for column, value in (("camera_make", q.camera_make), ("camera_model", q.camera_model), ("lens", q.lens)):
         if value is not None:
@@ -152,14 +165,15 @@ class FileRepository:
         """One keyset page in the asked order; ties broken by id, so inserts never shift a
         later page. CursorError for a cursor of another sort."""
         cursor = decode_cursor(q.cursor, q.sort, q.order) if q.cursor else None
-        where = filter_where(user_id, q)
+        small = bool(q.album_id) and await self._album_size(q.album_id or "") <= SMALL_ALBUM
+        where = filter_where(user_id, q, small_album=small)
         if cursor:
             _after(where, cursor)
         direction = "DESC" if q.order == "desc" else "ASC"
         limit = where.param(q.limit + 1)
         rows = await self.db.fetch(
             f"""SELECT {COLUMNS}, {_CURSOR_KEY[q.sort]} AS sort_key, (f.taken_at IS NULL) AS undated
-                FROM files f WHERE {where.sql()}
+                FROM {where.source} WHERE {where.sql()}
                 ORDER BY {_SORT_KEYS[(q.sort, q.order)]} {direction}, f.id {direction} LIMIT {limit}::int""",
             *where.params,
         )
@@ -173,6 +187,15 @@ class FileRepository:
             item.pop("sort_key", None)
             item.pop("undated", None)
         return Page(items, next_cursor)
+
+    async def _album_size(self, album_id: str) -> int:
+        """Members of the album, counted up to just past SMALL_ALBUM (an index-only scan)."""
+        rows = await self.db.fetch(
+            """SELECT count(*) AS n FROM (SELECT 1 FROM album_files WHERE album_id = $1::uuid LIMIT $2::int) m""",
+            album_id,
+            SMALL_ALBUM + 1,
+        )
+        return int(rows[0]["n"])
 
     async def get(self, user_id: str, file_id: str) -> Row | None:
         rows = await self.db.fetch(
