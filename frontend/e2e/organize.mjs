@@ -190,6 +190,8 @@ try {
 
   await step("revoke the link: the share page says not found at once", async () => {
     await page.locator("[data-action=share-album]").click();
+    const views = await page.locator("dialog.share-dialog[open] .share-views").first().textContent();
+    assert(/\b[1-9]\d* views?\b/.test(views), `the link shows its views (${views})`);
     await page.locator("dialog.share-dialog[open] [data-action=revoke]").first().click();
     await page.locator("dialog.share-dialog .share-list").getByText("No links yet.").waitFor();
     await page.keyboard.press("Escape");
@@ -199,6 +201,7 @@ try {
     await guest.getByText("This link is not available").waitFor({ timeout: 10_000 });
     await guest.screenshot({ path: path.join(ART, "organize-06-share-revoked.png") });
     H.page = page;
+    return { views };
   });
   await pub.close();
 
