@@ -318,6 +318,16 @@ try {
     return { id };
   });
 
+  await step("remove a file from the album (it stays in the library)", async () => {
+    await page.goto(`${base}/#/albums/${albumId}`);
+    await page.waitForFunction(() => document.querySelectorAll("[role=gridcell][data-id]").length === 3, null, { timeout: 10_000 });
+    await cellByName(page, cfg.video).hover();
+    await cellByName(page, cfg.video).locator("[data-check]").click();
+    await page.locator(".selection-bar [data-action=remove-from-album]").click();
+    await page.waitForFunction(() => document.querySelectorAll("[role=gridcell][data-id]").length === 2);
+    await page.locator(`.sidebar [data-album="${albumId}"]`).getByText("2").waitFor();
+  });
+
   await step("light and dark themes follow prefers-color-scheme", async () => {
     await page.goto(`${base}/#/`);
     await cellByName(page, photoA).waitFor();
