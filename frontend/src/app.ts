@@ -147,6 +147,7 @@ export class App {
       ...routedViewer(this.viewerUrl, this.library, this.grid),
       download: (id) => this.downloadSingle(id),
       requestDelete: (ids) => (this.scope.kind === "trash" ? this.purgeFiles(ids) : this.trashFiles(ids)),
+      deleteLabel: () => (this.scope.kind === "trash" ? "Delete forever" : "Move to trash"),
       rename: (id, name) => this.rename(id, name),
       toggleFavourite: (id) => this.toggleFavourite(id),
       share: (id) => void this.shareFile(id),

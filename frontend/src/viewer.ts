@@ -30,6 +30,8 @@ export interface ViewerDeps {
   rename?(id: string, name: string): Promise<void>;
   toggleFavourite?(id: string): Promise<void>;
   share?(id: string): void;
+  /** The delete button's label ("Move to trash", or "Delete forever" in the trash). */
+  deleteLabel?(): string;
   /** Called whenever another file is shown (the app keeps the URL in step). */
   onShow?(id: string): void;
 }
@@ -274,6 +276,7 @@ export class Viewer {
   private readonly downloadBtn: HTMLButtonElement;
   private readonly favBtn: HTMLButtonElement;
   private readonly renameBtn: HTMLButtonElement;
+  private readonly deleteBtn: HTMLButtonElement;
   private renaming: HTMLInputElement | null = null;
   private currentId: string | null = null;
   private renderedSig = "";
@@ -308,6 +311,7 @@ export class Viewer {
     this.favBtn.setAttribute("aria-pressed", "false");
     this.renameBtn = iconBtn("Rename", icons.edit, () => this.startRename(), "rename");
     const ro = !!deps.readonly;
+    this.deleteBtn = iconBtn("Move to trash", icons.trash, () => void this.deleteCurrent(), "danger");
     const header = h(
       "header",
       { class: "viewer-header" },
@@ -320,7 +324,7 @@ export class Viewer {
         ro || !deps.toggleFavourite ? null : this.favBtn,
         ro || !deps.share ? null : iconBtn("Share", icons.share, () => this.currentId && deps.share?.(this.currentId), "share"),
         iconBtn("Details (i)", icons.info, () => this.toggleDetails(), "details-toggle"),
-        ro ? null : iconBtn("Move to trash", icons.trash, () => void this.deleteCurrent(), "danger"),
+        ro ? null : this.deleteBtn,
         iconBtn("Close viewer", icons.close, () => this.close(), "close"),
       ),
     );
@@ -494,6 +498,9 @@ export class Viewer {
     this.favBtn.hidden = !!item.trashed_at;
     this.renameBtn.hidden = !!item.trashed_at;
     this.downloadBtn.hidden = this.deps.canDownload ? !this.deps.canDownload() : false;
+    const del = this.deps.deleteLabel?.() ?? "Move to trash";
+    this.deleteBtn.setAttribute("aria-label", del);
+    this.deleteBtn.title = del;
     const parts = [formatBytes(item.size)];
     const dims = formatDimensions(item.width, item.height);
     if (dims) parts.push(dims);
