@@ -1,9 +1,12 @@
 /** Shapes of the Mediagate API (see worker/src/mediagate/api/*.py). */
 
+import type { OrgFileFields } from "./orgtypes";
+
 export type FileType = "video" | "image" | "other";
 export type ProcessingStatus = "pending" | "processing" | "completed" | "failed";
 
-export interface FileItem {
+/** A library item; the organize/share fields (issue 11) live in orgtypes.ts. */
+export interface FileItem extends OrgFileFields {
   id: string;
   name: string;
   size: number;
@@ -27,24 +30,6 @@ export interface FileItem {
   created_at: string;
   updated_at: string;
   metadata?: Record<string, unknown>;
-  // --- issue 11 (organize/share); optional until every server returns them ---
-  /** Display name (rename changes it); `name` mirrors it on the client. */
-  filename?: string;
-  original_filename?: string;
-  favourite?: boolean;
-  trashed_at?: string | null;
-  taken_at?: string | null;
-  camera_make?: string | null;
-  camera_model?: string | null;
-  lens?: string | null;
-  album_ids?: string[];
-  /** Public share items: links come with the item (no /preview call). */
-  preview_url?: string | null;
-  hls_url?: string | null;
-  poster_url?: string | null;
-  storyboard_url?: string | null;
-  download_url?: string | null;
-  variants?: Record<string, string>;
 }
 
 export interface FilePage {
