@@ -132,7 +132,9 @@ async def serve_object(request: Request) -> Response:
         return json_error(403, str(exc), head=head)
     except InputError as exc:
         return json_error(exc.status, exc.message, head=head)
-    if claims.share_id is not None and not await services.shares.covers(claims.share_id, claims.file_id or ""):
+    if claims.share_id is not None and (
+        claims.file_id is None or not await services.shares.covers(claims.share_id, claims.file_id)
+    ):
         return json_error(404, "share not found", head=head)
     return await serve_key(request, key, claims.expires, claims.download_name)
 

@@ -87,15 +87,14 @@ class ShareRepository:
     async def open(self, token: str, *, count_view: bool) -> Row | None:
         """The live share behind ``token`` with its owner and target name (one view counted
         when asked), or None: unknown, revoked, expired or trashed target all look the same."""
-        views = "s.views + 1" if count_view else "s.views"
-        rows = await self.db.fetch(
-            f"""UPDATE shares s SET views = {views}
-                WHERE s.token = $1 AND {_LIVE}
-                RETURNING {_SHARE}, s.user_id::text AS user_id,
-                  COALESCE((SELECT f.filename FROM files f WHERE f.id = s.file_id),
-                           (SELECT a.name FROM albums a WHERE a.id = s.album_id)) AS name""",
-            token,
-        )
+        returning = f"""{_SHARE}, s.user_id::text AS user_id,
+            COALESCE((SELECT f.filename FROM files f WHERE f.id = s.file_id),
+                     (SELECT a.name FROM albums a WHERE a.id = s.album_id)) AS name"""
+        if count_view:
+            sql = f"UPDATE shares s SET views = s.views + 1 WHERE s.token = $1 AND {_LIVE} RETURNING {returning}"
+        else:  # a read: no row write per page of a share's listing
+            sql = f"SELECT {returning} FROM shares s WHERE s.token = $1 AND {_LIVE}"
+        rows = await self.db.fetch(sql, token)
         return _normalise(rows[0]) if rows else None
 
     async def covers(self, share_id: str, file_id: str) -> bool:
