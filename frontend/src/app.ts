@@ -497,7 +497,7 @@ export class App {
       if (album) title.append(h("span", { class: "muted page-sub" }, ` · ${pluralize(album.file_count, "file")}`));
     } else if (s.kind === "trash") {
       actions.push(
-        h("span", { class: "muted small" }, "Files in the trash are purged after 30 days."),
+        h("span", { class: "muted small" }, "Files in the trash are purged for good after the retention period (30 days by default)."),
         h("button", { class: "btn btn-danger-ghost btn-sm", type: "button", "data-action": "empty-trash", onclick: () => void this.emptyTrash() }, icon(icons.trash, "icon icon-sm"), "Empty trash"),
       );
     }
