@@ -10,6 +10,10 @@ from mediagate.jobs import job_message
 from mediagate.ports import Database, json_value
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _text(value: Any) -> str | None:
     """A camera string as the filters match it: trimmed, NUL-free, at most 200 characters."""
     if not isinstance(value, str):
@@ -22,8 +26,7 @@ def taken_at(metadata: dict[str, Any]) -> str | None:
     """When the picture was taken: EXIF DateTimeOriginal (``exif.taken_at``), for video the
     container's ``creation_time`` (probe). The camera's wall clock (any offset dropped), and
     only plausible dates: cameras write ``0000:00:00`` when unset."""
-    exif = metadata.get("exif") if isinstance(metadata.get("exif"), dict) else {}
-    tags = metadata.get("tags") if isinstance(metadata.get("tags"), dict) else {}
+    exif, tags = _dict(metadata.get("exif")), _dict(metadata.get("tags"))
     for raw in (exif.get("taken_at"), metadata.get("creation_time"), tags.get("creation_time")):
         if not isinstance(raw, str) or len(raw) > 40:
             continue
@@ -38,7 +41,7 @@ def taken_at(metadata: dict[str, Any]) -> str | None:
 
 def camera_fields(metadata: dict[str, Any]) -> dict[str, str | None]:
     """The columns the library sorts and filters by (migration 007), from the metadata."""
-    exif = metadata.get("exif") if isinstance(metadata.get("exif"), dict) else {}
+    exif = _dict(metadata.get("exif"))
     return {
         "taken_at": taken_at(metadata),
         "camera_make": _text(exif.get("make")),

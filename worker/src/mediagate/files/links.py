@@ -107,7 +107,7 @@ class LinkSigner:
         name, share_id, file_id = claims.get("n"), claims.get("sh"), claims.get("f")
         info = LinkClaims(
             scope,
-            int(claims["exp"]),
+            int(str(claims["exp"])),
             None if name is None else str(name),
             None if share_id is None else str(share_id),
             None if file_id is None else str(file_id),
