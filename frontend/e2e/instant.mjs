@@ -137,6 +137,7 @@ try {
       item = await api(`/api/files/${fileId}`);
     }
     result.final_status = item.processing_status;
+    result.final_direct_play = item.direct_play;
     if (item.processing_status !== "completed") throw new Error(`processing ended ${item.processing_status}`);
     // the open viewer moves to the full ladder without a reload
     await page.waitForFunction(() => {
