@@ -72,9 +72,13 @@ def make_clip(cache: Path, codec: str, seconds: int) -> Path:
 
 
 def discard(server: Server, user: str, db: str, file_id: str | None) -> None:
-    """Delete a measured file: its transcode stops (the processor sees the row gone)."""
+    """Purge a measured file: its transcode stops (the processor sees the row gone)."""
     if file_id:
-        httpx.delete(f"{server.url}/api/files/{file_id}", headers={"Authorization": f"Bearer {server.token(user)}"})
+        httpx.delete(  # purged, not trashed: a trashed file's transcode goes on
+            f"{server.url}/api/files/{file_id}",
+            params={"permanent": "true"},
+            headers={"Authorization": f"Bearer {server.token(user)}"},
+        )
     wait_idle(db)
 
 
