@@ -135,7 +135,7 @@ def phases(db: str, r: dict) -> dict:
     the first rung published (HLS only); ``viewer``: the rest (status poll, signed link,
     hls.js or the original's first Range reads, decode).
     """
-    if not r.get("file_id") or not r.get("last_byte_at"):
+    if not r.get("file_id") or not r.get("last_byte_at") or not r.get("first_frame_at"):
         return {}
     with psycopg.connect(db) as conn:
         row = conn.execute(
