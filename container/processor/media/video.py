@@ -45,8 +45,9 @@ with ``bench/instant_preview.py``'s phases and ``timings`` here) and what change
   keyframe after 6 s of media — 7.1 s into the job on the loaded box (the poster, at nice 0,
   competing). The progressive rung now uses ``PROGRESSIVE_SEGMENT_SECONDS`` = 2 s segments
   (one keyframe interval; ``-hls_init_time`` cannot do "short first, long later" for an EVENT
-  playlist: ffmpeg 5.1 applies it to every segment when the list is unbounded): first segment
-  published 1.4 s into the job at load ~5 (probe 0.08 s, poster 0.6 s). The upper rungs
+  playlist: ffmpeg 5.1 applies it to every segment when the list is unbounded). First rung
+  playable 1.2 s into ``process_video`` vs 2.85 s with 6 s segments (medians of 3, interleaved,
+  30 s 1080p MPEG-2, 1080/720/480, load ~4; probe 0.08 s, poster 0.6 s of it concurrent). The upper rungs
   keep 6 s segments (fewer objects); their boundaries are a subset of the low rung's, so ABR
   switches stay on keyframes. Cost: 3x the objects for the low rung and audio, and growing
   playlists re-sent after every 2 s segment (O(n²) playlist bytes: ~50 MB over a 1 h video).
