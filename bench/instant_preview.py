@@ -27,6 +27,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -209,10 +210,11 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     artifacts = shared_tmpdir("mediagate-bench-instant-")
     pg = Postgres()
+    data_dir = shared_tmpdir("mediagate-bench-")
     server = processor = None
     try:
         db = pg.create_database("bench_instant")
-        server = Server(db, shared_tmpdir("mediagate-bench-"), env={"FRONTEND_DIR": str(FRONTEND / "dist")}).start()
+        server = Server(db, data_dir, env={"FRONTEND_DIR": str(FRONTEND / "dist")}).start()
         env = {"HLS_RUNGS": args.rungs, "VIDEO_PRESET": args.preset, "LOG_LEVEL": "WARNING"}
         processor = Processor(server, env=env).start()
         user = str(uuid.uuid4())
@@ -260,6 +262,7 @@ def main() -> None:
         if server:
             server.stop()
         pg.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)  # the uploads and outputs (clips stay in --cache)
 
 
 if __name__ == "__main__":
