@@ -30,9 +30,9 @@ from .storage import JobStores, ProcessorStore
 
 log = logging.getLogger("processor.pipeline")
 
-#: Probe facts recorded with the early poster (the list item and viewer read them).
 #: Progress is recorded (and the file's existence checked) at least this often while encoding.
 PROGRESS_EVERY_S = 2.0
+#: Probe facts recorded with the early poster (the list item and viewer read them).
 EARLY_MEDIA_KEYS = ("duration", "width", "height", "display_width", "display_height", "direct_play")
 
 
