@@ -153,7 +153,12 @@ class UploadRepository:
         at ``offset`` right now (the owner's, active, not expired, not full, the offset
         matching, the lock free or stale), and return the row either way (``None`` when
         there is none). One round trip instead of a read followed by a lock; a row
-        returned unlocked goes through the engine's usual checks, which say why."""
+        returned unlocked goes through the engine's usual checks, which say why.
+
+        The statement commits without waiting for its WAL flush (``synchronous_commit``
+        off for this transaction only): the lock is a lease, and a lock a database crash
+        forgot only makes the PATCH's own commit fail (409, the client resumes). Progress
+        commits stay synchronous, and a synchronous commit flushes everything before it."""
         rows = await self.db.fetch(
             f"""WITH locked AS (
                   UPDATE uploads SET lock_token = $4, lock_heartbeat = to_timestamp($5::float8)
@@ -162,6 +167,7 @@ class UploadRepository:
                     AND (upload_length IS NULL OR upload_offset < upload_length)
                     AND (lock_token IS NULL
                       OR lock_heartbeat < to_timestamp($5::float8) - make_interval(secs => $6::float8))
+                    AND set_config('synchronous_commit', 'off', true) IS NOT NULL
                   RETURNING {_COLUMNS}, true AS locked)
                 SELECT * FROM locked
                 UNION ALL
