@@ -56,11 +56,11 @@ def test_bulk_readers_wait_for_interactive_requests_but_not_forever():
     asyncio.run(go())
 
 
-def test_uploads_streaming_under_back_to_back_listings_end_byte_identical(server, user_id):
+def test_uploads_streaming_under_back_to_back_listings_end_byte_identical(make_server, user_id):
+    server = make_server({"UPLOAD_YIELD_MS": "10"})
     token = server.token(user_id)
     uploads = [os.urandom(24 * MIB + 1234) for _ in range(3)]
     results: dict[int, tuple[int, str]] = {}
-    done = threading.Event()
 
     def upload(i: int, data: bytes) -> None:
         url = create(server.url, token, len(data), filename=f"p{i}.bin").headers["Location"]
@@ -80,7 +80,6 @@ def test_uploads_streaming_under_back_to_back_listings_end_byte_identical(server
             statuses.append(client.get(server.url + "/api/files", params={"limit": 5}).status_code)
     for t in threads:
         t.join(120)
-    done.set()
     assert len(statuses) > 3 and set(statuses) == {200}
     assert sorted(results) == [0, 1, 2]
     for i, data in enumerate(uploads):

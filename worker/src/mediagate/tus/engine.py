@@ -278,7 +278,7 @@ class TusEngine:
 
         if req.content_length is not None and not interrupted and received != req.content_length:
             interrupted = True
-        if hasher is not None:
+        if hasher is not None and req.checksum is not None:
             if interrupted:
                 await writer.discard()
                 raise TusError(400, "body ended early; a checksummed chunk is kept only when complete")
