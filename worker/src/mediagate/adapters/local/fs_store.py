@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import contextlib
 import fcntl
 import json
@@ -114,26 +115,31 @@ def _pwritev(fd: int, buffers: list[Buffer], offset: int) -> None:
             buffers[0] = memoryview(buffers[0])[n:]
 
 
-_DONE = None  # a part writer's end-of-body marker
+WAKE_BYTES = 1024 * 1024  # a part writer thread is woken once about this much is waiting
 
 
 class _PartFileWriter:
     """One thread that writes one part's body at its offset while the body arrives.
 
-    The event loop only puts chunks on a ``SimpleQueue`` (a C call, no locks in Python);
-    the thread takes whatever has arrived since its last write and writes it with one
-    ``pwritev``, so batches grow by themselves when the disk is slower than the network
-    and nothing waits when it is not. One thread handoff per part instead of a thread
-    pool submission (and a future) per megabyte: the submissions were the largest
-    Python-level item in the server's profile. The chunks are the body's own (held by
-    the tus part writer until the part is recorded), so queueing them costs no memory."""
+    The event loop appends chunks to a deque (atomic, no syscall) and wakes the thread
+    only when it sleeps and about ``WAKE_BYTES`` are waiting (or at the end); the thread
+    writes whatever has arrived with one ``pwritev``, so batches grow by themselves when
+    the disk is slower than the network. Before, every MiB cost a thread-pool submission,
+    a future and a wake-up of the event loop: under load the largest Python-level item
+    in the server's profile (every wake-up is a chance for the OS to switch threads while
+    the loop holds the GIL). The chunks are the body's own (held by the tus part writer
+    until the part is recorded), so waiting here costs no memory."""
 
     def __init__(self, fd: int, offset: int) -> None:
         # Its own descriptor (same open file, same flock): a caller that stops waiting
         # (cancelled) and closes ``fd`` cannot make this thread write into a reused number.
         self.fd = os.dup(fd)
         self.offset = offset
-        self.queue: queue.SimpleQueue[Buffer | None] = queue.SimpleQueue()
+        self.chunks: collections.deque[Buffer] = collections.deque()
+        self.waiting = 0  # bytes appended since the thread was last woken
+        self.closed = False
+        self.sleeping = False
+        self.wake: queue.SimpleQueue[None] = queue.SimpleQueue()
         self.error: OSError | None = None
         loop = asyncio.get_running_loop()
         self.done: asyncio.Future[None] = loop.create_future()
@@ -150,32 +156,43 @@ class _PartFileWriter:
 
     def _drain(self) -> None:
         offset = self.offset
-        finished = False
-        while not finished:
+        while True:
             batch: list[Buffer] = []
-            item = self.queue.get()
-            while True:
-                if item is None:  # _DONE: always the last item put
-                    finished = True
-                    break
-                batch.append(item)
-                if len(batch) >= IOV_MAX or self.queue.empty():
-                    break
-                item = self.queue.get_nowait()
-            if self.error is None and batch:
+            while self.chunks and len(batch) < IOV_MAX:
+                batch.append(self.chunks.popleft())
+            if batch:
                 size = sum(len(b) for b in batch)
-                try:
-                    _pwritev(self.fd, batch, offset)
-                except OSError as exc:  # e.g. ENOSPC: reported at the end, the rest is skipped
-                    self.error = exc
+                if self.error is None:
+                    try:
+                        _pwritev(self.fd, batch, offset)
+                    except OSError as exc:  # e.g. ENOSPC: reported at the end, the rest is skipped
+                        self.error = exc
                 offset += size
+                continue
+            if self.closed and not self.chunks:
+                return  # ``closed`` is set after the last append: nothing can follow
+            self.sleeping = True
+            if self.chunks or self.closed:  # appended meanwhile: no wake-up may be lost
+                self.sleeping = False
+                continue
+            self.wake.get()
 
     def write(self, chunk: Buffer) -> None:
-        self.queue.put(chunk)
+        self.chunks.append(chunk)
+        self.waiting += len(chunk)
+        if self.waiting >= WAKE_BYTES:
+            self._wake()
+
+    def _wake(self) -> None:
+        self.waiting = 0
+        if self.sleeping:
+            self.sleeping = False
+            self.wake.put(None)
 
     async def close(self) -> None:
-        """Wait until every chunk put so far is written (or failed)."""
-        self.queue.put(_DONE)
+        """Wait until every chunk written so far is on disk (or failed)."""
+        self.closed = True
+        self._wake()
         await asyncio.shield(self.done)
         if self.error is not None:
             raise StoreError(f"could not write the part: {self.error}") from self.error
