@@ -76,7 +76,9 @@ def path_param(name: str, description: str, s: dict[str, Any] | None = None) -> 
     }
 
 
-def header_param(name: str, description: str, s: dict[str, Any] | None = None, *, required: bool = False):
+def header_param(
+    name: str, description: str, s: dict[str, Any] | None = None, *, required: bool = False
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "header",

@@ -78,7 +78,10 @@ class LinkSigner:
         claims = self.verify(token, LINK_AUDIENCE, ("s",))
         scope = str(claims["s"])
         name = claims.get("n")
-        info = LinkClaims(scope, int(claims["exp"]), None if name is None else str(name))
+        exp = claims["exp"]
+        if not isinstance(exp, int):
+            raise LinkError("invalid link expiry")
+        info = LinkClaims(scope, exp, None if name is None else str(name))
         if not scope.endswith("/"):
             return scope, info
         parts = path.split("/")
