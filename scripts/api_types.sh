@@ -8,7 +8,7 @@
 # and fails when the committed file differs: change the API, then run `make api-types`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=frontend/src/api-types.gen.ts
+OUT=${API_TYPES_OUT:-frontend/src/api-types.gen.ts}  # API_TYPES_OUT: tests check a copy
 CLI=node_modules/openapi-typescript/bin/cli.js
 [ -f "$CLI" ] || { echo "api-types: openapi-typescript is missing; run scripts/install.sh" >&2; exit 1; }
 tmp=$(mktemp -d)
