@@ -49,9 +49,8 @@ class PartWriter:
         self.state = state
         self.body_end = body_end  # where this PATCH's body will end in the upload, when declared
         self.streams = bool(getattr(store, "streams_parts", False))
-        self.queue: asyncio.Queue[Any] | None = (
-            None  # the part being streamed into the store: chunks, then _END or _ABORT
-        )
+        # the part being streamed into the store: its chunks, then _END or _ABORT
+        self.queue: asyncio.Queue[Any] | None = None
         self.task: asyncio.Task[str] | None = None
         self.buffer: list[memoryview | ByteChunk] = []  # this part's body chunks so far (slices, never copies)
         self.buffered = 0

@@ -432,7 +432,7 @@ def _byob_reader(readable: Any) -> Any:
     return reader
 
 
-async def async_iter_js_stream(readable: Any, *, step: int | None = None) -> AsyncGenerator[bytes]:
+async def async_iter_js_stream(readable: Any, *, step: int | None = None) -> AsyncGenerator[bytes, None]:
     """Read a JS ``ReadableStream`` (or :class:`PyReadableStream`) as Python ``bytes`` chunks.
 
     With ``step``, a byte stream (request bodies, R2 object bodies) is read with a BYOB
