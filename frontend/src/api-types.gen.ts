@@ -130,7 +130,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's files, newest first (keyset pagination) */
+        /** The caller's files (keyset pagination in every sort; trashed files only with `trashed=true`) */
         get: operations["listFiles"];
         put?: never;
         post?: never;
@@ -149,7 +149,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Delete many files (originals and derived outputs) */
+        /** Move many files to the trash */
         post: operations["bulkDeleteFiles"];
         delete?: never;
         options?: never;
@@ -188,11 +188,12 @@ export interface paths {
         get: operations["getFile"];
         put?: never;
         post?: never;
-        /** Delete a file, its original and every derived object */
+        /** Move a file to the trash; `?permanent=true`: delete it, its original and derived objects now */
         delete: operations["deleteFile"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Rename (the display name downloads and ZIPs use) and/or (un)favourite */
+        patch: operations["updateFile"];
         trace?: never;
     };
     "/api/files/{file_id}/preview": {
@@ -362,6 +363,274 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/files/facets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Distinct camera makes, models and lenses of the caller's live files (≤ 200 each) */
+        get: operations["fileFacets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/files/{file_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The file's id */
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Take a file out of the trash */
+        post: operations["restoreFile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/files/bulk-restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Take many files out of the trash */
+        post: operations["bulkRestore"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/files/bulk-purge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete many files for good now (trashed or not) */
+        post: operations["bulkPurge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/trash/empty": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete every trashed file for good */
+        post: operations["emptyTrash"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/albums": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's albums, newest first (keyset pagination) */
+        get: operations["listAlbums"];
+        put?: never;
+        /** Create an album */
+        post: operations["createAlbum"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/albums/{album_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The album's id */
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        /** One album */
+        get: operations["getAlbum"];
+        put?: never;
+        post?: never;
+        /** Delete an album (its files stay) */
+        delete: operations["deleteAlbum"];
+        options?: never;
+        head?: never;
+        /** Rename an album and/or choose its cover (null: the newest file) */
+        patch: operations["updateAlbum"];
+        trace?: never;
+    };
+    "/api/albums/{album_id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The album's id */
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add files to an album (idempotent) */
+        post: operations["addAlbumFiles"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/albums/{album_id}/files/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The album's id */
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Remove files from an album */
+        post: operations["removeAlbumFiles"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/shares": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's share links, newest first */
+        get: operations["listShares"];
+        put?: never;
+        /** Share a file or an album through an unguessable link */
+        post: operations["createShare"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/shares/{share_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share's id */
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a share link (idempotent): its page and every link handed out through it stop at once */
+        delete: operations["revokeShare"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/public/shares/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token (the last segment of its `url`) */
+                token: string;
+            };
+            cookie?: never;
+        };
+        /** A share page (no token; counts one view) */
+        get: operations["openShare"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/public/shares/{token}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token (the last segment of its `url`) */
+                token: string;
+            };
+            cookie?: never;
+        };
+        /** An album share's files (keyset pagination in any sort) */
+        get: operations["listShareFiles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/public/shares/{token}/files/{file_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token (the last segment of its `url`) */
+                token: string;
+                /** @description The file's id */
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        /** One file of a share */
+        get: operations["getShareFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/processor-storage/{token}/original": {
         parameters: {
             query?: never;
@@ -489,6 +758,17 @@ export interface components {
             duration: number | null;
             created_at: string;
             updated_at: string;
+            /** @description The display name (same as `name`; rename changes it) */
+            filename?: string;
+            /** @description The name the file was uploaded under */
+            original_filename?: string;
+            favourite?: boolean;
+            trashed_at?: string | null;
+            /** @description EXIF DateTimeOriginal / QuickTime creation_time */
+            taken_at?: string | null;
+            camera_make?: string | null;
+            camera_model?: string | null;
+            lens?: string | null;
         };
         FileDetail: components["schemas"]["FileItem"] & {
             /** @description Media metadata from processing */
@@ -541,7 +821,8 @@ export interface components {
             ids: string[];
         };
         BulkDeleteResult: {
-            deleted?: string[];
+            trashed?: number;
+            ids?: string[];
             not_found?: string[];
         };
         BatchDownloadRequest: components["schemas"]["FileIds"] & {
@@ -649,6 +930,119 @@ export interface components {
             /** @constant */
             status: "queued";
             queue_message_id?: string;
+        };
+        FileEdit: {
+            /** @description The display name (no control characters, `/` or `\`) */
+            filename?: string;
+            favourite?: boolean;
+        };
+        Facets: {
+            camera_makes?: string[];
+            camera_models?: string[];
+            lenses?: string[];
+        };
+        Album: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description Files not in the trash */
+            file_count: number;
+            /** @description The chosen cover; null: the newest */
+            cover_file_id?: string | null;
+            /** Format: uri */
+            cover_thumbnail_url?: string | null;
+            created_at?: string;
+            updated_at?: string;
+        };
+        AlbumList: {
+            items?: components["schemas"]["Album"][];
+            next_cursor?: string | null;
+        };
+        AlbumCreate: {
+            name: string;
+        };
+        AlbumUpdate: {
+            name?: string;
+            /** Format: uuid */
+            cover_file_id?: string | null;
+        };
+        Share: {
+            /** Format: uuid */
+            id: string;
+            token: string;
+            /** @description The web app's share page, `<base>/#/s/<token>` */
+            url: string;
+            /** @enum {unknown} */
+            kind: "file" | "album";
+            /** Format: uuid */
+            target_id: string;
+            expires_at?: string | null;
+            allow_download?: boolean;
+            views?: number;
+            created_at?: string;
+            revoked_at?: string | null;
+        };
+        /** @description Exactly one of `file_id` and `album_id` */
+        ShareCreate: {
+            /** Format: uuid */
+            file_id?: string;
+            /** Format: uuid */
+            album_id?: string;
+            /**
+             * @description null: never expires
+             * @default 604800
+             */
+            expires_in_seconds: number | null;
+            /** @default false */
+            allow_download: boolean;
+        };
+        /** @description A file as a share shows it. Every URL is signed and bound to the share. */
+        PublicFile: {
+            /** Format: uuid */
+            id?: string;
+            filename?: string;
+            name?: string;
+            file_type?: string;
+            type?: string;
+            mime_type?: string;
+            file_size?: number;
+            size?: number;
+            created_at?: string;
+            taken_at?: string | null;
+            processing_status?: string;
+            playable?: boolean;
+            direct_play?: boolean | null;
+            placeholder?: string | null;
+            width?: number | null;
+            height?: number | null;
+            duration?: number | null;
+            /** Format: uri */
+            preview_url?: string | null;
+            /** Format: uri */
+            thumbnail_url?: string | null;
+            /** Format: uri */
+            hls_url?: string | null;
+            /** Format: uri */
+            poster_url?: string | null;
+            /** Format: uri */
+            storyboard_url?: string | null;
+            /**
+             * Format: uri
+             * @description Only if downloads are allowed
+             */
+            download_url?: string;
+        };
+        PublicShare: {
+            /** @enum {unknown} */
+            kind?: "file" | "album";
+            name?: string;
+            allow_download?: boolean;
+            expires_at?: string | null;
+            file?: components["schemas"]["PublicFile"] | null;
+            album?: {
+                name?: string;
+                file_count?: number;
+            } | null;
         };
     };
     responses: {
@@ -1502,6 +1896,26 @@ export interface operations {
                 status?: "pending" | "processing" | "completed" | "failed";
                 /** @description Substring of the file name (`%` and `_` are literal) */
                 q?: string;
+                /** @description Sort key: upload date, date taken (files without one last), name, size */
+                sort?: "uploaded" | "taken" | "name" | "size";
+                /** @description Direction */
+                order?: "desc" | "asc";
+                /** @description Only favourites */
+                favourite?: "true" | "false";
+                /** @description Only this album's files (404 if it is not the caller's) */
+                album?: string;
+                /** @description Exact camera make */
+                camera_make?: string;
+                /** @description Exact camera model */
+                camera_model?: string;
+                /** @description Exact lens */
+                lens?: string;
+                /** @description Taken at or after (ISO date = start of day, or date-time) */
+                taken_from?: string;
+                /** @description Taken at or before (ISO date = the whole day, or date-time) */
+                taken_to?: string;
+                /** @description List the trash instead */
+                trashed?: "true" | "false";
             };
             header?: never;
             path?: never;
@@ -1518,7 +1932,7 @@ export interface operations {
                     "application/json": components["schemas"]["FileList"];
                 };
             };
-            /** @description A bad `limit`, `type`, `status`, `q` or `cursor` */
+            /** @description A bad parameter, or a `cursor` of another sort/order */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1528,6 +1942,15 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            /** @description `album` is not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
         };
     };
@@ -1544,7 +1967,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Deleted ids and ids that were not found */
+            /** @description How many were trashed, their ids, and ids not found */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1673,7 +2096,9 @@ export interface operations {
     };
     deleteFile: {
         parameters: {
-            query?: never;
+            query?: {
+                permanent?: "true" | "false";
+            };
             header?: never;
             path: {
                 /** @description The file's id */
@@ -1683,7 +2108,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Deleted */
+            /** @description Trashed (or deleted) */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -1692,6 +2117,54 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    updateFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The file's id */
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FileEdit"];
+            };
+        };
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileDetail"];
+                };
+            };
+            /** @description Not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            /** @description A bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
         };
     };
@@ -2140,6 +2613,700 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+        };
+    };
+    fileFacets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Values for the filter pickers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Facets"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    restoreFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The file's id */
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileDetail"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    bulkRestore: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FileIds"];
+            };
+        };
+        responses: {
+            /** @description How many */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        restored?: number;
+                    };
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description `ids` missing, empty, not UUIDs, or more than 500 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    bulkPurge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FileIds"];
+            };
+        };
+        responses: {
+            /** @description How many */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        purged?: number;
+                    };
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description `ids` missing, empty, not UUIDs, or more than 500 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    emptyTrash: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        purged?: number;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    listAlbums: {
+        parameters: {
+            query?: {
+                /** @description Page size */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlbumList"];
+                };
+            };
+            /** @description A bad `limit` or `cursor` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    createAlbum: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlbumCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Album"];
+                };
+            };
+            /** @description Not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description A bad name */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getAlbum: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The album's id */
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The album */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Album"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    deleteAlbum: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The album's id */
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    updateAlbum: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The album's id */
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlbumUpdate"];
+            };
+        };
+        responses: {
+            /** @description The album */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Album"];
+                };
+            };
+            /** @description Not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description Not the caller's album, or the cover is not one of its files */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    addAlbumFiles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The album's id */
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FileIds"];
+            };
+        };
+        responses: {
+            /** @description How many */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        added?: number;
+                    };
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description The album, or any of the files, is not the caller's (nothing changed) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `ids` missing, empty, not UUIDs, or more than 500 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    removeAlbumFiles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The album's id */
+                album_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FileIds"];
+            };
+        };
+        responses: {
+            /** @description How many */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        removed?: number;
+                    };
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description The album, or any of the files, is not the caller's (nothing changed) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `ids` missing, empty, not UUIDs, or more than 500 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    listShares: {
+        parameters: {
+            query?: {
+                /** @description Only this file's */
+                file_id?: string;
+                /** @description Only this album's */
+                album_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Shares */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items?: components["schemas"]["Share"][];
+                    };
+                };
+            };
+            /** @description A bad `file_id` or `album_id` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    createShare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShareCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Share"];
+                };
+            };
+            /** @description Not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description The file or album is not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bad field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    revokeShare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share's id */
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    openShare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token (the last segment of its `url`) */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Found */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicShare"];
+                };
+            };
+            /** @description Unknown, revoked or expired share, or a trashed target */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    listShareFiles: {
+        parameters: {
+            query?: {
+                /** @description Page size */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string;
+                /** @description Sort key: upload date, date taken (files without one last), name, size */
+                sort?: "uploaded" | "taken" | "name" | "size";
+                /** @description Direction */
+                order?: "desc" | "asc";
+            };
+            header?: never;
+            path: {
+                /** @description The share link's token (the last segment of its `url`) */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Found */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items?: components["schemas"]["PublicFile"][];
+                        next_cursor?: string | null;
+                    };
+                };
+            };
+            /** @description Unknown, revoked or expired share, or a trashed target */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getShareFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token (the last segment of its `url`) */
+                token: string;
+                /** @description The file's id */
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Found */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicFile"];
+                };
+            };
+            /** @description Unknown, revoked or expired share, or a trashed target */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
         };
     };
     readGrantedOriginal: {

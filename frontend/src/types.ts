@@ -5,13 +5,18 @@
  */
 import type { components } from "./api-types.gen";
 
+import type { OrgFileFields } from "./orgtypes";
+
 type Schemas = components["schemas"];
 
 export type FileType = Schemas["FileItem"]["type"];
 export type ProcessingStatus = Schemas["FileItem"]["processing_status"];
 
-/** A library item: the API's file (with `metadata` when it came from GET /api/files/{id}). */
-export type FileItem = Schemas["FileDetail"] & {
+/**
+ * A library item: the API's file (with `metadata` when it came from GET /api/files/{id}); the
+ * organize/share fields (issue 11) come from orgtypes.ts.
+ */
+export type FileItem = Schemas["FileDetail"] & OrgFileFields & {
   /** Client-only: the local (Uppy) thumbnail of a file uploaded from this tab, until the server's arrives. */
   local_thumbnail?: string;
 };
