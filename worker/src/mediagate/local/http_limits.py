@@ -134,7 +134,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             zerocopy.install(cycle)  # before its task runs: downloads go out with sendfile
             self._body_left = _fixed_length(self.headers)
             self._bulk = self._body_left >= BULK_BODY_BYTES
-            if not self._bulk:
+            if not self._bulk and GATE.enabled:
                 self._end_priority()  # a pipelined predecessor's, if any
                 self._leave = GATE.enter()
 

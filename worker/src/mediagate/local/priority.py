@@ -44,8 +44,12 @@ class PriorityGate:
         self.waiting: dict[object, Callable[[], None]] = {}  # bulk reader -> its resume
 
     @property
+    def enabled(self) -> bool:
+        return self.max_wait_seconds > 0
+
+    @property
     def busy(self) -> bool:
-        return self.active > 0 and self.max_wait_seconds > 0
+        return self.active > 0 and self.enabled
 
     def enter(self) -> Callable[[], None]:
         """An interactive request starts; returns its ``leave`` (idempotent), also called by
