@@ -14,9 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..contracts import FILE_TYPES, PROCESSING_STATUSES, output_prefix
 from ..files.cursor import CursorError
-from ..files.repository import FILE_TYPES, STATUSES
-from ..jobs import output_prefix
 from ..services import Services
 from ..strict import InputError, check_text, parse_bounded_int
 from .bodies import read_json
@@ -122,7 +121,7 @@ async def list_files(request: Request) -> Response:
     try:
         limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
         file_type = _choice_param(request, "type", FILE_TYPES)
-        status = _choice_param(request, "status", STATUSES)
+        status = _choice_param(request, "status", PROCESSING_STATUSES)
         search = check_text("q", (request.query_params.get("q") or "").strip(), max_length=200) or None
         page = await services.files.page(
             principal.user_id,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
-from ..jobs import output_prefix
+from ..contracts import output_prefix
 from .links import LinkError, LinkSigner
 
 GRANT_AUDIENCE = "mediagate-processor-storage"
