@@ -42,7 +42,7 @@ class PostgresQueue:
             json.dumps(body),
             self.clock.now() + delay_seconds,
         )
-        return rows[0]["id"]
+        return str(rows[0]["id"])
 
     async def pull(self, *, batch_size: int = 1, visibility_timeout: float = 300) -> list[LeasedMessage]:
         await self._dead_letter_exhausted()
