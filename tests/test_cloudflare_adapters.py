@@ -1109,3 +1109,18 @@ def test_worker_env_requires_database_url():
         build_services(env)
     with pytest.raises(ValueError, match="JWT_SECRET"):
         build_services(SimpleNamespace(DATABASE_URL="postgresql://u@h/db"))
+
+
+def test_the_video_lane_binding_is_named_by_config_never_probed(tmp_path):
+    """VIDEO_QUEUE_BINDING names the video lane's producer; a named binding that is missing
+    fails the wiring instead of silently sending videos to the fast lane."""
+    _store, bucket = _r2(tmp_path)
+    fast, video = FakeQueue(), FakeQueue()
+    base = {"BUCKET": bucket, "JOBS": fast, "JWT_SECRET": SECRET, "DATABASE_URL": "postgresql://u:p@h/db"}
+    services = build_services(SimpleNamespace(**base, VIDEO_QUEUE_BINDING="JOBS_VIDEO", JOBS_VIDEO=video))
+    assert services.queue.queues["video"].binding is video and services.queue.queues["fast"].binding is fast
+    assert isinstance(services.queue_stats, JobTableQueueStats) and services.purge is None
+    shared = build_services(SimpleNamespace(**base, JOBS_VIDEO=video))  # not configured: not used
+    assert shared.queue.queues["video"].binding is fast
+    with pytest.raises(ValueError, match="VIDEO_QUEUE_BINDING"):
+        build_services(SimpleNamespace(**base, VIDEO_QUEUE_BINDING="JOBS_VIDEO"))
