@@ -374,7 +374,9 @@ def test_push_answers_the_jobs_outcome(stack, processor, user_id):
     row = file_row(db, upload_id)
     store_path(server, row["original_key"]).unlink()  # a transient failure: not the media's fault
     with psycopg.connect(db) as conn:
-        body = conn.execute("SELECT body FROM queue_messages WHERE body->>'file_id' = %s", (str(row["id"]),)).fetchone()[0]
+        body = conn.execute(
+            "SELECT body FROM queue_messages WHERE body->>'file_id' = %s", (str(row["id"]),)
+        ).fetchone()[0]
     first = push(proc, body, attempts=1)
     assert first.status_code == 503 and first.headers["Retry-After"] == "4"
     assert first.json()["outcome"]["action"] == "retry" and first.json()["detail"]["retry_after"] == 4
