@@ -553,12 +553,13 @@ def test_worker_store_without_a_grant_fails_the_job_with_the_reason(grant_stack,
         assert "storage" in body
         bare = {k: v for k, v in body.items() if k != "storage"}
         r = push(proc, bare, attempts=3)
-        assert r.status_code == 503  # retried by the queue, but this was the last attempt
+        # the last attempt: the outcome is dead (the consumer's retry then dead-letters it)
+        assert r.status_code == 200 and r.json()["outcome"]["action"] == "dead"
         row = file_row(db, upload_id)
         assert row["processing_status"] == "failed" and "storage grant" in row["processing_error"]
         # The same message with its grant goes through push delivery.
         r = push(proc, body)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200 and r.json()["outcome"]["action"] == "ack", r.text
         assert file_row(db, upload_id)["processing_status"] == "completed"
     finally:
         proc.stop()
