@@ -8,8 +8,7 @@ import pytest
 from mediagate import contracts
 from mediagate.api.openapi import build_spec
 from mediagate.classify import classify
-from mediagate.contracts import JobOutcome
-from mediagate.enqueue import message_for_file
+from mediagate.contracts import JobOutcome, message_for_file
 from processor.media import raw as processor_raw
 
 # Every file extension of a format LibRaw decodes, as LibRaw's supported-camera list and the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mediagate.enqueue import message_for_file
+from mediagate.contracts import message_for_file
 from mediagate.file_status import FileStatus
 
 

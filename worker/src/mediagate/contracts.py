@@ -46,6 +46,8 @@ names, so a re-run overwrites rather than duplicates.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +109,28 @@ def job_message(
         "is_raw": is_raw,
         "options": {k: metadata[k] for k in OPTION_KEYS if metadata.get(k)},
     }
+
+
+def message_for_file(job_id: str, file: Mapping[str, Any]) -> dict[str, Any]:
+    """The job message of a files row as the ingest wrote it (``id`` or ``file_id``,
+    ``user_id``, ``original_key``, ``file_type``, ``mime_type``, ``filename``, ``metadata``
+    with ``is_raw`` and the upload's metadata). Used by admin retries and by the processor,
+    which trusts a delivered message for its job id only."""
+    meta = file.get("metadata")
+    meta = json.loads(meta) if isinstance(meta, str) else (meta or {})
+    upload_meta = (meta.get("upload") or {}).get("metadata") or {}
+    is_raw = meta.get("is_raw")
+    return job_message(
+        job_id=job_id,
+        file_id=str(file.get("file_id") or file.get("id")),
+        user_id=str(file["user_id"]),
+        object_key=str(file["original_key"]),
+        file_type=str(file["file_type"]),
+        mime_type=str(file.get("mime_type") or ""),
+        filename=str(file.get("filename") or ""),
+        is_raw=is_raw is True or str(is_raw).lower() in ("true", "1", "t"),
+        metadata={str(k): v for k, v in upload_meta.items() if isinstance(v, str)},
+    )
 
 
 def with_storage(message: dict[str, Any], grant: dict[str, Any]) -> dict[str, Any]:

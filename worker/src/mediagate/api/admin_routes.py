@@ -17,8 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..auth import Principal
-from ..contracts import JOB_STATUSES
-from ..enqueue import message_for_file
+from ..contracts import JOB_STATUSES, message_for_file
 from ..ports import json_value
 from ..services import Services
 from .errors import authenticate, json_error
