@@ -3,16 +3,61 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from mediagate.contracts import message_for_file
 from mediagate.file_status import FileStatus
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    """A camera string as the filters match it: trimmed, NUL-free, at most 200 characters."""
+    if not isinstance(value, str):
+        return None
+    text = value.replace("\x00", "").strip()[:200]
+    return text or None
+
+
+def taken_at(metadata: dict[str, Any]) -> str | None:
+    """When the picture was taken: EXIF DateTimeOriginal (``exif.taken_at``), for video the
+    container's ``creation_time`` (probe). The camera's wall clock (any offset dropped), and
+    only plausible dates: cameras write ``0000:00:00`` when unset."""
+    exif, tags = _dict(metadata.get("exif")), _dict(metadata.get("tags"))
+    for raw in (exif.get("taken_at"), metadata.get("creation_time"), tags.get("creation_time")):
+        if not isinstance(raw, str) or len(raw) > 40:
+            continue
+        try:
+            moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if 1800 <= moment.year <= 2999:
+            return moment.replace(tzinfo=None).isoformat(sep=" ")
+    return None
+
+
+def camera_fields(metadata: dict[str, Any]) -> dict[str, str | None]:
+    """The columns the library sorts and filters by (migration 007), from the metadata."""
+    exif = _dict(metadata.get("exif"))
+    return {
+        "taken_at": taken_at(metadata),
+        "camera_make": _text(exif.get("make")),
+        "camera_model": _text(exif.get("model")),
+        "lens": _text(exif.get("lens_model")),
+    }
+
+
 class StatusStore(FileStatus):
     """The processor's view of the tables: status transitions are :class:`FileStatus`'s (their
     one owner, shared with the Worker); here the early outputs, users' webhooks and the job
     message as the database says it is."""
+
+    async def complete(self, job_id: str, file_id: str, fields: dict[str, Any]) -> bool:
+        """Record outputs with the date taken / camera columns read from the metadata."""
+        return await super().complete(job_id, file_id, fields, camera=camera_fields(fields.get("metadata") or {}))
 
     async def poster(self, file_id: str, fields: dict[str, Any], media: dict[str, Any]) -> None:
         """The poster/thumbnail exists before the ladder: the grid and viewer show it at once.

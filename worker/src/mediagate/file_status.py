@@ -16,6 +16,7 @@ each commit on their own (Neon's SQL-over-HTTP has no interactive transactions).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from .ports import Database, Row
@@ -64,13 +65,19 @@ class FileStatus:
         await self.db.execute("UPDATE processing_jobs SET progress = $2::real WHERE id = $1::uuid", job_id, pct)
         await self.db.execute("UPDATE files SET processing_progress = $2::real WHERE id = $1::uuid", file_id, pct)
 
-    async def complete(self, job_id: str, file_id: str, fields: dict[str, Any]) -> bool:
-        """Record outputs; False when the file disappeared meanwhile (outputs must be discarded)."""
+    async def complete(
+        self, job_id: str, file_id: str, fields: dict[str, Any], *, camera: Mapping[str, str | None] | None = None
+    ) -> bool:
+        """Record outputs (and ``camera``: ``taken_at``, ``camera_make``, ``camera_model``,
+        ``lens`` when known); False when the file disappeared meanwhile (outputs must be discarded)."""
+        camera = camera or {}
         n = await self.db.execute(
             """UPDATE files SET processing_status = 'completed', processing_progress = 100, processing_error = NULL,
                  preview_key = $2, thumbnail_key = $3, hls_playlist_key = COALESCE($4, hls_playlist_key),
                  placeholder = $5, metadata = COALESCE(metadata, '{}'::jsonb)
                    || jsonb_build_object('media', $6::jsonb, 'outputs', $7::jsonb),
+                 taken_at = COALESCE($8::timestamp, taken_at), camera_make = COALESCE($9, camera_make),
+                 camera_model = COALESCE($10, camera_model), lens = COALESCE($11, lens),
                  updated_at = NOW()
                WHERE id = $1::uuid""",
             file_id,
@@ -80,6 +87,10 @@ class FileStatus:
             fields.get("placeholder"),
             json.dumps(fields.get("metadata") or {}),
             json.dumps(fields.get("outputs") or []),
+            camera.get("taken_at"),
+            camera.get("camera_make"),
+            camera.get("camera_model"),
+            camera.get("lens"),
         )
         await self.db.execute(
             """UPDATE processing_jobs SET status = 'completed', progress = 100, completed_at = NOW(),
