@@ -351,7 +351,7 @@ def test_deleting_a_file_purges_its_queued_messages_through_the_queue(admin_serv
             QUEUE,
             json.dumps({"file_id": file_id}),
         )
-    r = httpx.delete(srv.url + f"/api/files/{gone_file}", headers=auth(srv.token(user)))
+    r = httpx.delete(srv.url + f"/api/files/{gone_file}?permanent=true", headers=auth(srv.token(user)))
     assert r.status_code in (200, 204), r.text
     left = sql(srv, "SELECT body->>'file_id' AS f FROM queue_messages")
     assert [row["f"] for row in left] == [kept_file]
