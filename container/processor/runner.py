@@ -37,7 +37,7 @@ log = logging.getLogger("processor.runner")
 
 def retry_delay(settings: ProcessorSettings, attempts: int) -> float:
     """Exponential backoff: base, 2×base, 4×base… capped at 10 minutes."""
-    return min(600.0, float(settings.retry_base_delay) * 2 ** max(0, attempts - 1))
+    return min(600.0, settings.retry_base_delay * 2.0 ** max(0, attempts - 1))
 
 
 class Runner:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -55,9 +56,13 @@ class StatusStore(FileStatus):
     one owner, shared with the Worker); here the early outputs, users' webhooks and the job
     message as the database says it is."""
 
-    async def complete(self, job_id: str, file_id: str, fields: dict[str, Any]) -> bool:
-        """Record outputs with the date taken / camera columns read from the metadata."""
-        return await super().complete(job_id, file_id, fields, camera=camera_fields(fields.get("metadata") or {}))
+    async def complete(
+        self, job_id: str, file_id: str, fields: dict[str, Any], *, camera: Mapping[str, str | None] | None = None
+    ) -> bool:
+        """Record outputs with the date taken / camera columns (by default read from the metadata)."""
+        if camera is None:
+            camera = camera_fields(fields.get("metadata") or {})
+        return await super().complete(job_id, file_id, fields, camera=camera)
 
     async def poster(self, file_id: str, fields: dict[str, Any], media: dict[str, Any]) -> None:
         """The poster/thumbnail exists before the ladder: the grid and viewer show it at once.
