@@ -45,7 +45,7 @@ async def apply_outcome(source: JobSource, lease: Lease, outcome: JobOutcome) ->
         await source.retry(lease.lease_id, outcome.delay_seconds, outcome.reason)
 
 
-class PostgresJobSource:
+class PostgresJobSource(JobSource):
     def __init__(self, queue: PostgresQueue) -> None:
         self.queue = queue
 

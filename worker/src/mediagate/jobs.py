@@ -35,7 +35,7 @@ def message_lane(message: Mapping[str, Any]) -> str:
     return value if value in LANES else lane(str(message.get("file_type") or ""))
 
 
-class LaneQueues:
+class LaneQueues(JobQueue):
     """A JobQueue that sends each message to its lane's queue."""
 
     def __init__(self, queues: Mapping[str, JobQueue]) -> None:

@@ -14,10 +14,10 @@ message is dropped at delivery, its job row having gone with the file.
 
 from __future__ import annotations
 
-from ...ports import Database
+from ...ports import Database, QueueStats
 
 
-class JobTableQueueStats:
+class JobTableQueueStats(QueueStats):
     def __init__(self, db: Database) -> None:
         self.db = db
 

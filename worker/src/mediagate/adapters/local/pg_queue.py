@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...ports import Clock, Database, SystemClock, json_value
+from ...ports import Clock, Database, FileMessagePurge, JobQueue, QueueStats, SystemClock, json_value
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class LeasedMessage:
     attempts: int
 
 
-class PostgresQueue:
+class PostgresQueue(JobQueue):
     def __init__(self, db: Database, name: str, *, max_attempts: int = 3, clock: Clock | None = None) -> None:
         self.db = db
         self.name = name
@@ -137,7 +137,7 @@ class PostgresQueue:
         return int(rows[0]["n"])
 
 
-class PostgresQueueStats:
+class PostgresQueueStats(QueueStats, FileMessagePurge):
     """QueueStats and FileMessagePurge of the local queues (every lane), from their tables.
 
     Depth counts messages not yet acked, leased ones included; dead letters are the rows
