@@ -379,9 +379,13 @@ def test_push_delivery_endpoint(stack, processor, user_id):
         == 413
     )
     assert file_row(db, upload_id)["processing_status"] == "pending"
+    assert httpx.get(proc.url + "/healthz").json()["processed"] == 0
     r = push(proc, body)
     assert r.status_code == 200, r.text
+    assert r.json()["outcome"]["action"] == "ack"
     assert file_row(db, upload_id)["processing_status"] == "completed"
+    # pushed jobs run in the service's one Runner: its counters are the production ones
+    assert httpx.get(proc.url + "/healthz").json()["processed"] == 1
     assert push(proc, {"job_id": "x"}).status_code == 422
     raw = b"not json"
     assert (
@@ -390,6 +394,31 @@ def test_push_delivery_endpoint(stack, processor, user_id):
         ).status_code
         == 400
     )
+
+
+def test_push_answers_the_jobs_outcome(stack, processor, user_id):
+    """The same outcome the pull loop applies to its lease: retry after N s, then dead."""
+    server, db = stack
+    proc = processor({"PULL_ENABLED": "0", "QUEUE_MAX_ATTEMPTS": "3", "RETRY_BASE_DELAY": "4"})
+    upload_id = upload(server, user_id, jpeg_with_orientation(32, 32, 1), "vanishing.jpg")
+    row = file_row(db, upload_id)
+    store_path(server, row["original_key"]).unlink()  # a transient failure: not the media's fault
+    with psycopg.connect(db) as conn:
+        body = conn.execute(
+            "SELECT body FROM queue_messages WHERE body->>'file_id' = %s", (str(row["id"]),)
+        ).fetchone()[0]
+    first = push(proc, body, attempts=1)
+    assert first.status_code == 503 and first.headers["Retry-After"] == "4"
+    assert first.json()["outcome"]["action"] == "retry" and first.json()["detail"]["retry_after"] == 4
+    assert file_row(db, upload_id)["job_status"] == "queued"
+    second = push(proc, body, attempts=2)
+    assert second.status_code == 503 and second.headers["Retry-After"] == "8"  # backoff doubles
+    last = push(proc, body, attempts=3)
+    assert last.status_code == 200 and last.json()["outcome"]["action"] == "dead"
+    assert "missing" in last.json()["outcome"]["reason"]
+    row = file_row(db, upload_id)
+    assert row["processing_status"] == "failed" and row["job_status"] == "failed"
+    assert httpx.get(proc.url + "/healthz").json()["processed"] == 0
 
 
 def test_a_job_naming_another_users_object_processes_its_own_file(stack, processor, user_id):
@@ -559,12 +588,13 @@ def test_worker_store_without_a_grant_fails_the_job_with_the_reason(grant_stack,
         assert "storage" in body
         bare = {k: v for k, v in body.items() if k != "storage"}
         r = push(proc, bare, attempts=3)
-        assert r.status_code == 503  # retried by the queue, but this was the last attempt
+        # the last attempt: the outcome is dead (the consumer's retry then dead-letters it)
+        assert r.status_code == 200 and r.json()["outcome"]["action"] == "dead"
         row = file_row(db, upload_id)
         assert row["processing_status"] == "failed" and "storage grant" in row["processing_error"]
         # The same message with its grant goes through push delivery.
         r = push(proc, body)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200 and r.json()["outcome"]["action"] == "ack", r.text
         assert file_row(db, upload_id)["processing_status"] == "completed"
     finally:
         proc.stop()

@@ -125,7 +125,7 @@ class Pipeline:
         return await self.status.poster(file_id, fields, media, only_if_missing=early)
 
     async def poster(self, message: dict[str, Any]) -> bool:
-        """The fast lane's poster step of a queued video (see ``mediagate.jobs.poster_message``).
+        """The fast lane's poster step of a queued video (see ``mediagate.contracts.poster_message``).
 
         Skipped (False) once the transcode has started or the file has a thumbnail: the
         transcode makes its own poster a second into the job, so this one only matters while

@@ -6,6 +6,12 @@ jobs, and all jobs together at most ``MAX_CONCURRENCY``, so at least
 RAW, other files). Quick jobs may use idle slots too; video jobs are leased first each round
 so they are not starved by a stream of photos (a photo takes a fraction of a second).
 
+Each delivery ends in an explicit :class:`~mediagate.contracts.JobOutcome` (ack, retry after
+N s, dead) that :meth:`Runner.handle` returns and its caller applies: the pull loop to its
+lease (:func:`~processor.jobsource.apply_outcome`), the push endpoint (``POST /jobs``) in
+its answer to the Worker's queue consumer. The service keeps one Runner for both, so its
+counters (``/healthz``) cover every job however it arrived.
+
 A job whose processor is killed is not acked; its lease runs out and the queue delivers
 it again. Outputs have fixed names, so a re-run overwrites them.
 """
@@ -17,9 +23,9 @@ import contextlib
 import logging
 from typing import Any
 
-from mediagate.jobs import STORAGE_KEY, is_poster_message
+from mediagate.contracts import ACK, DEAD, RETRY, STORAGE_KEY, JobOutcome, is_poster_message
 
-from .jobsource import JobSource, Lease
+from .jobsource import JobSource, Lease, apply_outcome
 from .media.result import MediaError
 from .notify import Notifier
 from .pipeline import Cancelled, Pipeline
@@ -31,7 +37,7 @@ log = logging.getLogger("processor.runner")
 
 def retry_delay(settings: ProcessorSettings, attempts: int) -> float:
     """Exponential backoff: base, 2×base, 4×base… capped at 10 minutes."""
-    return min(600.0, settings.retry_base_delay * 2 ** max(0, attempts - 1))
+    return min(600.0, settings.retry_base_delay * 2.0 ** max(0, attempts - 1))
 
 
 class Runner:
@@ -109,7 +115,8 @@ class Runner:
     async def _handle(self, lease: Lease, lane: str, source: JobSource) -> None:
         try:
             async with self.slots:
-                await self.handle(lease, source)
+                outcome = await self.handle(lease, source)
+                await apply_outcome(source, lease, outcome)
         except Exception:
             log.exception("job %s could not be settled", lease.body.get("job_id"))
         finally:
@@ -117,48 +124,65 @@ class Runner:
             if not is_poster_message(lease.body):
                 self.active_jobs.discard(str(lease.body.get("job_id")))
 
-    async def handle(self, lease: Lease, source: JobSource | None = None) -> None:
-        """Process one leased message and settle it with the queue.
+    async def run_pushed(self, lease: Lease, lane: str) -> JobOutcome:
+        """Run a job pushed to ``POST /jobs`` in one of this runner's slots (the caller
+        checked :meth:`free_slots`); the outcome goes back to the pusher."""
+        self.claim(lane)
+        job_id = None if is_poster_message(lease.body) else str(lease.body.get("job_id"))
+        if job_id:
+            self.active_jobs.add(job_id)
+        try:
+            async with self.slots:
+                return await self.handle(lease)
+        finally:
+            self.release(lane)
+            if job_id:
+                self.active_jobs.discard(job_id)
 
-        Only the message's job id (and its storage grant, which the Worker signed) is
-        taken from the message; everything else is re-read from the database."""
-        source = source or self.source
+    async def handle(self, lease: Lease, source: JobSource | None = None) -> JobOutcome:
+        """Process one delivered message and decide its outcome; the caller applies it.
+
+        ``source`` (pull delivery) has its lease kept alive while the job runs. Only the
+        message's job id (and its storage grant, which the Worker signed) is taken from the
+        message; everything else is re-read from the database."""
         message = await self.status.job_message(str(lease.body.get("job_id") or ""))
         if message is None:
             log.warning("job %r is not in the database (deleted, or forged): dropped", lease.body.get("job_id"))
-            await source.ack(lease.lease_id)
-            return
+            return JobOutcome(ACK, reason="unknown job")
         if isinstance(lease.body.get(STORAGE_KEY), dict):
             message[STORAGE_KEY] = lease.body[STORAGE_KEY]
         if is_poster_message(lease.body):
-            await self.handle_poster(lease, source, message)
-            return
-        heartbeat = asyncio.create_task(self._keep_lease(lease.lease_id, source))
+            return await self.handle_poster(message)
+        heartbeat = asyncio.create_task(self._keep_lease(lease.lease_id, source)) if source else None
+        try:
+            return await self._run(lease, message)
+        finally:
+            if heartbeat:
+                heartbeat.cancel()
+
+    async def _run(self, lease: Lease, message: dict[str, Any]) -> JobOutcome:
         try:
             fields = await self.pipeline.run(message)
         except Cancelled as exc:
             log.info("job %s cancelled: %s", message.get("job_id"), exc)
-            await source.ack(lease.lease_id)
-            return
+            return JobOutcome(ACK, reason=str(exc))
         except MediaError as exc:
             reason = str(exc) or "the file could not be processed"
             await self._fail(lease, message, reason, final=True)
-            await source.ack(lease.lease_id)
-            return
+            return JobOutcome(ACK, reason=reason)  # settled: the file failed with a readable reason
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:1000]
             log.exception("job %s attempt %d failed", message.get("job_id"), lease.attempts)
             final = lease.attempts >= self.settings.max_attempts
             await self._fail(lease, message, reason, final=final)
-            await source.retry(lease.lease_id, retry_delay(self.settings, lease.attempts), reason)
-            return
-        finally:
-            heartbeat.cancel()
-        await source.ack(lease.lease_id)
+            if final:
+                return JobOutcome(DEAD, reason=reason)
+            return JobOutcome(RETRY, retry_delay(self.settings, lease.attempts), reason)
         self.processed += 1
         await self.notifier.send("processing-complete", message, {"status": "completed", **_public(fields)})
+        return JobOutcome(ACK)
 
-    async def handle_poster(self, lease: Lease, source: JobSource, message: dict[str, Any]) -> None:
+    async def handle_poster(self, message: dict[str, Any]) -> JobOutcome:
         """A video's early poster (fast lane): best effort, never retried — the transcode
         makes the poster anyway, so any failure here only loses the head start."""
         try:
@@ -166,7 +190,7 @@ class Runner:
             log.info("job %s: early poster %s", message.get("job_id"), "made" if made else "not needed")
         except Exception as exc:
             log.warning("job %s: early poster failed: %s", message.get("job_id"), exc)
-        await source.ack(lease.lease_id)
+        return JobOutcome(ACK, reason="poster step")
 
     async def _fail(self, lease: Lease, message: dict[str, Any], reason: str, *, final: bool) -> None:
         await self.status.fail(message["job_id"], message["file_id"], reason, final=final)

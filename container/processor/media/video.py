@@ -80,7 +80,7 @@ Poster first, even when the video lane is full: the transcode makes the poster r
 runs start (keyframes of the first seconds only, see :mod:`.poster`) and hands it out through
 ``on_poster`` with the probe's ``direct_play`` verdict, ~1 s into the job. A video queued behind
 busy video slots gets it from its fast-lane *poster message* instead
-(``mediagate.jobs.poster_message``; the processor's ``Pipeline.poster``), made only while the
+(``mediagate.contracts.poster_message``; the processor's ``Pipeline.poster``), made only while the
 transcode has not started, so the grid shows it at once either way.
 
 Quick work first: the low-rung run runs at ``nice +LOW_RUNG_NICE`` (4), the upper rungs at
