@@ -207,6 +207,8 @@ class ExifToolPool:
                 proc = self._borrow(executable)
                 try:
                     return proc.execute(args, max(0.001, deadline - time.monotonic()))
+                except ExifToolTimeout:
+                    raise ExifToolTimeout(f"exiftool gave no answer within {limit:g} s") from None
                 except _Stale:
                     if attempt == 2:
                         raise
