@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def exiftool() -> str:
 
 
 @pytest.fixture()
-def pool(exiftool: str) -> ExifToolPool:
+def pool(exiftool: str) -> Iterator[ExifToolPool]:
     p = ExifToolPool(exiftool, size=3, timeout=30, common_args=metadata.COMMON_ARGS)
     yield p
     p.close()
