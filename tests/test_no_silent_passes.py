@@ -82,3 +82,13 @@ def test_no_test_skips_around_the_helper() -> None:
             if pattern.search(line) and not any(path.name == f and s in line for f, s in RESOURCE_SKIPS):
                 found.append(f"{path.relative_to(REPO)}: {line.strip()}")
     assert not found, "use support.tools.require/requires instead:\n" + "\n".join(found)
+
+
+def test_install_script_installs_the_tools_tests_require() -> None:
+    """What the suite requires under CI comes from scripts/install.sh on a clean machine."""
+    text = (REPO / "scripts" / "install.sh").read_text()
+    match = re.search(r"^APT_PACKAGES=\(([^)]*)\)", text, re.M)
+    assert match, "scripts/install.sh lists its Debian packages in APT_PACKAGES=(...)"
+    packages = set(match[1].split())
+    needed = {"ffmpeg", "unzip", "zip", "libimage-exiftool-perl", "strace", "chromium", "libjxl-testdata"}
+    assert needed <= packages, needed - packages
