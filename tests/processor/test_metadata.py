@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -312,12 +314,54 @@ def test_concurrent_jobs_share_the_pool(tmp_path: Path, raw_dng_file, exiftool: 
         )
     files[raw_dng_file()] = "Synth 1"
     pool = ExifToolPool(exiftool, size=size, common_args=metadata.COMMON_ARGS)
+    running: list[int] = []
+
+    def model(path: Path) -> str:
+        found = fields(path, pool)["exif"]["model"]
+        running.append(len(pool.pids()))
+        return found
+
     try:
         work = list(files) * 6
         with ThreadPoolExecutor(max_workers=6) as ex:
-            models = list(ex.map(lambda p: fields(p, pool)["exif"]["model"], work))
+            models = list(ex.map(model, work))
         assert models == [files[p] for p in work]
-        assert 1 <= len(pool.pids()) <= size
+        assert 1 <= max(running) <= size
+    finally:
+        pool.close()
+
+
+def test_processor_killed_takes_its_exiftool_along(tmp_path: Path, image_exif_jpeg: Path, exiftool: str) -> None:
+    """ExifTool ignores the end of its input; the kernel kills it with the processor."""
+    script = (
+        "import os, signal, sys\n"
+        "from processor.media import metadata\n"
+        "assert metadata.exif_fields(sys.argv[1])['exif']['make'] == 'Mediagate'\n"
+        "print(*metadata.pool().pids(), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(metadata.__file__).parents[2])}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(image_exif_jpeg)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    [pid] = [int(p) for p in proc.stdout.split()]
+    wait_dead(pid)
+
+
+def test_starting_thread_gone_means_a_fresh_process(image_exif_jpeg: Path, exiftool: str) -> None:
+    """The kernel also kills exiftool when the thread that started it ends: the pool restarts it."""
+    pool = ExifToolPool(exiftool, size=1, common_args=metadata.COMMON_ARGS)
+    try:
+        started: list[int] = []
+        starter = threading.Thread(target=lambda: (fields(image_exif_jpeg, pool), started.extend(pool.pids())))
+        starter.start()
+        starter.join()
+        [pid] = started
+        wait_dead(pid)
+        assert fields(image_exif_jpeg, pool)["exif"]["model"] == "TestCam X100"
+        [new_pid] = pool.pids()
+        assert new_pid != pid
     finally:
         pool.close()
 

@@ -15,7 +15,9 @@ exactly those three things and nothing else:
 * a process that died between commands is replaced and the command retried once; one
   that dies *during* a command fails that command only (the file may be what kills it);
 * :class:`ExifToolPool` lends each thread its own process (at most ``size`` at once), so
-  concurrent jobs never share a pipe.
+  concurrent jobs never share a pipe;
+* no orphans: exiftool does not exit when its input closes, so on Linux the kernel kills
+  it with the processor (``PR_SET_PDEATHSIG``, see :data:`_LAUNCHER`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,25 @@ import os
 import selectors
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
 
 #: Replies larger than this are refused (we ask for a few dozen tags: a reply is ~2 KB).
 MAX_REPLY_BYTES = 8 * 1024 * 1024
+
+#: ExifTool never exits when its argument pipe closes: at EOF it polls stdin every 10 ms,
+#: forever. So on Linux it is started through this launcher, which asks the kernel to
+#: SIGKILL it when the thread that started it goes (the processor killed, or that thread
+#: ended: the pool then sees a dead process and starts another), then execs exiftool.
+#: The parent check closes the race of a parent that died before prctl().
+_LAUNCHER = """import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
 
 
 class ExifToolError(Exception):
@@ -72,6 +87,8 @@ class ExifToolProcess:
         cmd = [self.executable, "-config", "", "-stay_open", "True", "-@", "-"]
         if self.common_args:
             cmd += ["-common_args", *self.common_args]
+        if sys.platform == "linux":
+            cmd = [sys.executable, "-S", "-c", _LAUNCHER, str(os.getpid()), *cmd]
         try:
             self._proc = subprocess.Popen(
                 cmd,

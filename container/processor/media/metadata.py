@@ -27,6 +27,7 @@ A file ExifTool cannot read never fails the job: ``exif`` is then empty and
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import logging
@@ -157,12 +158,15 @@ def pool() -> ExifToolPool:
 
 
 def close_pool() -> None:
-    """Stop the exiftool processes (processor shutdown)."""
+    """Stop the exiftool processes (processor shutdown, interpreter exit)."""
     global _pool
     with _pool_lock:
         current, _pool = _pool, None
     if current is not None:
         current.close()
+
+
+atexit.register(close_pool)
 
 
 def read_tags(src: str | Path, exiftool: ExifToolPool | None = None) -> dict[str, Any]:
