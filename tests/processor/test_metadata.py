@@ -366,6 +366,20 @@ def test_starting_thread_gone_means_a_fresh_process(image_exif_jpeg: Path, exift
         pool.close()
 
 
+def test_oversized_reply_is_refused(image_exif_jpeg: Path, exiftool: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from processor.media import exiftool as exiftool_module
+
+    pool = ExifToolPool(exiftool, size=1, common_args=metadata.COMMON_ARGS)
+    try:
+        pool.execute(["-ver"], timeout=30)
+        [pid] = pool.pids()
+        monkeypatch.setattr(exiftool_module, "MAX_REPLY_BYTES", 64)
+        assert fields(image_exif_jpeg, pool) == {"exif": {}, "exif_unavailable": "exiftool reply too large"}
+        wait_dead(pid)
+    finally:
+        pool.close()
+
+
 def test_line_breaks_never_reach_the_protocol(exiftool: str) -> None:
     pool = ExifToolPool(exiftool, size=1)
     try:

@@ -122,7 +122,7 @@ class ExifToolProcess:
         marker = f"{{ready{self._seq}}}".encode()
         command = [*args, "-echo4", marker.decode(), f"-execute{self._seq}"]
         try:
-            proc.stdin.write(("\n".join(command) + "\n").encode())
+            proc.stdin.write(("\n".join(command) + "\n").encode("utf-8", "surrogateescape"))
         except OSError as exc:  # BrokenPipeError: it died after our last look
             self.close()
             if fresh:
@@ -137,7 +137,7 @@ class ExifToolProcess:
             while pending:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    self.close()
+                    self.close(force=True)  # hung: asking it to quit politely would wait too
                     raise ExifToolTimeout(f"exiftool gave no answer within {timeout:g} s")
                 for key, _ in sel.select(remaining):
                     fd = int(key.fd)
@@ -150,18 +150,21 @@ class ExifToolProcess:
                         raise ExifToolError(f"exiftool exited (status {status}) while reading the file")
                     buf += chunk
                     if len(out) + len(err) > MAX_REPLY_BYTES:
-                        self.close()
+                        self.close(force=True)
                         raise ExifToolError("exiftool reply too large")
                     if buf.rstrip().endswith(marker):
                         sel.unregister(fd)
                         del pending[fd]
         return bytes(out.rstrip()[: -len(marker)]), bytes(err.rstrip()[: -len(marker)])
 
-    def close(self) -> int | None:
-        """Stop the process (politely, then by force); returns its exit status."""
+    def close(self, *, force: bool = False) -> int | None:
+        """Stop the process (politely unless ``force``, by force after 1 s); returns its status."""
         proc, self._proc = self._proc, None
         if proc is None:
             return None
+        if force and proc.poll() is None:
+            proc.kill()
+            proc.wait()
         if proc.poll() is None:
             with contextlib.suppress(OSError):
                 assert proc.stdin is not None
