@@ -807,7 +807,9 @@ async def _run_tus_flow(db: Database, tmp_path: Path) -> tuple[Services, FakeR2B
     assert await store.list_keys(f"staging/{upload_id}/") == []
     assert bucket.local.open_multipart_count() == 0
 
-    [(body, options)] = queue_binding.sent
+    # a video: its job message, then the fast lane's best-effort poster message for the same job
+    [(body, options), (poster, _)] = queue_binding.sent
+    assert poster["step"] == "poster" and poster["job_id"] == body["job_id"] and "step" not in body
     assert options == {"contentType": "json"}
     assert body["object_key"] == key and body["user_id"] == user_id and body["file_type"] == "video"
     rows = await db.fetch(

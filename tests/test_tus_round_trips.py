@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from mediagate.adapters.local.fs_store import LocalObjectStore
-from mediagate.adapters.local.pg_queue import PostgresQueue
+from mediagate.adapters.local.pg_queue import PostgresQueue, PostgresQueueStats
 from mediagate.adapters.local.postgres import PostgresDatabase
 from mediagate.auth import Principal
 from mediagate.config import Settings
@@ -59,7 +59,13 @@ async def _services(database_url: str, root: Path) -> tuple[Services, CountingDa
     db = CountingDatabase(real)
     store = LocalObjectStore(root)
     settings = Settings(jwt_secret="x", part_size=PART, lock_stale_seconds=10, commit_interval_ms=60_000)
-    services = Services(settings=settings, store=store, db=db, queue=PostgresQueue(db, "round-trips"))
+    services = Services(
+        settings=settings,
+        store=store,
+        db=db,
+        queue=PostgresQueue(db, "round-trips"),
+        queue_stats=PostgresQueueStats(db, ["round-trips"]),
+    )
     return services, db
 
 
