@@ -17,6 +17,7 @@ import contextlib
 import logging
 from typing import Any
 
+from mediagate.crashpoints import crash_point
 from mediagate.jobs import STORAGE_KEY
 
 from .jobsource import JobSource, Lease
@@ -145,6 +146,7 @@ class Runner:
             return
         finally:
             heartbeat.cancel()
+        crash_point("processor:after-complete")  # tests: status and webhook events committed, no ack
         await source.ack(lease.lease_id)
         self.processed += 1
         await self.notifier.send("processing-complete", message, {"status": "completed", **_public(fields)})

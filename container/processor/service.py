@@ -28,6 +28,7 @@ from mediagate.api.edge import EdgeGuard
 from mediagate.job_delivery import verify_delivery
 from mediagate.jobs import lane_queue, message_lane
 from mediagate.webhooks import SignatureError
+from mediagate.webhooks.outbox import OutboxRepository
 
 from .jobsource import JobSource, Lease, PostgresJobSource
 from .notify import Notifier
@@ -36,6 +37,7 @@ from .runner import Runner
 from .settings import ProcessorSettings
 from .status import StatusStore
 from .storage import GrantStores, JobStores, LocalProcessorStore, S3ProcessorStore, SharedStore
+from .webhook_sender import WebhookSender, policy_from_env
 
 log = logging.getLogger("processor")
 REQUIRED_KEYS = ("job_id", "file_id", "user_id", "object_key", "output_prefix", "file_type")
@@ -80,7 +82,14 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
     settings = settings or ProcessorSettings.from_env()
     db = PostgresDatabase(settings.database_url, max_size=settings.max_concurrency * 2 + 2)
     status = StatusStore(db)
-    notifier = Notifier(settings.worker_url, settings.webhook_secret, status)
+    notifier = Notifier(settings.worker_url, settings.webhook_secret)
+    outbox = OutboxRepository(db)
+    sender = WebhookSender(
+        outbox,
+        policy=policy_from_env(os.environ),
+        env=os.environ,
+        poll_interval=float(os.environ.get("WEBHOOK_POLL_INTERVAL") or 1.0),
+    )
     stores = build_stores(settings)
     pipeline = Pipeline(settings, stores, status)
     runner = Runner(
@@ -96,13 +105,18 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await db.open()
         loop_task = asyncio.create_task(runner.run_forever()) if settings.pull_enabled else None
+        # users' webhooks: their own loop on both runtimes, never in a job's slot
+        sender_task = asyncio.create_task(sender.run_forever())
         try:
             yield
         finally:
             await runner.stop()
+            await sender.stop()
             if loop_task:
                 loop_task.cancel()
+            sender_task.cancel()
             await notifier.close()
+            await sender.close()
             await stores.close()
             await db.close()
 
@@ -123,6 +137,8 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
             "peak_running": runner.peak,
             "max_concurrency": settings.max_concurrency,
             "processed": runner.processed,
+            "webhooks_sent": sender.sent,
+            "webhooks_pending": await outbox.due_count(),
         }
 
     @app.post("/jobs", status_code=200)

@@ -7,6 +7,14 @@ from typing import Any
 
 from mediagate.jobs import job_message
 from mediagate.ports import Database, json_value
+from mediagate.webhooks.outbox import FILE_EVENT_COLUMNS, event_rows
+
+FAILED_EVENTS = event_rows(
+    "changed",
+    event_type="'processing-failed'",
+    job_id="$3::text",
+    extra="jsonb_build_object('attempts', (SELECT attempts FROM processing_jobs WHERE id = $3::text::uuid))",
+)
 
 
 class StatusStore:
@@ -58,14 +66,19 @@ class StatusStore:
         )
 
     async def complete(self, job_id: str, file_id: str, fields: dict[str, Any]) -> bool:
-        """Record outputs; False when the file disappeared meanwhile (outputs must be discarded)."""
-        n = await self.db.execute(
-            """UPDATE files SET processing_status = 'completed', processing_progress = 100, processing_error = NULL,
-                 preview_key = $2, thumbnail_key = $3, hls_playlist_key = COALESCE($4, hls_playlist_key),
-                 placeholder = $5, metadata = COALESCE(metadata, '{}'::jsonb)
-                   || jsonb_build_object('media', $6::jsonb, 'outputs', $7::jsonb),
-                 updated_at = NOW()
-               WHERE id = $1::uuid""",
+        """Record outputs; False when the file disappeared meanwhile (outputs must be discarded).
+
+        The owner's ``processing-complete`` webhook events are queued in the same statement."""
+        rows = await self.db.fetch(
+            f"""WITH changed AS (
+                 UPDATE files SET processing_status = 'completed', processing_progress = 100, processing_error = NULL,
+                   preview_key = $2, thumbnail_key = $3, hls_playlist_key = COALESCE($4, hls_playlist_key),
+                   placeholder = $5, metadata = COALESCE(metadata, '{{}}'::jsonb)
+                     || jsonb_build_object('media', $6::jsonb, 'outputs', $7::jsonb),
+                   updated_at = NOW()
+                 WHERE id = $1::uuid RETURNING {FILE_EVENT_COLUMNS}
+               ), events AS ({event_rows("changed", event_type="'processing-complete'", job_id="$8::text")})
+               SELECT count(*) AS n FROM changed""",
             file_id,
             fields.get("preview_key"),
             fields.get("thumbnail_key"),
@@ -73,13 +86,14 @@ class StatusStore:
             fields.get("placeholder"),
             json.dumps(fields.get("metadata") or {}),
             json.dumps(fields.get("outputs") or []),
+            job_id,
         )
         await self.db.execute(
             """UPDATE processing_jobs SET status = 'completed', progress = 100, completed_at = NOW(),
                  error_message = NULL WHERE id = $1::uuid""",
             job_id,
         )
-        return n == 1
+        return int(rows[0]["n"]) == 1
 
     async def fail(self, job_id: str, file_id: str, reason: str, *, final: bool) -> None:
         """A failed attempt: final ones fail the file; others go back to 'queued' for a retry."""
@@ -91,32 +105,17 @@ class StatusStore:
             status,
             reason,
         )
-        if final:
+        if final:  # the owner's processing-failed events are queued with the change
             await self.db.execute(
-                """UPDATE files SET processing_status = 'failed', processing_error = $2, updated_at = NOW()
-                   WHERE id = $1::uuid""",
+                f"""WITH changed AS (
+                     UPDATE files SET processing_status = 'failed', processing_error = $2, updated_at = NOW()
+                     WHERE id = $1::uuid RETURNING {FILE_EVENT_COLUMNS}
+                   ), events AS ({FAILED_EVENTS})
+                   SELECT count(*) FROM changed""",
                 file_id,
                 reason,
+                job_id,
             )
-
-    async def user_webhooks(self, user_id: str) -> list[dict[str, Any]]:
-        return await self.db.fetch(
-            "SELECT id::text AS id, url, secret FROM user_webhooks WHERE user_id = $1::uuid", user_id
-        )
-
-    async def record_delivery(
-        self, webhook_id: str, event_id: str, attempts: int, status: int | None, error: str | None
-    ) -> None:
-        await self.db.execute(
-            """INSERT INTO webhook_deliveries (webhook_id, event_id, attempts, status_code, error, delivered)
-               VALUES ($1::uuid, $2, $3::int, $4::int, $5, $6::boolean)""",
-            webhook_id,
-            event_id,
-            attempts,
-            status,
-            error,
-            status is not None and 200 <= status < 300,
-        )
 
     async def job_message(self, job_id: str) -> dict[str, Any] | None:
         """The job message as the database says it is (None for an unknown job).
