@@ -18,8 +18,8 @@ from typing import ClassVar
 import httpx
 import numpy as np
 import psycopg
-import standardwebhooks
 import pytest
+import standardwebhooks
 from mediagate.job_delivery import delivery_headers
 from mediagate.webhooks import sign, signed_headers, verify
 from PIL import Image
@@ -392,7 +392,10 @@ def test_worker_webhook_rejects_bad_signatures_and_replays(stack):
     body = json.dumps({"id": "evt-1", "file_id": "00000000-0000-4000-8000-000000000000"}).encode()
     url = server.url + "/webhook/processing-complete"
     now = int(time.time())
-    forged = {**signed_headers(WEBHOOK_SECRET, now, body, event_id="e1"), "webhook-signature": sign("wrong", "e1", now, body)}
+    forged = {
+        **signed_headers(WEBHOOK_SECRET, now, body, event_id="e1"),
+        "webhook-signature": sign("wrong", "e1", now, body),
+    }
     assert httpx.post(url, content=body, headers=forged).status_code == 401
     stale = signed_headers(WEBHOOK_SECRET, now - 3600, body)
     r = httpx.post(url, content=body, headers=stale)
