@@ -22,7 +22,7 @@ import httpx
 import psycopg
 import pytest
 import standardwebhooks
-from support.stack import Processor, Server, free_port, shared_tmpdir
+from support.stack import Processor, Server, free_port
 from tus_helpers import auth, create, patch
 
 QUICK = {"WEBHOOK_POLL_INTERVAL": "0.1", "WEBHOOK_ALLOW_PRIVATE": "1"}
@@ -63,25 +63,17 @@ class Receiver:
         self.httpd.shutdown()
 
 
-@pytest.fixture(scope="module")
-def stack(postgres):
-    url = postgres.create_database()
-    server = Server(url, shared_tmpdir("mediagate-outbox-"), env={"WEBHOOK_ALLOW_PRIVATE": "1"}).start()
-    yield server, url
-    server.stop()
+@pytest.fixture()
+def stack(make_server, fresh_database_url):
+    """The API on a database of its own (its receivers listen on 127.0.0.1: private allowed)."""
+    return make_server({"WEBHOOK_ALLOW_PRIVATE": "1"}, database=fresh_database_url), fresh_database_url
 
 
 @pytest.fixture()
 def processors(stack):
-    server, _ = stack
+    """Start processors (quick webhook polling, private receivers allowed); stopped at the end."""
     started: list[Processor] = []
-
-    def start(env: dict[str, str]) -> Processor:
-        p = Processor(server, env={**QUICK, **env}).start()
-        started.append(p)
-        return p
-
-    yield start
+    yield lambda env: started.append(Processor(stack[0], env={**QUICK, **env}).start()) or started[-1]
     for p in started:
         p.stop()
 

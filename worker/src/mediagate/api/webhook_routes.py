@@ -149,18 +149,23 @@ async def delete_webhook(request: Request) -> Response:
 DEFAULT_DELIVERIES = 50
 
 
-async def list_deliveries(request: Request) -> Response:
-    services = request.app.state.services
-    principal = authenticate(request)
+def _uuid_text(raw: str) -> str | None:
     try:
-        hook_id = str(uuid.UUID(request.path_params["hook_id"]))
+        return str(uuid.UUID(raw))
     except ValueError:
-        return json_error(404, "webhook not found")
+        return None
+
+
+async def list_deliveries(request: Request) -> Response:
+    """The registration's events and their delivery state (404 for another user's)."""
+    principal = authenticate(request)
     try:
         limit = parse_bounded_int("limit", request.query_params.get("limit"), DEFAULT_DELIVERIES, 1, MAX_LISTED)
     except InputError as exc:
         return json_error(exc.status, exc.message)
-    rows = await OutboxRepository(services.db).deliveries(principal.user_id, hook_id, limit)
+    hook_id = _uuid_text(request.path_params["hook_id"])
+    outbox = OutboxRepository(request.app.state.services.db)
+    rows = None if hook_id is None else await outbox.deliveries(principal.user_id, hook_id, limit)
     if rows is None:
         return json_error(404, "webhook not found")
     return JSONResponse({"deliveries": rows})
