@@ -60,7 +60,7 @@ class RetryPolicy:
     lease: float = 60.0  # a claimed row is retried after this if its sender died mid-attempt
 
     def delay(self, attempts: int) -> float:
-        return min(self.cap, self.base * 2 ** max(0, attempts - 1))
+        return min(self.cap, self.base * 2.0 ** max(0, attempts - 1))
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,14 @@ class OutboxRepository:
             policy.max_age,
         )
         return bool(rows and rows[0]["retrying"])
+
+    async def has_due(self) -> bool:
+        """Whether an event is due now (the Cloudflare cron then wakes a processor to send it)."""
+        rows = await self.db.fetch(
+            """SELECT EXISTS (SELECT 1 FROM webhook_outbox
+                 WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= NOW()) AS due"""
+        )
+        return bool(rows[0]["due"])
 
     async def due_count(self) -> int:
         """Rows waiting to be sent (due now or later): what a sender still has to do."""
