@@ -87,7 +87,17 @@ class DispatchSettings:
 # The container's environment: the processor's settings (container/processor/settings.py).
 REQUIRED_SECRETS = ("DATABASE_URL", "WEBHOOK_SECRET", "WORKER_URL")
 R2_SECRETS = ("R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY")  # only with PROCESSOR_STORE_BACKEND=r2
-PASSED_THROUGH = ("HLS_RUNGS", "VIDEO_PRESET", "RETRY_BASE_DELAY", "LOG_LEVEL", "VISIBILITY_TIMEOUT")
+PASSED_THROUGH = (
+    "HLS_RUNGS",
+    "VIDEO_PRESET",
+    "RETRY_BASE_DELAY",
+    "LOG_LEVEL",
+    "VISIBILITY_TIMEOUT",
+    # users' webhooks (processor.webhook_sender)
+    "WEBHOOK_RETRY_BASE_SECONDS",
+    "WEBHOOK_MAX_ATTEMPTS",
+    "WEBHOOK_MAX_AGE_SECONDS",
+)
 
 
 def container_env(env: Mapping[str, str], settings: DispatchSettings) -> dict[str, str]:
