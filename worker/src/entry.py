@@ -71,7 +71,8 @@ class Default(WorkerEntrypoint):
         log.info("upload cleanup (%s): %s", getattr(controller, "cron", "?"), result)
         try:  # users' webhook events due while every processor container slept
             instances = DispatchSettings.from_env(EnvVars(self.env)).instances
-            log.info("webhooks: %s", await wake_for_webhooks(self.env, OutboxRepository(services.db), instances))
+            woke = await wake_for_webhooks(self.env, OutboxRepository(services.db), instances)
+            print(f"webhooks ({getattr(controller, 'cron', '?')}): {woke}")  # console.log, like the queue line
         except Exception:
             log.exception("could not wake a processor for due webhooks")
 
