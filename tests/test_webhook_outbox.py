@@ -348,3 +348,41 @@ def test_delivery_resolves_checks_and_pins(postgres, receivers):
     assert row["delivered_at"] is not None and row["last_status"] == 204
     assert [h["headers"]["Host"] for h in rx.hits] == [f"hooks.example.com:{rx.port}"]
     assert json.loads(rx.hits[0]["body"])["type"] == "processing-complete"
+
+
+def test_a_dead_lettered_job_queues_processing_failed_with_its_status_change(fresh_database_url):
+    """The Worker's dead-letter consumer is a status writer too: its one statement queues the event."""
+    from mediagate.adapters.local.postgres import PostgresDatabase
+    from mediagate.dead_letters import fail_dead_letter
+
+    user = str(uuid.uuid4())
+    with psycopg.connect(fresh_database_url, autocommit=True) as conn:
+        file_id, job_id = conn.execute(
+            """WITH f AS (INSERT INTO files (user_id, original_key, file_type, mime_type, file_size, filename)
+                          VALUES (%s, 'k', 'other', 'application/octet-stream', 1, 'lost.bin') RETURNING id),
+                    j AS (INSERT INTO processing_jobs (file_id, job_type) SELECT id, 'other' FROM f RETURNING id)
+               SELECT f.id::text, j.id::text FROM f, j""",
+            (user,),
+        ).fetchone()
+        for url in ("https://a.example/", "https://b.example/"):
+            conn.execute("INSERT INTO user_webhooks (user_id, url, secret) VALUES (%s, %s, 's')", (user, url))
+        conn.execute(
+            "INSERT INTO user_webhooks (user_id, url, secret) VALUES (%s, 'https://other.example/', 's')",
+            (str(uuid.uuid4()),),
+        )
+
+    async def run() -> list[bool]:
+        db = PostgresDatabase(fresh_database_url, max_size=1)
+        await db.open()
+        try:
+            message = {"job_id": job_id, "file_id": file_id}
+            return [await fail_dead_letter(db, message, 3), await fail_dead_letter(db, message, 3)]
+        finally:
+            await db.close()
+
+    assert asyncio.run(run()) == [True, False]  # the second delivery changes nothing, queues nothing
+    rows = outbox_rows(fresh_database_url, file_id)
+    assert len(rows) == 2 and len({r["event_id"] for r in rows}) == 1, "one event, one row per endpoint"
+    payload = rows[0]["payload"]
+    assert payload["type"] == "processing-failed" and payload["data"]["attempts"] == 3
+    assert payload["data"]["job_id"] == job_id and "dead-lettered" in payload["data"]["error"]
