@@ -190,9 +190,11 @@ def test_failed_processing_queues_a_processing_failed_event(stack, processors, r
 
 
 def test_a_failing_receiver_does_not_hold_a_processing_slot(stack, processors, receivers, user_id):
-    """One slot only: the second job completes while the first one's webhook is still retrying."""
+    """One slot only: the second job completes while the first one's webhook is still retrying,
+    and while the processor's own events to the Worker go to an endpoint just as broken."""
     server, db = stack
     rx = receivers(default=(500, 2.0))  # slow and failing, every time
+    worker = receivers(default=(500, 2.0))  # so is "the Worker" (4 quick retries per event)
     register(server, user_id, rx.url("/down"))
     proc = processors(
         {
@@ -200,15 +202,18 @@ def test_a_failing_receiver_does_not_hold_a_processing_slot(stack, processors, r
             "VIDEO_CONCURRENCY": "1",
             "WEBHOOK_RETRY_BASE_SECONDS": "1",
             "WEBHOOK_MAX_ATTEMPTS": "3",
+            "WORKER_URL": worker.url(""),
         }
     )
     first = upload(server, user_id, "first.bin", b"first\n" * 100)
     first_id = wait_for(lambda: file_state(db, first).get("job_status") == "completed" and file_state(db, first))[
         "file_id"
     ]
-    wait_for(lambda: rx.hits, timeout=10)  # its webhook is being attempted now
+    wait_for(lambda: rx.hits and worker.hits, timeout=10)  # both are being attempted now
     second = upload(server, user_id, "second.bin", b"second\n" * 100)
+    started = time.monotonic()
     wait_for(lambda: file_state(db, second).get("job_status") == "completed", timeout=10)
+    assert time.monotonic() - started < 6, "the second job waited for the first one's webhooks"
     (row,) = outbox_rows(db, first_id)
     assert row["delivered_at"] is None and row["failed_at"] is None, "the first event is still being retried"
     health = proc.health()

@@ -1,8 +1,9 @@
 """Completion webhooks to the Worker: signed POSTs (Standard Webhooks, see
 :mod:`mediagate.webhooks`) with a few retries.
 
-Delivery never escapes the job: whatever goes wrong is caught and logged; the job settles
-regardless (the processor has written the file's status itself). Users' webhooks do not
+Delivery never escapes the job and never holds its slot: it runs in the background, and
+whatever goes wrong is caught and logged (the processor has written the file's status
+itself). Users' webhooks do not
 go through here: they are queued in the outbox with the status change and sent by
 :mod:`processor.webhook_sender`, outside the job's slot.
 """
@@ -107,6 +108,14 @@ class Notifier:
         self.worker_url = worker_url
         self.secret = secret
         self.client = httpx.AsyncClient(timeout=TIMEOUT)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def dispatch(self, event: str, message: dict[str, Any], extra: dict[str, Any]) -> None:
+        """Send in the background: a slow or unreachable Worker must not hold the job's
+        processing slot (the file's status is already in the database)."""
+        task = asyncio.create_task(self.send(event, message, extra))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def send(self, event: str, message: dict[str, Any], extra: dict[str, Any]) -> None:
         """event: 'processing-complete' or 'processing-failed'. Never raises."""
@@ -138,4 +147,6 @@ class Notifier:
             log.warning("webhook %s to the Worker failed after %d attempts: %s %s", event, attempts, status, error)
 
     async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
         await self.client.aclose()

@@ -149,12 +149,12 @@ class Runner:
         crash_point("processor:after-complete")  # tests: status and webhook events committed, no ack
         await source.ack(lease.lease_id)
         self.processed += 1
-        await self.notifier.send("processing-complete", message, {"status": "completed", **_public(fields)})
+        self.notifier.dispatch("processing-complete", message, {"status": "completed", **_public(fields)})
 
     async def _fail(self, lease: Lease, message: dict[str, Any], reason: str, *, final: bool) -> None:
         await self.status.fail(message["job_id"], message["file_id"], reason, final=final)
         if final:
-            await self.notifier.send(
+            self.notifier.dispatch(
                 "processing-failed", message, {"status": "failed", "error": reason, "attempts": lease.attempts}
             )
 
