@@ -391,3 +391,38 @@ def test_a_dead_lettered_job_queues_processing_failed_with_its_status_change(fre
     payload = rows[0]["payload"]
     assert payload["type"] == "processing-failed" and payload["data"]["attempts"] == 3
     assert payload["data"]["job_id"] == job_id and "dead-lettered" in payload["data"]["error"]
+
+
+def test_settled_events_are_pruned_after_the_retention_and_pending_ones_never(fresh_database_url):
+    from mediagate.adapters.local.postgres import PostgresDatabase
+    from mediagate.webhooks.outbox import OutboxRepository
+
+    with psycopg.connect(fresh_database_url, autocommit=True) as conn:
+        hook = conn.execute(
+            "INSERT INTO user_webhooks (user_id, url, secret) VALUES (gen_random_uuid(), 'https://h.example/', 's')"
+            " RETURNING id"
+        ).fetchone()[0]
+        for event_id, age_days, state in [
+            ("old-delivered", 40, "delivered_at"),
+            ("old-failed", 40, "failed_at"),
+            ("old-pending", 40, None),
+            ("new-delivered", 1, "delivered_at"),
+        ]:
+            conn.execute(
+                f"""INSERT INTO webhook_outbox (event_id, webhook_id, event_type, payload, created_at{", " + state if state else ""})
+                    VALUES (%s, %s, 'processing-complete', '{{}}', NOW() - make_interval(days => %s){", NOW()" if state else ""})""",
+                (event_id, hook, age_days),
+            )
+
+    async def run() -> int:
+        db = PostgresDatabase(fresh_database_url, max_size=1)
+        await db.open()
+        try:
+            return await OutboxRepository(db).prune(30 * 86400)
+        finally:
+            await db.close()
+
+    assert asyncio.run(run()) == 2
+    with psycopg.connect(fresh_database_url) as conn:
+        left = {r[0] for r in conn.execute("SELECT event_id FROM webhook_outbox").fetchall()}
+    assert left == {"old-pending", "new-delivered"}

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 
 import httpx
@@ -28,6 +29,7 @@ from .outbound import AddressResolver, Target, vetted_target
 log = logging.getLogger("processor.webhooks")
 
 BATCH = 16
+PRUNE_EVERY = 3600.0  # seconds between deletions of settled events past the retention
 
 
 def policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
@@ -44,6 +46,7 @@ def policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
         max_attempts=int(num("WEBHOOK_MAX_ATTEMPTS", default.max_attempts)),
         max_age=num("WEBHOOK_MAX_AGE_SECONDS", default.max_age),
         lease=default.lease,
+        retention=num("WEBHOOK_RETENTION_DAYS", default.retention / 86400) * 86400,
     )
 
 
@@ -77,8 +80,12 @@ class WebhookSender:
         return await vetted_target(url, allow_private=self.allow_private, resolver=self.resolver)
 
     async def run_forever(self) -> None:
+        pruned_at = 0.0
         while not self._stop.is_set():
             try:
+                if time.monotonic() - pruned_at >= PRUNE_EVERY:
+                    pruned_at = time.monotonic()
+                    await self.outbox.prune(self.policy.retention)
                 busy = await self.deliver_due() > 0
             except Exception:
                 log.exception("webhook outbox round failed")

@@ -58,6 +58,7 @@ class RetryPolicy:
     max_attempts: int = 12
     max_age: float = 86400.0
     lease: float = 60.0  # a claimed row is retried after this if its sender died mid-attempt
+    retention: float = 30 * 86400.0  # settled events stay visible to their owner this long
 
     def delay(self, attempts: int) -> float:
         return min(self.cap, self.base * 2.0 ** max(0, attempts - 1))
@@ -135,6 +136,14 @@ class OutboxRepository:
             policy.max_age,
         )
         return bool(rows and rows[0]["retrying"])
+
+    async def prune(self, older_than_seconds: float) -> int:
+        """Forget settled events (delivered or given up) older than the retention."""
+        return await self.db.execute(
+            """DELETE FROM webhook_outbox WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL)
+                 AND created_at < NOW() - make_interval(secs => $1::float8)""",
+            older_than_seconds,
+        )
 
     async def has_due(self) -> bool:
         """Whether an event is due now (the Cloudflare cron then wakes a processor to send it)."""
