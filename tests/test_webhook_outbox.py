@@ -324,8 +324,9 @@ def _sender_round(db: str, url: str, resolver: StubResolver, *, allow_private: b
     async def run() -> None:
         database = PostgresDatabase(db, max_size=2)
         await database.open()
-        env = {"WEBHOOK_ALLOW_PRIVATE": "1"} if allow_private else {}
-        sender = WebhookSender(OutboxRepository(database), policy=RetryPolicy(), env=env, resolver=resolver)
+        sender = WebhookSender(
+            OutboxRepository(database), policy=RetryPolicy(), allow_private=allow_private, resolver=resolver
+        )
         try:
             while await sender.deliver_due():
                 pass

@@ -37,7 +37,7 @@ from .runner import Runner
 from .settings import ProcessorSettings
 from .status import StatusStore
 from .storage import GrantStores, JobStores, LocalProcessorStore, S3ProcessorStore, SharedStore
-from .webhook_sender import WebhookSender, policy_from_env
+from .webhook_sender import WebhookSender
 
 log = logging.getLogger("processor")
 REQUIRED_KEYS = ("job_id", "file_id", "user_id", "object_key", "output_prefix", "file_type")
@@ -86,9 +86,9 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
     outbox = OutboxRepository(db)
     sender = WebhookSender(
         outbox,
-        policy=policy_from_env(os.environ),
-        env=os.environ,
-        poll_interval=float(os.environ.get("WEBHOOK_POLL_INTERVAL") or 1.0),
+        policy=settings.webhook_policy,
+        poll_interval=settings.webhook_poll_interval,
+        allow_private=settings.webhook_allow_private,
     )
     stores = build_stores(settings)
     pipeline = Pipeline(settings, stores, status)

@@ -17,10 +17,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
 
 import httpx
-from mediagate.netpolicy import allow_private
 from mediagate.webhooks.outbox import OutboxRepository, Pending, RetryPolicy
 
 from .notify import TIMEOUT, post_once
@@ -32,38 +30,20 @@ BATCH = 16
 PRUNE_EVERY = 3600.0  # seconds between deletions of settled events past the retention
 
 
-def policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
-    """``WEBHOOK_RETRY_BASE_SECONDS``, ``WEBHOOK_MAX_ATTEMPTS``, ``WEBHOOK_MAX_AGE_SECONDS``."""
-    default = RetryPolicy()
-
-    def num(name: str, fallback: float) -> float:
-        raw = env.get(name)
-        return float(raw) if raw not in (None, "") else fallback
-
-    return RetryPolicy(
-        base=num("WEBHOOK_RETRY_BASE_SECONDS", default.base),
-        cap=default.cap,
-        max_attempts=int(num("WEBHOOK_MAX_ATTEMPTS", default.max_attempts)),
-        max_age=num("WEBHOOK_MAX_AGE_SECONDS", default.max_age),
-        lease=default.lease,
-        retention=num("WEBHOOK_RETENTION_DAYS", default.retention / 86400) * 86400,
-    )
-
-
 class WebhookSender:
     def __init__(
         self,
         outbox: OutboxRepository,
         *,
         policy: RetryPolicy,
-        env: Mapping[str, str],
         poll_interval: float = 1.0,
+        allow_private: bool = False,
         resolver: AddressResolver | None = None,
     ) -> None:
         self.outbox = outbox
         self.policy = policy
         self.poll_interval = poll_interval
-        self.allow_private = allow_private(env)
+        self.allow_private = allow_private
         self.resolver = resolver
         # No proxies from the environment (they would resolve names themselves), no
         # redirects, no pooled connections shared between names on one IP.
