@@ -3,6 +3,7 @@
     .venv/bin/python bench/api.py                 # 100,000 rows, 20 x 50 MiB for the ZIP
     .venv/bin/python bench/api.py --rows 20000 --zip-files 5 --requests 200
     .venv/bin/python bench/api.py --load-only     # only the listing under load (below)
+    .venv/bin/python bench/api.py --organize-only # only the sorts and filters (below)
 
 Starts a private Postgres and the real local server (rate limits off), inserts the rows
 with one SQL statement, then times sequential keep-alive requests for the first page and
@@ -11,6 +12,12 @@ part writes N random files into the server's store (with their rows), streams
 ``POST /api/files/batch-download`` to /dev/null with curl (a C client, so the number is
 the server's, not a Python reader's) and compares MB/s with
 ``zip -0 -q - <same files> > /dev/null`` on the same machine.
+
+Sorts and filters (issue #11): p50/p99 of the first page and of a page deep in the listing
+(a cursor 90% of the way) for every sort order (upload date, date taken, name, size; both
+directions), then first pages filtered by an album (2,000 files), camera make (20% of the
+rows), a rare camera model (1%), a lens, a month of date taken, favourites and the trash.
+The 100,000 rows carry dates taken (80%), cameras, favourites (5%) and trash (1%).
 
 Under load: the same first-page listing while 20 uploads stream (tus PATCHes of 8 MiB from
 20 client threads, over and over) and the processor (niced, as ``make dev`` runs it)
@@ -183,6 +190,68 @@ def listing_under_load(server: Server, db: str, user: str, args: argparse.Namesp
     )
 
 
+#: Each sort's cursor key, as FileRepository writes it (see mediagate.files.repository).
+_SORT_SQL = {
+    "uploaded": ("created_at::text", "created_at", "false"),
+    "taken": ("COALESCE(taken_at, created_at)::text", "COALESCE(taken_at, created_at {shift} interval '3000 years')",
+              "taken_at IS NULL"),
+    "name": ("lower(filename)", "lower(filename)", "false"),
+    "size": ("file_size::text", "file_size", "false"),
+}  # fmt: skip
+
+
+def _deep_cursor(db: str, user: str, sort: str, order: str, rows: int) -> str:
+    """The cursor of the page 90% of the way through the live listing in this sort order."""
+    key, expr, undated = _SORT_SQL[sort]
+    expr = expr.format(shift="-" if order == "desc" else "+")
+    direction = "DESC" if order == "desc" else "ASC"
+    with psycopg.connect(db) as conn:
+        value, fid, flag = conn.execute(
+            f"""SELECT {key}, id::text, {undated} FROM files WHERE user_id = %s AND trashed_at IS NULL
+                ORDER BY {expr} {direction}, id {direction} OFFSET %s LIMIT 1""",
+            (user, int(rows * 0.9)),
+        ).fetchone()
+    return encode_cursor(value, fid, sort, order, bool(flag))
+
+
+def organize_listing(server: Server, db: str, user: str, album_id: str, args: argparse.Namespace) -> None:
+    """p50/p99 of every sort order (first and deep page) and of the album and metadata filters."""
+    n = args.organize_requests
+    url = server.url + "/api/files"
+    live = args.rows - args.rows // 100
+    cases: list[tuple[str, dict[str, str | int]]] = []
+    for sort in ("uploaded", "taken", "name", "size"):
+        for order in ("desc", "asc"):
+            cases.append((f"{sort} {order}", {"sort": sort, "order": order}))
+            cursor = _deep_cursor(db, user, sort, order, live)
+            cases.append((f"{sort} {order}, deep (90%)", {"sort": sort, "order": order, "cursor": cursor}))
+    cases += [
+        ("album (2,000 files)", {"album": album_id}),
+        ("album, sort taken", {"album": album_id, "sort": "taken"}),
+        ("album, sort name asc", {"album": album_id, "sort": "name", "order": "asc"}),
+        ("camera_make=Canon (20%)", {"camera_make": "Canon"}),
+        ("camera_make, sort size", {"camera_make": "Canon", "sort": "size"}),
+        ("camera_model=X100V (1%)", {"camera_model": "X100V"}),
+        ("lens=Lens 3", {"lens": "Lens 3"}),
+        ("taken in one month", {"taken_from": "2019-03-01", "taken_to": "2019-03-31", "sort": "taken"}),
+        ("taken month, sort uploaded", {"taken_from": "2019-03-01", "taken_to": "2019-03-31"}),
+        ("favourites (5%)", {"favourite": "true"}),
+        ("trash (1%)", {"trashed": "true"}),
+    ]
+    headers = {"Authorization": f"Bearer {server.token(user)}"}
+    results = []
+    with httpx.Client(headers=headers, timeout=30) as client:
+        for name, params in cases:
+            results.append((name, time_requests(client, url, {"limit": args.limit, **params}, n)))
+    print(
+        f"\nsorts and filters ({args.rows:,} rows, limit {args.limit}, {n} sequential requests each; aim p99 < 20 ms)"
+    )
+    print(f"{'listing':<34}{'p50 ms':>10}{'p99 ms':>10}")
+    for name, values in results:
+        print(f"{name:<34}{statistics.median(values):>10.2f}{percentile(values, 0.99):>10.2f}")
+    print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+
+
 def _b64(text: str) -> str:
     import base64
 
@@ -196,10 +265,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--organize-requests", type=int, default=200)
     parser.add_argument("--limit", type=int, default=50)
     parser.add_argument("--zip-files", type=int, default=20)
     parser.add_argument("--zip-size-mib", type=int, default=50)
     parser.add_argument("--load-only", action="store_true", help="only the listing under load")
+    parser.add_argument("--organize-only", action="store_true", help="only the sorts and filters")
     parser.add_argument("--uploads", type=int, default=20)
     parser.add_argument("--videos", type=int, default=3)
     args = parser.parse_args()
@@ -216,16 +287,30 @@ def main() -> int:
         with psycopg.connect(db, autocommit=True) as conn:
             conn.execute(
                 """INSERT INTO files (user_id, original_key, file_type, mime_type, file_size, filename,
-                     processing_status, preview_key, thumbnail_key, placeholder, metadata, created_at)
+                     processing_status, preview_key, thumbnail_key, placeholder, metadata, created_at,
+                taken_at, camera_make, camera_model, lens, favourite, trashed_at)
                    SELECT %s, 'originals/x/' || g, (ARRAY['video','image','other'])[1 + g %% 3], 'image/jpeg',
                      g * 1000, 'file_' || g || '.jpg', 'completed',
                      'derived/' || gen_random_uuid() || '/preview/viewer.webp', NULL, 'AbCdEfGh',
                      '{"media": {"width": 4000, "height": 3000}}'::jsonb,
-                     NOW() - make_interval(secs => g)
+                     NOW() - make_interval(secs => g),
+                     CASE WHEN g %% 5 = 0 THEN NULL
+                          ELSE '2015-01-01'::timestamp + make_interval(secs => (g * 7919) %% 300000000) END,
+                     (ARRAY['Canon','Nikon','Sony','Apple','Fujifilm'])[1 + g %% 5],
+                     CASE WHEN g %% 100 = 7 THEN 'X100V' ELSE 'Model ' || (g %% 37) END,
+                     'Lens ' || (g %% 23), g %% 20 = 0, CASE WHEN g %% 100 = 0 THEN NOW() END
                    FROM generate_series(1, %s) AS g""",
                 (user, args.rows),
             )
+            album = conn.execute("INSERT INTO albums (user_id, name) VALUES (%s, 'bench') RETURNING id::text", (user,))
+            album_id = album.fetchone()[0]
+            conn.execute(
+                """INSERT INTO album_files (album_id, file_id)
+                   SELECT %s, id FROM files WHERE user_id = %s AND file_size %% 50000 = 0""",
+                (album_id, user),
+            )
             conn.execute("ANALYZE files")
+            conn.execute("ANALYZE album_files")
             created, fid = conn.execute(
                 """SELECT created_at::text, id::text FROM files WHERE user_id = %s
                    ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1""",
@@ -236,6 +321,9 @@ def main() -> int:
         if args.load_only:
             listing_under_load(server, db, user, args)
             return 0
+        if args.organize_only:
+            organize_listing(server, db, user, album_id, args)
+            return 0
         with httpx.Client(headers=headers, timeout=30) as client:
             url = server.url + "/api/files"
             first = time_requests(client, url, {"limit": args.limit}, args.requests)
@@ -245,6 +333,7 @@ def main() -> int:
         print(f"{'page':<28}{'p50 ms':>10}{'p99 ms':>10}")
         for name, values in [("first page", first), ("deep cursor (90%)", deep), ("search q=file_9999", search)]:
             print(f"{name:<28}{statistics.median(values):>10.2f}{percentile(values, 0.99):>10.2f}")
+        organize_listing(server, db, user, album_id, args)
 
         # -- ZIP streaming -----------------------------------------------------------------
         store = server.data_dir / "store" / "objects"

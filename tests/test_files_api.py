@@ -251,7 +251,7 @@ def test_delete_removes_original_rows_and_derived_objects(api, user_id):
     derived.write_bytes(b"preview")
     original = srv.data_dir / "store" / "objects" / key
     assert original.exists()
-    r = httpx.delete(f"{srv.url}/api/files/{file_id}", headers=auth(srv.token(user_id)))
+    r = httpx.delete(f"{srv.url}/api/files/{file_id}", params={"permanent": "true"}, headers=auth(srv.token(user_id)))
     assert r.status_code == 204
     assert not original.exists() and not derived.exists()
     with psycopg.connect(db) as conn:
@@ -264,7 +264,7 @@ def test_delete_removes_original_rows_and_derived_objects(api, user_id):
     assert httpx.delete(f"{srv.url}/api/files/{file_id}", headers=auth(srv.token(user_id))).status_code == 404
 
 
-def test_bulk_delete(api, user_id):
+def test_bulk_delete_moves_to_the_trash(api, user_id):
     srv, _db = api
     mine = [upload_bytes(srv, user_id, b"a", f"{i}.bin") for i in range(3)]
     other_user = str(uuid.uuid4())
@@ -274,9 +274,14 @@ def test_bulk_delete(api, user_id):
         f"{srv.url}/api/files/bulk-delete", json={"ids": [*mine, theirs, missing]}, headers=auth(srv.token(user_id))
     )
     assert r.status_code == 200
-    assert sorted(r.json()["deleted"]) == sorted(mine)
+    assert r.json()["trashed"] == 3 and sorted(r.json()["ids"]) == sorted(mine)
     assert sorted(r.json()["not_found"]) == sorted([theirs, missing])
     assert get(srv, other_user, f"/api/files/{theirs}").status_code == 200
+    assert get(srv, other_user, f"/api/files/{theirs}").json()["trashed_at"] is None
+    listed = {i["id"] for i in get(srv, user_id, "/api/files", params={"limit": 200}).json()["items"]}
+    assert not listed & set(mine)
+    trash = {i["id"] for i in get(srv, user_id, "/api/files", params={"limit": 200, "trashed": "true"}).json()["items"]}
+    assert set(mine) <= trash
     bad = httpx.post(f"{srv.url}/api/files/bulk-delete", json={"ids": ["nope"]}, headers=auth(srv.token(user_id)))
     assert bad.status_code == 422 and bad.json()["error"]
     assert (

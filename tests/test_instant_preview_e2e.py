@@ -150,7 +150,9 @@ def test_direct_play_of_a_browser_playable_original(instant_stack, user_id, tmp_
         ["-c:a", "aac"],
     )
     result = run_instant(server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=240_000)
-    assert result["direct_play"] is True
+    # the viewer may try a likely-playable original before the probe answers (None), never after a "no"
+    assert result["direct_play"] in (True, None)
+    assert result["final_direct_play"] is True  # the probe confirmed it
     assert result["engine_at_first_frame"] == "direct"
     assert result["final"]["engine"] == "hls.js"  # switched to the ladder once it was ready
     print("instant direct:", json.dumps({k: v for k, v in result.items() if k != "final"}))

@@ -459,7 +459,9 @@ def test_deleting_a_file_while_its_job_runs_discards_the_outputs(stack, processo
         time.sleep(0.1)
     assert row and row["job_status"] == "processing"
     file_id = str(row["id"])
-    r = httpx.delete(f"{server.url}/api/files/{file_id}", headers=auth(server.token(user_id)))
+    r = httpx.delete(  # purged, not trashed: a trashed file's job keeps its outputs for a restore
+        f"{server.url}/api/files/{file_id}", params={"permanent": "true"}, headers=auth(server.token(user_id))
+    )
     assert r.status_code == 204
     derived = server.data_dir / "store" / "objects" / "derived" / file_id
     deadline = time.monotonic() + 120

@@ -125,6 +125,19 @@ def test_requests_without_a_valid_token_are_limited_per_address(limited):
     assert httpx.post(srv.url + "/webhook/processing-complete", content=b"{}").status_code == 401
 
 
+def test_public_share_pages_are_limited_per_address_even_with_a_token(limited):
+    """A share page's visitors have no account: /api/public/* counts against the client
+    address, so a token cannot move a visitor's requests onto someone else's budget."""
+    srv = limited
+    token = auth(srv.token(str(uuid.uuid4())))
+    for _ in range(5):
+        r = httpx.get(srv.url + "/api/public/shares/unknown-token", headers=token)
+        assert r.status_code == 404 and r.headers["RateLimit-Limit"] == "5", r.text
+    assert_429(httpx.get(srv.url + "/api/public/shares/another-token"), 5)  # same address, no token
+    assert httpx.get(srv.url + "/api/files", headers=token).status_code == 200  # the user's own budget is untouched
+    assert budgets_for("GET", "/api/public/shares/t/files") == (API,)
+
+
 def test_zero_disables_the_limits(make_server, fresh_database_url):
     srv = make_server({"RATE_LIMIT_UPLOADS": "0", "RATE_LIMIT_API": "0"}, database=fresh_database_url)
     token = srv.token(str(uuid.uuid4()))

@@ -6,8 +6,8 @@ Covered: sign-in, uploads of a generated video and photos through Uppy's Dashboa
 live processing status and failure reasons in the grid, the video viewer playing the HLS
 ladder (hls.js; ``currentTime`` advances) with storyboard thumbnails on the seek bar, the
 image viewer (arrow keys, zoom, Esc, focus trapped and returned), keyboard navigation of
-the WAI-ARIA grid, click/Shift-click/Space/Ctrl-A selection, a batch ZIP download whose
-contents are checked here byte for byte, delete with confirmation, filters and search, an
+the WAI-ARIA grid, checkbox/Shift-click/Space/Ctrl-A selection (a plain click opens the viewer), a batch ZIP download whose
+contents are checked here byte for byte, delete to the trash with an Undo toast, filters and search, an
 upload interrupted by a page reload and resumed from the server's offset, session expiry,
 the admin page with a retry, a phone-sized screen, and 10,000 files scrolled to the end.
 Screenshots land in test-artifacts/web/ (gitignored).
@@ -24,7 +24,10 @@ import shutil
 import subprocess
 import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -133,15 +136,38 @@ def seed_library(database_url: str, user: str, count: int) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def web_stack(postgres):
+def run_script(script: str, config: dict[str, Any], log: Path, timeout: int) -> dict[str, Any]:
+    """Run ``frontend/e2e/<script>``; every step must pass. Returns each step's value by name."""
+    proc = subprocess.run(
+        ["node", f"e2e/{script}", json.dumps(config)], cwd=FRONTEND, capture_output=True, text=True, timeout=timeout
+    )
+    log.write_text(proc.stderr)
+    lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
+    assert lines, f"no result from {script} (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+    result = json.loads(lines[-1])
+    failed = [s for s in result["steps"] if not s["ok"]]
+    assert proc.returncode == 0 and result["ok"] and not failed, json.dumps(failed or result, indent=1)[:6000]
+    return {s["name"]: s.get("value") for s in result["steps"]}
+
+
+@contextmanager
+def served_web_app(postgres, prefix: str) -> Iterator[tuple[Server, str]]:
+    """The built web app on the real server, a processor, and a fresh database."""
     dist = build_frontend()
     database_url = postgres.create_database()
-    server = Server(database_url, shared_tmpdir("mediagate-web-"), env={"FRONTEND_DIR": str(dist)}).start()
+    server = Server(database_url, shared_tmpdir(prefix), env={"FRONTEND_DIR": str(dist)}).start()
     processor = Processor(server).start()
-    yield server, database_url
-    processor.stop()
-    server.stop()
+    try:
+        yield server, database_url
+    finally:
+        processor.stop()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def web_stack(postgres):
+    with served_web_app(postgres, "mediagate-web-") as stack:
+        yield stack
 
 
 @pytest.mark.timeout(900)
@@ -185,16 +211,7 @@ def test_web_app_end_to_end_in_chromium(web_stack, tmp_path):
         "artifacts": str(ARTIFACTS),
         "chromium": CHROMIUM,
     }
-    proc = subprocess.run(
-        ["node", "e2e/run.mjs", json.dumps(config)], cwd=FRONTEND, capture_output=True, text=True, timeout=900
-    )
-    (ARTIFACTS / "e2e.log").write_text(proc.stderr)
-    lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
-    assert lines, f"no result from run.mjs (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-    result = json.loads(lines[-1])
-    failed = [s for s in result["steps"] if not s["ok"]]
-    assert proc.returncode == 0 and result["ok"] and not failed, json.dumps(failed or result, indent=1)[:6000]
-    steps = {s["name"]: s.get("value") for s in result["steps"]}
+    steps = run_script("run.mjs", config, ARTIFACTS / "e2e.log", timeout=900)
 
     # HLS played through hls.js (MSE with H.264/AAC) and the storyboard was used.
     played = next(v for k, v in steps.items() if k.startswith("video viewer"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from mediagate.jobs import job_message
@@ -15,6 +16,46 @@ FAILED_EVENTS = event_rows(
     job_id="$3::text",
     extra="jsonb_build_object('attempts', (SELECT attempts FROM processing_jobs WHERE id = $3::text::uuid))",
 )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    """A camera string as the filters match it: trimmed, NUL-free, at most 200 characters."""
+    if not isinstance(value, str):
+        return None
+    text = value.replace("\x00", "").strip()[:200]
+    return text or None
+
+
+def taken_at(metadata: dict[str, Any]) -> str | None:
+    """When the picture was taken: EXIF DateTimeOriginal (``exif.taken_at``), for video the
+    container's ``creation_time`` (probe). The camera's wall clock (any offset dropped), and
+    only plausible dates: cameras write ``0000:00:00`` when unset."""
+    exif, tags = _dict(metadata.get("exif")), _dict(metadata.get("tags"))
+    for raw in (exif.get("taken_at"), metadata.get("creation_time"), tags.get("creation_time")):
+        if not isinstance(raw, str) or len(raw) > 40:
+            continue
+        try:
+            moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if 1800 <= moment.year <= 2999:
+            return moment.replace(tzinfo=None).isoformat(sep=" ")
+    return None
+
+
+def camera_fields(metadata: dict[str, Any]) -> dict[str, str | None]:
+    """The columns the library sorts and filters by (migration 007), from the metadata."""
+    exif = _dict(metadata.get("exif"))
+    return {
+        "taken_at": taken_at(metadata),
+        "camera_make": _text(exif.get("make")),
+        "camera_model": _text(exif.get("model")),
+        "lens": _text(exif.get("lens_model")),
+    }
 
 
 class StatusStore:
@@ -66,18 +107,21 @@ class StatusStore:
         )
 
     async def complete(self, job_id: str, file_id: str, fields: dict[str, Any]) -> bool:
-        """Record outputs; False when the file disappeared meanwhile (outputs must be discarded).
-
-        The owner's ``processing-complete`` webhook events are queued in the same statement."""
+        """Record outputs and the date taken / camera columns; False when the file disappeared
+        meanwhile (outputs must be discarded). The owner's ``processing-complete`` webhook
+        events are queued in the same statement."""
+        camera = camera_fields(fields.get("metadata") or {})
         rows = await self.db.fetch(
             f"""WITH changed AS (
                  UPDATE files SET processing_status = 'completed', processing_progress = 100, processing_error = NULL,
                    preview_key = $2, thumbnail_key = $3, hls_playlist_key = COALESCE($4, hls_playlist_key),
                    placeholder = $5, metadata = COALESCE(metadata, '{{}}'::jsonb)
                      || jsonb_build_object('media', $6::jsonb, 'outputs', $7::jsonb),
+                   taken_at = COALESCE($8::timestamp, taken_at), camera_make = COALESCE($9, camera_make),
+                   camera_model = COALESCE($10, camera_model), lens = COALESCE($11, lens),
                    updated_at = NOW()
                  WHERE id = $1::uuid RETURNING {FILE_EVENT_COLUMNS}
-               ), events AS ({event_rows("changed", event_type="'processing-complete'", job_id="$8::text")})
+               ), events AS ({event_rows("changed", event_type="'processing-complete'", job_id="$12::text")})
                SELECT count(*) AS n FROM changed""",
             file_id,
             fields.get("preview_key"),
@@ -86,6 +130,10 @@ class StatusStore:
             fields.get("placeholder"),
             json.dumps(fields.get("metadata") or {}),
             json.dumps(fields.get("outputs") or []),
+            camera["taken_at"],
+            camera["camera_make"],
+            camera["camera_model"],
+            camera["lens"],
             job_id,
         )
         await self.db.execute(

@@ -76,7 +76,7 @@ try {
   await cell.waitFor({ timeout: 30_000 });
   const fileId = await cell.getAttribute("data-id");
   result.file_id = fileId;
-  await cell.dblclick();
+  await cell.click(); // a click opens the viewer
   await page.locator("dialog.viewer[open]").waitFor();
   result.viewer_open_after_last_byte_ms = Date.now() - lastByteAt;
 
@@ -137,6 +137,7 @@ try {
       item = await api(`/api/files/${fileId}`);
     }
     result.final_status = item.processing_status;
+    result.final_direct_play = item.direct_play;
     if (item.processing_status !== "completed") throw new Error(`processing ended ${item.processing_status}`);
     // the open viewer moves to the full ladder without a reload
     await page.waitForFunction(() => {

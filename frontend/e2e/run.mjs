@@ -8,61 +8,16 @@
 //           bigUserToken: token of a user with 10,000+ files (optional), artifacts: dir }
 // Prints one JSON object on the last line of stdout; exits 0 when every step passed.
 
-import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { assert, createHarness, launch } from "./harness.mjs";
 
 process.on("unhandledRejection", (e) => console.error("[e2e] unhandled rejection:", e?.message ?? e));
 const cfg = JSON.parse(process.argv[2] ?? process.env.E2E_CONFIG ?? "{}");
 const ART = cfg.artifacts ?? path.resolve("../test-artifacts");
-mkdirSync(ART, { recursive: true });
 const base = cfg.baseUrl.replace(/\/$/, "");
-const results = { steps: [], screenshots: [], ok: true };
-const started = Date.now();
-const log = (...a) => console.error(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
-
-const browser = await chromium.launch({
-  executablePath: cfg.chromium ?? "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
-
-async function shot(page, name, opts = {}) {
-  const file = path.join(ART, `${name}.png`);
-  await page.screenshot({ path: file, ...opts });
-  results.screenshots.push(file);
-  return file;
-}
-
-let currentPage = null;
-async function step(name, fn) {
-  const t0 = Date.now();
-  log("→", name);
-  try {
-    const value = await fn();
-    results.steps.push({ name, ok: true, ms: Date.now() - t0, ...(value && typeof value === "object" ? { value } : {}) });
-    return value;
-  } catch (err) {
-    results.ok = false;
-    results.steps.push({ name, ok: false, ms: Date.now() - t0, error: String(err?.stack ?? err) });
-    log("✗", name, err);
-    if (currentPage) await shot(currentPage, `fail-${name.replace(/\W+/g, "-")}`).catch(() => undefined);
-    throw err;
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(`assertion failed: ${message}`);
-}
+const H = createHarness(ART, "e2e");
+const { results, log, shot, step } = H;
+const browser = await launch(cfg);
 
 async function signedInPage(token, viewport = { width: 1440, height: 900 }, extra = {}) {
   const context = await browser.newContext({ viewport, acceptDownloads: true, ...extra });
@@ -97,7 +52,7 @@ try {
   // ---------------------------------------------------------------- sign-in
   const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
   const page = await ctx.newPage();
-  currentPage = page;
+  H.page = page;
   page.on("pageerror", (e) => log("pageerror:", e.message));
   const consoleErrors = [];
   page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
@@ -301,7 +256,7 @@ try {
 
   // ---------------------------------------------------------------- selection + ZIP
   let zip = null;
-  await step("select with click, Shift-click, Space, Ctrl-A; batch ZIP download", async () => {
+  await step("select with the checkbox, Shift-click, Space, Ctrl-A; batch ZIP download", async () => {
     const cells = page.locator("[role=gridcell][data-id]");
     const selected = async (n, what) => {
       try {
@@ -311,8 +266,10 @@ try {
         throw new Error(`${what}: expected ${n} selected, got ${got}`);
       }
     };
-    await cells.nth(0).click();
-    await selected(1, "click selects one");
+    await cells.nth(0).hover();
+    await cells.nth(0).locator("[data-check]").click();
+    await selected(1, "the tile's checkbox selects one");
+    assert(!(await page.locator("dialog.viewer[open]").count()), "the checkbox does not open the viewer");
     await cells.nth(2).click({ modifiers: ["Shift"] });
     await selected(3, "shift-click selects a range");
     await page.keyboard.press("Space"); // toggles the focused (last clicked) cell off
@@ -337,21 +294,15 @@ try {
     return zip;
   });
 
-  await step("delete asks for confirmation; cancel keeps, confirm removes", async () => {
+  await step("Delete moves to the trash at once, with an Undo toast", async () => {
     const target = cfg.deleteName ?? cfg.failing ?? names[names.length - 1];
     const index = await cellIndexByName(page, target);
     assert(index >= 0, `${target} present`);
     await focusCell(page, index);
     await page.keyboard.press("Delete");
-    await page.locator("dialog.confirm[open]").waitFor();
-    await shot(page, "09-confirm-delete");
-    assert(await page.evaluate(() => document.activeElement?.textContent === "Cancel"), "Cancel focused by default");
-    await page.keyboard.press("Escape");
-    await page.locator("dialog.confirm").waitFor({ state: "detached" });
-    assert((await cellIndexByName(page, target)) >= 0, "still there after cancel");
-    await page.keyboard.press("Delete");
-    await page.locator("dialog.confirm[open] .btn-danger").click();
     await page.waitForFunction((n) => ![...document.querySelectorAll("[role=gridcell] .name")].some((e) => e.textContent === n), target);
+    await page.locator(".toast").getByRole("button", { name: "Undo" }).waitFor();
+    await shot(page, "09-trash-undo");
     const count = await page.locator("[role=gridcell][data-id]").count();
     return { deleted: target, remaining: count };
   });
@@ -427,12 +378,12 @@ try {
   if (cfg.expiredToken) {
     await step("an expired session says so clearly", async () => {
       const { context, page: p } = await signedInPage(cfg.expiredToken);
-      currentPage = p;
+      H.page = p;
       await p.goto(base + "/");
       await p.getByText(/Your session expired/).waitFor();
       await shot(p, "12-session-expired");
       await context.close();
-      currentPage = page;
+      H.page = page;
     });
   }
 
@@ -440,7 +391,7 @@ try {
   if (cfg.adminToken) {
     await step("admin page: queue, jobs by status, failures with retry", async () => {
       const { context, page: p } = await signedInPage(cfg.adminToken);
-      currentPage = p;
+      H.page = p;
       await p.goto(base + "/#/admin");
       await p.getByRole("heading", { name: "Processing" }).waitFor();
       await p.locator(".stat").first().waitFor();
@@ -457,7 +408,7 @@ try {
         await shot(p, "13-admin");
       }
       await context.close();
-      currentPage = page;
+      H.page = page;
       return { failures, retried };
     });
   }
@@ -465,7 +416,7 @@ try {
   // ---------------------------------------------------------------- phone
   await step("phone-sized screen", async () => {
     const { context, page: p } = await signedInPage(cfg.token, { width: 390, height: 844 }, { deviceScaleFactor: 2, hasTouch: true, isMobile: true });
-    currentPage = p;
+    H.page = p;
     await p.goto(base + "/");
     await p.locator("[role=gridcell][data-id] img.loaded").first().waitFor();
     await p.waitForTimeout(400);
@@ -478,14 +429,14 @@ try {
     await shot(p, "15-phone-viewer");
     await p.locator("dialog.viewer .close").tap();
     await context.close();
-    currentPage = page;
+    H.page = page;
   });
 
   // ---------------------------------------------------------------- 10,000 files
   if (cfg.bigUserToken) {
     await step("10,000+ files: virtualised, smooth infinite scroll", async () => {
       const { context, page: p } = await signedInPage(cfg.bigUserToken);
-      currentPage = p;
+      H.page = p;
       await p.goto(base + "/");
       await p.locator("[role=gridcell][data-id]").first().waitFor();
       await shot(p, "16-big-library");
@@ -523,7 +474,7 @@ try {
       assert(metrics.maxCellsInDom < 400, `only visible rows are in the DOM (${metrics.maxCellsInDom})`);
       assert(metrics.domOrdered, "rows are in DOM order");
       await context.close();
-      currentPage = page;
+      H.page = page;
       return metrics;
     });
   }
@@ -535,7 +486,4 @@ try {
 } finally {
   await browser.close();
 }
-results.seconds = (Date.now() - started) / 1000;
-writeFileSync(path.join(ART, "e2e-results.json"), JSON.stringify(results, null, 2));
-console.log(JSON.stringify(results));
-process.exit(exitCode || (results.ok ? 0 : 1));
+H.finish("e2e-results.json", exitCode);

@@ -1,5 +1,7 @@
 /** A small client for the Mediagate JSON API: bearer token, JSON errors, 401 and 429 handling. */
 
+import { queryParams, type ListQuery } from "./listing";
+import type { Album, AlbumPage, Facets, NewShare, PublicShare, Share } from "./orgtypes";
 import type { AdminStats, DownloadLink, FileItem, FilePage, Filters, Preview } from "./types";
 
 export class ApiError extends Error {
@@ -55,6 +57,20 @@ async function errorMessage(res: Response): Promise<string> {
   }
   return `${res.status} ${res.statusText || "request failed"}`.trim();
 }
+
+/** Items carry the display name as `filename` (issue 11) and/or `name`; the client reads `name`. */
+export function normalizeItem(item: FileItem): FileItem {
+  if (typeof item.filename === "string" && item.filename) item.name = item.filename;
+  else if (item.name && item.filename === undefined) item.filename = item.name;
+  return item;
+}
+
+function normalizePage(page: FilePage): FilePage {
+  page.items.forEach(normalizeItem);
+  return page;
+}
+
+const enc = encodeURIComponent;
 
 export class Api {
   readonly base: string;
@@ -112,15 +128,101 @@ export class Api {
     return (await res.json()) as T;
   }
 
-  listFiles(filters: Partial<Filters>, cursor: string | null, limit = 100, signal?: AbortSignal): Promise<FilePage> {
-    return this.json<FilePage>("GET", "/api/files", {
-      query: { limit, cursor, type: filters.type, status: filters.status, q: filters.q?.trim() },
-      signal,
-    });
+  async listFiles(filters: Partial<Filters> | ListQuery, cursor: string | null, limit = 100, signal?: AbortSignal): Promise<FilePage> {
+    const params = "sort" in filters ? queryParams(filters as ListQuery) : { type: filters.type, status: filters.status, q: filters.q?.trim() };
+    return normalizePage(await this.json<FilePage>("GET", "/api/files", { query: { limit, cursor, ...params }, signal }));
   }
 
-  getFile(id: string, signal?: AbortSignal): Promise<FileItem> {
-    return this.json<FileItem>("GET", `/api/files/${encodeURIComponent(id)}`, { signal });
+  async getFile(id: string, signal?: AbortSignal): Promise<FileItem> {
+    return normalizeItem(await this.json<FileItem>("GET", `/api/files/${enc(id)}`, { signal }));
+  }
+
+  // ---- organize (issue 11) ----
+
+  async patchFile(id: string, body: { filename?: string; favourite?: boolean }): Promise<FileItem> {
+    return normalizeItem(await this.json<FileItem>("PATCH", `/api/files/${enc(id)}`, { body }));
+  }
+
+  facets(signal?: AbortSignal): Promise<Facets> {
+    return this.json<Facets>("GET", "/api/files/facets", { signal });
+  }
+
+  /** Move to the trash (restorable). */
+  async trashFiles(ids: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += MAX_BULK) {
+      const r = await this.json<{ trashed?: number; deleted?: string[] }>("POST", "/api/files/bulk-delete", { body: { ids: ids.slice(i, i + MAX_BULK) } });
+      n += r.trashed ?? r.deleted?.length ?? 0;
+    }
+    return n;
+  }
+
+  async restoreFiles(ids: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += MAX_BULK) {
+      n += (await this.json<{ restored: number }>("POST", "/api/files/bulk-restore", { body: { ids: ids.slice(i, i + MAX_BULK) } })).restored;
+    }
+    return n;
+  }
+
+  async purgeFiles(ids: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += MAX_BULK) {
+      n += (await this.json<{ purged: number }>("POST", "/api/files/bulk-purge", { body: { ids: ids.slice(i, i + MAX_BULK) } })).purged;
+    }
+    return n;
+  }
+
+  async emptyTrash(): Promise<number> {
+    return (await this.json<{ purged: number }>("POST", "/api/trash/empty")).purged;
+  }
+
+  listAlbums(cursor: string | null = null, limit = 200, signal?: AbortSignal): Promise<AlbumPage> {
+    return this.json<AlbumPage>("GET", "/api/albums", { query: { cursor, limit }, signal });
+  }
+
+  getAlbum(id: string, signal?: AbortSignal): Promise<Album> {
+    return this.json<Album>("GET", `/api/albums/${enc(id)}`, { signal });
+  }
+
+  createAlbum(name: string): Promise<Album> {
+    return this.json<Album>("POST", "/api/albums", { body: { name } });
+  }
+
+  patchAlbum(id: string, body: { name?: string; cover_file_id?: string | null }): Promise<Album> {
+    return this.json<Album>("PATCH", `/api/albums/${enc(id)}`, { body });
+  }
+
+  deleteAlbum(id: string): Promise<void> {
+    return this.json<void>("DELETE", `/api/albums/${enc(id)}`);
+  }
+
+  async addToAlbum(id: string, ids: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += MAX_BULK) {
+      n += (await this.json<{ added: number }>("POST", `/api/albums/${enc(id)}/files`, { body: { ids: ids.slice(i, i + MAX_BULK) } })).added;
+    }
+    return n;
+  }
+
+  async removeFromAlbum(id: string, ids: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += MAX_BULK) {
+      n += (await this.json<{ removed: number }>("POST", `/api/albums/${enc(id)}/files/remove`, { body: { ids: ids.slice(i, i + MAX_BULK) } })).removed;
+    }
+    return n;
+  }
+
+  createShare(body: NewShare): Promise<Share> {
+    return this.json<Share>("POST", "/api/shares", { body });
+  }
+
+  async listShares(target: { file_id?: string; album_id?: string }): Promise<Share[]> {
+    return (await this.json<{ items: Share[] }>("GET", "/api/shares", { query: target })).items;
+  }
+
+  revokeShare(id: string): Promise<void> {
+    return this.json<void>("DELETE", `/api/shares/${enc(id)}`);
   }
 
   preview(id: string, signal?: AbortSignal): Promise<Preview> {
@@ -153,5 +255,32 @@ export class Api {
 
   retryJob(jobId: string): Promise<unknown> {
     return this.json("POST", `/api/admin/jobs/${encodeURIComponent(jobId)}/retry`);
+  }
+}
+
+/** The public share endpoints (no token; /api/public/shares/<token>/…). */
+export class PublicApi {
+  constructor(
+    private readonly api: Api,
+    readonly token: string,
+  ) {}
+
+  private path(rest = ""): string {
+    return `/api/public/shares/${enc(this.token)}${rest}`;
+  }
+
+  async share(signal?: AbortSignal): Promise<PublicShare> {
+    const s = await this.api.json<PublicShare>("GET", this.path(), { signal });
+    if (s.file) normalizeItem(s.file);
+    return s;
+  }
+
+  async listFiles(q: Pick<ListQuery, "sort" | "order">, cursor: string | null, limit = 100, signal?: AbortSignal): Promise<FilePage> {
+    const query = { cursor, limit, sort: q.sort === "uploaded" ? undefined : q.sort, order: q.order === "desc" ? undefined : q.order };
+    return normalizePage(await this.api.json<FilePage>("GET", this.path("/files"), { query, signal }));
+  }
+
+  async getFile(id: string, signal?: AbortSignal): Promise<FileItem> {
+    return normalizeItem(await this.api.json<FileItem>("GET", this.path(`/files/${enc(id)}`), { signal }));
   }
 }

@@ -7,7 +7,9 @@
 import { h, icon, isMac, isTypingTarget } from "./dom";
 import { extensionLabel, formatBytes, formatDimensions, formatDuration } from "./format";
 import { icons } from "./icons";
-import { computeMetrics, COMPACT_LAYOUT, DEFAULT_LAYOUT, moveIndex, rowCount, visibleRows, type GridMetrics } from "./layout";
+import { groupEntries, groupKey, layoutRows, moveVertical, rowOfIndex, rowsInView, rowAt, totalHeight, type LayoutRow } from "./groups";
+import { computeMetrics, COMPACT_LAYOUT, DEFAULT_LAYOUT, moveIndex, type GridMetrics } from "./layout";
+import type { Grouping } from "./listing";
 import type { Entry, Library, UploadTile } from "./library";
 import { placeholderColor, placeholderUrl } from "./placeholder";
 import type { Selection } from "./selection";
@@ -19,7 +21,19 @@ export interface GridCallbacks {
   selectAll(): void;
   refreshItem(id: string): void;
   emptyAction(): void;
+  toggleFavourite?(id: string): void;
 }
+
+export interface GridOptions {
+  /** Public pages: no selection, no favourites; a click opens. */
+  readonly?: boolean;
+  /** Pages where a plain click selects instead of opening (the trash). */
+  clickSelects?(): boolean;
+  grouping?(): Grouping;
+  empty?(): { title: string; text: string } | null;
+}
+
+const HEADER_H = 44;
 
 interface CellState {
   el: HTMLElement;
@@ -36,7 +50,7 @@ export function statusText(item: FileItem): string {
 }
 
 export function describe(item: FileItem): string {
-  const parts = [item.name, item.type === "other" ? extensionLabel(item.name) + " file" : item.type, formatBytes(item.size)];
+  const parts = [item.favourite ? `${item.name} (favourite)` : item.name, item.type === "other" ? extensionLabel(item.name) + " file" : item.type, formatBytes(item.size)];
   if (item.type === "video" && item.duration) parts.push(formatDuration(item.duration));
   const dims = formatDimensions(item.width, item.height);
   if (dims) parts.push(dims);
@@ -61,17 +75,21 @@ export class FileGrid {
   private longPressed = false;
   private refreshed = new Map<string, number>(); // id → when a fresh thumbnail URL was asked for
   private resizeObserver: ResizeObserver;
+  private layout: LayoutRow[] = [];
+  private groupLabels: string[] = [];
+  private readonly sticky: HTMLElement;
 
   constructor(
     private readonly library: Library,
     private readonly selection: Selection,
     private readonly cb: GridCallbacks,
+    private readonly opts: GridOptions = {},
   ) {
     this.grid = h("div", {
       class: "grid",
       role: "grid",
       "aria-label": "Files",
-      "aria-multiselectable": "true",
+      "aria-multiselectable": opts.readonly ? "false" : "true",
       "aria-describedby": "grid-help",
     });
     this.empty = h("div", { class: "grid-empty", hidden: true });
@@ -81,7 +99,8 @@ export class FileGrid {
       { id: "grid-help", class: "sr-only" },
       `Arrow keys move between files. Enter opens. Space selects. Shift with arrows extends the selection. ${isMac ? "Command" : "Control"}+A selects all. Delete removes the selection.`,
     );
-    this.root = h("div", { class: "grid-scroll" }, help, this.grid, this.empty, this.footer);
+    this.sticky = h("div", { class: "group-sticky", "aria-hidden": "true", hidden: true }, h("span", {}));
+    this.root = h("div", { class: `grid-scroll${opts.readonly ? " readonly" : ""}` }, help, this.sticky, this.grid, this.empty, this.footer);
     this.root.addEventListener("scroll", () => this.schedule(), { passive: true });
     this.resizeObserver = new ResizeObserver(() => this.schedule());
     this.resizeObserver.observe(this.root);
@@ -145,7 +164,13 @@ export class FileGrid {
     const width = this.grid.clientWidth || this.root.clientWidth - 32;
     this.metrics = computeMetrics(width, this.layoutFor(width));
     const { columns, rowHeight } = this.metrics;
-    const total = rowCount(entries.length, columns);
+    const grouping = this.opts.grouping?.() ?? "none";
+    const groups =
+      grouping === "none" ? null : groupEntries(entries.map((e) => (e.kind === "file" ? groupKey(e.item.taken_at, grouping) : "none")));
+    this.groupLabels = groups?.map((g) => g.label) ?? [];
+    this.layout = layoutRows(groups, entries.length, columns, rowHeight, HEADER_H);
+    const layout = this.layout;
+    const total = layout.length;
     if (this.focusIndex >= entries.length) this.focusIndex = Math.max(0, entries.length - 1);
 
     const lib = this.library;
@@ -167,13 +192,14 @@ export class FileGrid {
       this.grid.replaceChildren();
     }
     this.renderEmpty(lib.loadedOnce && entries.length === 0 && !lib.error);
-    this.grid.style.height = `${total * rowHeight}px`;
+    this.grid.style.height = `${totalHeight(layout)}px`;
 
     const top = this.grid.offsetTop;
-    const range = visibleRows(this.root.scrollTop - top, this.root.clientHeight, rowHeight, total, 3);
+    const range = rowsInView(layout, this.root.scrollTop - top, this.root.clientHeight, 3);
     const wanted = new Set<number>();
     for (let r = range.start; r < range.end; r++) wanted.add(r);
-    if (entries.length) wanted.add(Math.floor(this.focusIndex / columns)); // the roving tab stop stays in the DOM
+    if (entries.length) wanted.add(Math.max(0, rowOfIndex(layout, this.focusIndex))); // the roving tab stop stays in the DOM
+    this.renderSticky(groups !== null);
 
     for (const [r, el] of this.rows) {
       if (!wanted.has(r) || r >= total) {
@@ -184,21 +210,31 @@ export class FileGrid {
     const liveIds = new Set<string>();
     for (const r of [...wanted].sort((a, b) => a - b)) {
       if (r >= total) continue;
+      const spec = layout[r];
       let rowEl = this.rows.get(r);
+      if (rowEl && rowEl.dataset.kind !== spec.kind) {
+        rowEl.remove();
+        rowEl = undefined;
+      }
       if (!rowEl) {
-        rowEl = h("div", { class: "grid-row", role: "row" });
+        rowEl = h("div", { class: spec.kind === "header" ? "grid-row grid-group" : "grid-row", role: "row", dataset: { kind: spec.kind } });
         this.rows.set(r, rowEl);
         this.insertRow(r, rowEl);
       }
       rowEl.setAttribute("aria-rowindex", String(r + 1));
-      rowEl.style.transform = `translateY(${r * rowHeight}px)`;
+      rowEl.style.transform = `translateY(${spec.top}px)`;
+      if (spec.kind === "header") {
+        const label = this.groupLabels[spec.group] ?? "";
+        if (rowEl.textContent !== label) {
+          rowEl.replaceChildren(h("div", { role: "columnheader", "aria-colspan": String(columns), class: "group-label" }, label));
+        }
+        continue;
+      }
       const cells: HTMLElement[] = [];
-      for (let c = 0; c < columns; c++) {
-        const i = r * columns + c;
-        if (i >= entries.length) break;
+      for (let i = spec.start; i < spec.end; i++) {
         const entry = entries[i];
         liveIds.add(entry.id);
-        cells.push(this.cell(entry, i, c));
+        cells.push(this.cell(entry, i, i - spec.start));
       }
       const current = [...rowEl.children];
       if (current.length !== cells.length || current.some((el, k) => el !== cells[k])) rowEl.replaceChildren(...cells);
@@ -218,6 +254,17 @@ export class FileGrid {
       this.footer.textContent = "";
     }
     if (range.end >= total - 4 && lib.hasMore && !lib.loading && !lib.error) void lib.loadMore();
+  }
+
+  /** The label of the group at the top of the viewport stays pinned while its tiles scroll. */
+  private renderSticky(grouped: boolean): void {
+    const y = this.root.scrollTop - this.grid.offsetTop;
+    const show = grouped && y > 0 && this.layout.length > 0;
+    this.sticky.hidden = !show;
+    if (!show) return;
+    const row = this.layout[Math.max(0, rowAt(this.layout, y))];
+    const label = row ? (this.groupLabels[row.group] ?? "") : "";
+    if (this.sticky.textContent !== label) this.sticky.firstElementChild!.textContent = label;
   }
 
   private insertRow(r: number, el: HTMLElement): void {
@@ -253,9 +300,12 @@ export class FileGrid {
     this.empty.hidden = !show;
     if (!show) return;
     const f = this.library.filters;
-    const filtered = !!(f.q || f.type || f.status);
+    const filtered = !!(f.q || f.type || f.status || f.camera_make || f.camera_model || f.lens || f.taken_from || f.taken_to);
+    const custom = filtered ? null : this.opts.empty?.();
     this.empty.replaceChildren(
-      filtered
+      custom
+        ? h("div", { class: "empty-card" }, icon(icons.grid, "icon empty-icon"), h("h2", {}, custom.title), h("p", {}, custom.text))
+        : filtered
         ? h(
             "div",
             { class: "empty-card" },
@@ -279,7 +329,7 @@ export class FileGrid {
     const focus = index === this.focusIndex;
     const sig =
       entry.kind === "file"
-        ? `${entry.item.updated_at}|${entry.item.processing_status}|${entry.item.progress}|${entry.item.thumbnail_url ?? entry.item.local_thumbnail ?? ""}|${entry.item.playable ? 1 : 0}|${entry.item.name}`
+        ? `${entry.item.updated_at}|${entry.item.processing_status}|${entry.item.progress}|${entry.item.thumbnail_url ?? entry.item.local_thumbnail ?? ""}|${entry.item.playable ? 1 : 0}|${entry.item.favourite ? 1 : 0}|${entry.item.name.replaceAll("|", "/")}`
         : `${entry.upload.state}|${Math.round(entry.upload.progress)}|${entry.upload.error ?? ""}|${entry.upload.preview ?? ""}`;
     const full = `${sig}|${selected}|${focus}|${index}|${col}`;
     let state = this.cells.get(entry.id);
@@ -343,7 +393,14 @@ export class FileGrid {
     } else if (status === "failed") {
       thumb.append(h("span", { class: "badge badge-failed" }, icon(icons.alert, "icon icon-xs"), "Failed"));
     }
-    thumb.append(h("span", { class: "check", "aria-hidden": "true", "data-check": "1" }, icon(icons.check, "icon icon-xs")));
+    if (!this.opts.readonly) {
+      thumb.append(h("span", { class: "check", "aria-hidden": "true", "data-check": "1", title: "Select" }, icon(icons.check, "icon icon-xs")));
+      if (this.cb.toggleFavourite && !item.trashed_at) {
+        thumb.append(
+          h("span", { class: `fav${item.favourite ? " on" : ""}`, "aria-hidden": "true", "data-fav": "1", title: item.favourite ? "Remove from favourites (f)" : "Add to favourites (f)" }, icon(icons.star, "icon icon-xs")),
+        );
+      }
+    }
     const metaParts = [formatBytes(item.size)];
     const dims = formatDimensions(item.width, item.height);
     if (dims) metaParts.push(dims);
@@ -364,6 +421,7 @@ export class FileGrid {
         "data-id": item.id,
         "data-status": status,
         "data-type": item.type,
+        "data-favourite": item.favourite ? "true" : "false",
       },
       h("div", { class: "card" }, thumb, info),
     );
@@ -453,22 +511,30 @@ export class FileGrid {
       return;
     }
     const id = hit.entry.id;
-    const onCheck = !!(e.target as HTMLElement).closest("[data-check]");
-    if (this.lastPointer === "touch" && !onCheck) {
-      if (this.selection.size) this.selection.toggle(id);
+    const target = e.target as HTMLElement;
+    const onCheck = !!target.closest("[data-check]");
+    hit.cell.focus({ preventScroll: true });
+    if (this.opts.readonly) {
+      this.cb.open(id);
+    } else if (target.closest("[data-fav]")) {
+      this.cb.toggleFavourite?.(id);
+    } else if (this.lastPointer === "touch" && !onCheck) {
+      if (this.selection.size || this.opts.clickSelects?.()) this.selection.toggle(id);
       else this.cb.open(id);
     } else if (onCheck) {
       this.selection.toggle(id);
-    } else {
+    } else if (e.shiftKey || e.ctrlKey || e.metaKey || this.opts.clickSelects?.()) {
       this.selection.click(this.fileOrder(), id, { shift: e.shiftKey, toggle: e.ctrlKey || e.metaKey });
+    } else {
+      this.cb.open(id); // a plain click opens; the checkbox, Shift or Ctrl/Cmd select
     }
-    hit.cell.focus({ preventScroll: true });
     this.schedule();
   }
 
   private onDblClick(e: MouseEvent): void {
     const hit = this.entryAt(e.target);
-    if (hit?.entry.kind === "file" && !(e.target as HTMLElement).closest("[data-check]")) this.cb.open(hit.entry.id);
+    if (!this.opts.clickSelects?.()) return; // a single click already opened it
+    if (hit?.entry.kind === "file" && !(e.target as HTMLElement).closest("[data-check], [data-fav]")) this.cb.open(hit.entry.id);
   }
 
   private pageRows(): number {
@@ -491,7 +557,13 @@ export class FileGrid {
       case "PageDown":
       case "PageUp": {
         e.preventDefault();
-        const next = moveIndex(this.focusIndex, e.key, entries.length, this.metrics.columns, this.pageRows(), mod);
+        const grouped = this.groupLabels.length > 0;
+        const next =
+          grouped && (e.key === "ArrowDown" || e.key === "ArrowUp")
+            ? moveVertical(this.layout, this.focusIndex, e.key === "ArrowDown" ? 1 : -1)
+            : grouped && (e.key === "Home" || e.key === "End") && !mod
+              ? this.rowEdge(e.key === "End")
+              : moveIndex(this.focusIndex, e.key, entries.length, this.metrics.columns, this.pageRows(), mod);
         const target = entries[next];
         if (e.shiftKey && target?.kind === "file") {
           if (!this.selection.anchor && current?.kind === "file") this.selection.anchor = current.id;
@@ -504,7 +576,7 @@ export class FileGrid {
       case " ":
       case "Spacebar":
         e.preventDefault();
-        if (current?.kind === "file") {
+        if (current?.kind === "file" && !this.opts.readonly) {
           if (e.shiftKey) this.selection.range(this.fileOrder(), current.id, true);
           else this.selection.toggle(current.id);
         }
@@ -519,15 +591,23 @@ export class FileGrid {
           this.selection.clear();
         }
         return;
+      case "f":
+      case "F":
+        if (!mod && current?.kind === "file" && this.cb.toggleFavourite && !this.opts.readonly && !current.item.trashed_at) {
+          e.preventDefault();
+          this.cb.toggleFavourite(current.id);
+        }
+        return;
       case "Delete":
       case "Backspace": {
+        if (this.opts.readonly) return;
         e.preventDefault();
         const ids = this.selection.size ? this.selection.ordered(this.fileOrder()) : current?.kind === "file" ? [current.id] : [];
         if (ids.length) this.cb.requestDelete(ids);
         return;
       }
       default:
-        if (mod && (e.key === "a" || e.key === "A")) {
+        if (mod && (e.key === "a" || e.key === "A") && !this.opts.readonly) {
           e.preventDefault();
           this.cb.selectAll();
         }
@@ -539,9 +619,10 @@ export class FileGrid {
     const entries = this.entries();
     if (!entries.length) return;
     this.focusIndex = Math.max(0, Math.min(entries.length - 1, index));
-    const { rowHeight } = this.metrics;
-    const row = Math.floor(this.focusIndex / this.metrics.columns);
-    const top = this.grid.offsetTop + row * rowHeight;
+    if (!this.layout.length) this.render();
+    const spec = this.layout[Math.max(0, rowOfIndex(this.layout, this.focusIndex))];
+    const rowHeight = spec?.height ?? this.metrics.rowHeight;
+    const top = this.grid.offsetTop + (spec?.top ?? 0);
     const viewTop = this.root.scrollTop;
     const viewBottom = viewTop + this.root.clientHeight;
     if (top < viewTop + 8) this.root.scrollTop = Math.max(0, top - 8);
@@ -551,6 +632,12 @@ export class FileGrid {
       const id = entries[this.focusIndex].id;
       this.cells.get(id)?.el.focus({ preventScroll: true });
     }
+  }
+
+  private rowEdge(end: boolean): number {
+    const spec = this.layout[rowOfIndex(this.layout, this.focusIndex)];
+    if (!spec || spec.kind !== "tiles") return this.focusIndex;
+    return end ? spec.end - 1 : spec.start;
   }
 
   focusId(id: string): void {

@@ -3,8 +3,14 @@
  * updates while files process, and tiles for uploads still in flight.
  */
 
-import type { Api } from "./api";
-import type { FileItem, Filters, FileType } from "./types";
+import { comparator, DEFAULT_QUERY, isFiltered, matchesQuery, sameQuery, type ListQuery } from "./listing";
+import type { FileItem, FilePage, Filters, FileType } from "./types";
+
+/** Where a library's pages come from: the signed-in API, or a public share. */
+export interface ListSource {
+  listFiles(q: ListQuery, cursor: string | null, limit?: number, signal?: AbortSignal): Promise<FilePage>;
+  getFile(id: string, signal?: AbortSignal): Promise<FileItem>;
+}
 
 export interface UploadTile {
   key: string; // "upload:<uppy file id>"
@@ -46,7 +52,9 @@ export class Library {
   items: FileItem[] = [];
   private byId = new Map<string, FileItem>();
   uploads = new Map<string, UploadTile>();
-  filters: Filters = { type: "", status: "", q: "" };
+  filters: ListQuery = { ...DEFAULT_QUERY };
+  /** Files shown by id (deep links) that are not in the loaded pages. */
+  private extras = new Map<string, FileItem>();
   nextCursor: string | null = null;
   loading = false;
   loadedOnce = false;
@@ -59,7 +67,7 @@ export class Library {
   private headTimer: ReturnType<typeof setInterval> | null = null;
   private polling = false;
 
-  constructor(private readonly api: Api) {}
+  constructor(private readonly api: ListSource) {}
 
   onChange(fn: () => void): () => void {
     this.listeners.add(fn);
@@ -76,14 +84,34 @@ export class Library {
   }
 
   get(id: string): FileItem | undefined {
-    return this.byId.get(id);
+    return this.byId.get(id) ?? this.extras.get(id);
+  }
+
+  /** Make a file known by id (a deep link to a file beyond the loaded pages). */
+  adopt(item: FileItem): void {
+    if (this.byId.has(item.id)) this.upsert(item, true);
+    else {
+      this.extras.set(item.id, item);
+      this.emit();
+    }
+  }
+
+  /** Update a known file (list or deep-linked) in place, e.g. after a rename or favourite. */
+  patch(item: FileItem): void {
+    const extra = this.extras.get(item.id);
+    if (extra) {
+      Object.assign(extra, item);
+      this.emit();
+    }
+    if (this.byId.has(item.id) || matchesQuery(item, this.filters)) this.upsert(item);
   }
 
   /** Upload tiles first (in flight, newest first), then files. */
   entries(): Entry[] {
     if (this.entriesCache) return this.entriesCache;
     const out: Entry[] = [];
-    const filtering = !!(this.filters.q || this.filters.status);
+    const f = this.filters;
+    const filtering = isFiltered(f) || f.favourite || f.trashed || !!f.album || f.sort !== "uploaded" || f.order !== "desc";
     for (const up of [...this.uploads.values()].reverse()) {
       if (filtering || (this.filters.type && this.filters.type !== up.type)) continue;
       out.push({ kind: "upload", id: up.key, upload: up });
@@ -97,11 +125,16 @@ export class Library {
     return this.items.map((i) => i.id);
   }
 
-  setFilters(next: Partial<Filters>): void {
+  /** New filters/sort/scope: a different list, so the cursor starts over. */
+  setFilters(next: Partial<ListQuery>): void {
     const merged = { ...this.filters, ...next };
-    if (merged.type === this.filters.type && merged.status === this.filters.status && merged.q === this.filters.q && this.loadedOnce) return;
+    if (sameQuery(merged, this.filters) && (this.loadedOnce || this.loading)) return;
     this.filters = merged;
     void this.reload();
+  }
+
+  private order(a: FileItem, b: FileItem): number {
+    return comparator(this.filters.sort, this.filters.order)(a, b);
   }
 
   async reload(): Promise<void> {
@@ -109,6 +142,7 @@ export class Library {
     this.abort?.abort();
     this.items = [];
     this.byId.clear();
+    this.extras.clear();
     this.nextCursor = null;
     this.loadedOnce = false;
     this.loading = false;
@@ -160,12 +194,15 @@ export class Library {
    * filters leave. Signed thumbnail URLs change on every fetch: a known item keeps its URL
    * (so its image isn't reloaded) unless the file changed or `fresh` asks for a new one.
    */
-  upsert(item: FileItem, fresh = false): void {
+  upsert(item: FileItem, fresh = false, listed = false): void {
     const known = this.byId.get(item.id);
-    if (!matchesFilters(item, this.filters)) {
+    if (!matchesQuery(item, this.filters)) {
       if (known) this.remove([item.id]);
       return;
     }
+    // An album list takes new files only when they are known to be in it (listed by the
+    // server for this album, or carrying album_ids): a finished upload is not.
+    if (!known && this.filters.album && !listed && !item.album_ids?.includes(this.filters.album)) return;
     if (known) {
       const next = { ...item };
       if (known.local_thumbnail && !next.thumbnail_url) next.local_thumbnail = known.local_thumbnail;
@@ -174,18 +211,19 @@ export class Library {
       const changed = (Object.keys(next) as (keyof FileItem)[]).some((k) => k !== "metadata" && known[k] !== next[k]);
       if (!changed) return;
       Object.assign(known, next);
+      if (this.filters.sort !== "uploaded") this.items.sort((a, b) => this.order(a, b)); // a rename can move it
       this.emit();
       return;
     }
     const local = this.localThumbs.get(`${item.name}|${item.size}`);
     if (local && !item.thumbnail_url) item.local_thumbnail = local;
     const last = this.items[this.items.length - 1];
-    if (this.nextCursor && last && compareItems(item, last) > 0) return; // belongs to a page not loaded yet
+    if (this.nextCursor && last && this.order(item, last) > 0) return; // belongs to a page not loaded yet
     let lo = 0;
     let hi = this.items.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (compareItems(this.items[mid], item) < 0) lo = mid + 1;
+      if (this.order(this.items[mid], item) < 0) lo = mid + 1;
       else hi = mid;
     }
     this.items.splice(lo, 0, item);
@@ -198,7 +236,10 @@ export class Library {
     const gone = new Set(ids);
     if (!gone.size) return;
     this.items = this.items.filter((i) => !gone.has(i.id));
-    for (const id of gone) this.byId.delete(id);
+    for (const id of gone) {
+      this.byId.delete(id);
+      this.extras.delete(id);
+    }
     this.emit();
   }
 
@@ -227,7 +268,7 @@ export class Library {
     try {
       const page = await this.api.listFiles(this.filters, null, 50);
       if (gen !== this.generation) return;
-      for (const item of page.items) this.upsert(item);
+      for (const item of page.items) this.upsert(item, false, true);
     } catch {
       /* transient: the next refresh tries again */
     }

@@ -4,10 +4,13 @@ import "./styles.css";
 import { App } from "./app";
 import { clearSession, isExpired, loadSession, type Session } from "./auth";
 import { registerDownloadWorker } from "./download";
+import { parseRoute } from "./router";
+import { SharePage } from "./sharepage";
 import { renderSignIn } from "./signin";
 
 const root = document.getElementById("app")!;
 let app: App | null = null;
+let share: SharePage | null = null;
 
 function signedIn(session: Session): void {
   app = new App({
@@ -28,7 +31,27 @@ function signedIn(session: Session): void {
   });
 }
 
+/** Share links (`#/s/<token>`) open the public page, signed in or not; anything else is the app. */
+function boot(): void {
+  const route = parseRoute(location.hash);
+  if (route.page === "share") {
+    if (share?.token !== route.token) {
+      app?.destroy();
+      app = null;
+      share?.destroy();
+      share = new SharePage(root, route.token);
+    } else share.route(route);
+    return;
+  }
+  if (share) {
+    share.destroy();
+    share = null;
+  } else if (app) return; // the app routes its own pages
+  const session = loadSession();
+  if (session) signedIn(session);
+  else renderSignIn(root, signedIn);
+}
+
 registerDownloadWorker();
-const session = loadSession();
-if (session) signedIn(session);
-else renderSignIn(root, signedIn);
+window.addEventListener("hashchange", boot);
+boot();

@@ -1,9 +1,12 @@
 /** Shapes of the Mediagate API (see worker/src/mediagate/api/*.py). */
 
+import type { OrgFileFields } from "./orgtypes";
+
 export type FileType = "video" | "image" | "other";
 export type ProcessingStatus = "pending" | "processing" | "completed" | "failed";
 
-export interface FileItem {
+/** A library item; the organize/share fields (issue 11) live in orgtypes.ts. */
+export interface FileItem extends OrgFileFields {
   id: string;
   name: string;
   size: number;

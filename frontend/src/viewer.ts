@@ -21,6 +21,19 @@ export interface ViewerDeps {
   onClose(lastId: string | null): void;
   download(id: string): Promise<void>;
   requestDelete(ids: string[]): Promise<boolean>;
+  /** Public share pages: no rename, favourite, share or delete; details from the item only. */
+  readonly?: boolean;
+  /** Whether the download button shows (share links without download permission hide it). */
+  canDownload?(): boolean;
+  /** Links for a file when they don't come from GET /api/files/<id>/preview (share pages). */
+  preview?(id: string, signal: AbortSignal): Promise<Preview>;
+  rename?(id: string, name: string): Promise<void>;
+  toggleFavourite?(id: string): Promise<void>;
+  share?(id: string): void;
+  /** The delete button's label ("Move to trash", or "Delete forever" in the trash). */
+  deleteLabel?(): string;
+  /** Called whenever another file is shown (the app keeps the URL in step). */
+  onShow?(id: string): void;
 }
 
 class ImageStage {
@@ -261,6 +274,10 @@ export class Viewer {
   private readonly prevBtn: HTMLButtonElement;
   private readonly nextBtn: HTMLButtonElement;
   private readonly downloadBtn: HTMLButtonElement;
+  private readonly favBtn: HTMLButtonElement;
+  private readonly renameBtn: HTMLButtonElement;
+  private readonly deleteBtn: HTMLButtonElement;
+  private renaming: HTMLInputElement | null = null;
   private currentId: string | null = null;
   private renderedSig = "";
   private image: ImageStage | null = null;
@@ -290,17 +307,24 @@ export class Viewer {
       icon(icons.download),
       h("span", { class: "label" }, "Download"),
     ) as HTMLButtonElement;
+    this.favBtn = iconBtn("Favourite", icons.star, () => void this.toggleFavourite(), "fav-toggle");
+    this.favBtn.setAttribute("aria-pressed", "false");
+    this.renameBtn = iconBtn("Rename", icons.edit, () => this.startRename(), "rename");
+    const ro = !!deps.readonly;
+    this.deleteBtn = iconBtn("Move to trash", icons.trash, () => void this.deleteCurrent(), "danger");
     const header = h(
       "header",
       { class: "viewer-header" },
-      h("div", { class: "viewer-heading" }, this.titleEl, this.metaEl),
+      h("div", { class: "viewer-heading" }, h("div", { class: "viewer-title-row" }, this.titleEl, ro || !deps.rename ? null : this.renameBtn), this.metaEl),
       h(
         "div",
         { class: "viewer-actions" },
         this.counter,
         this.downloadBtn,
+        ro || !deps.toggleFavourite ? null : this.favBtn,
+        ro || !deps.share ? null : iconBtn("Share", icons.share, () => this.currentId && deps.share?.(this.currentId), "share"),
         iconBtn("Details (i)", icons.info, () => this.toggleDetails(), "details-toggle"),
-        iconBtn("Delete", icons.trash, () => void this.deleteCurrent(), "danger"),
+        ro ? null : this.deleteBtn,
         iconBtn("Close viewer", icons.close, () => this.close(), "close"),
       ),
     );
@@ -355,6 +379,7 @@ export class Viewer {
 
   close(): void {
     if (!this.dialog.open) return;
+    this.renaming = null;
     const last = this.currentId;
     this.teardown();
     this.dialog.close();
@@ -465,7 +490,17 @@ export class Viewer {
   }
 
   private updateHeader(item: FileItem): void {
-    this.titleEl.textContent = item.name;
+    if (!this.renaming) this.titleEl.textContent = item.name;
+    this.favBtn.setAttribute("aria-pressed", item.favourite ? "true" : "false");
+    this.favBtn.classList.toggle("on", !!item.favourite);
+    this.favBtn.setAttribute("aria-label", item.favourite ? "Remove from favourites" : "Add to favourites");
+    this.favBtn.title = this.favBtn.getAttribute("aria-label")!;
+    this.favBtn.hidden = !!item.trashed_at;
+    this.renameBtn.hidden = !!item.trashed_at;
+    this.downloadBtn.hidden = this.deps.canDownload ? !this.deps.canDownload() : false;
+    const del = this.deps.deleteLabel?.() ?? "Move to trash";
+    this.deleteBtn.setAttribute("aria-label", del);
+    this.deleteBtn.title = del;
     const parts = [formatBytes(item.size)];
     const dims = formatDimensions(item.width, item.height);
     if (dims) parts.push(dims);
@@ -481,7 +516,7 @@ export class Viewer {
     const hit = this.previews.get(id);
     const ttl = ((hit?.preview.expires_in ?? 3600) * 1000) / 2;
     if (hit && Date.now() - hit.at < ttl) return hit.preview;
-    const preview = await this.deps.api.preview(id, signal);
+    const preview = this.deps.preview ? await this.deps.preview(id, signal) : await this.deps.api.preview(id, signal);
     this.previews.set(id, { at: Date.now(), preview });
     return preview;
   }
@@ -490,9 +525,11 @@ export class Viewer {
     const item = this.deps.library.get(id);
     if (!item) return;
     const keepFocus = this.dialog.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null;
-    if (!refresh || this.currentId !== id) this.teardown();
-    else this.teardown();
+    const moved = this.currentId !== id;
+    this.teardown();
+    if (moved) this.cancelRename();
     this.currentId = id;
+    if (moved || !refresh) this.deps.onShow?.(id);
     this.dialog.dataset.fileId = id;
     this.dialog.dataset.type = item.type;
     this.renderedSig = this.itemSig(item);
@@ -640,7 +677,7 @@ export class Viewer {
         metaRows(it).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
       );
     this.details.replaceChildren(h("h3", {}, "Details"), list(item));
-    if (!item.metadata) {
+    if (!item.metadata && !this.deps.readonly) {
       void this.deps.api
         .getFile(item.id)
         .then((full) => {
@@ -653,6 +690,62 @@ export class Viewer {
     if (item.processing_status === "failed" && item.error) {
       this.details.append(h("h3", {}, "Processing error"), h("p", { class: "error-text" }, item.error));
     }
+  }
+
+  /** Inline rename: the title becomes a text field; Enter saves, Esc cancels. */
+  startRename(): void {
+    const id = this.currentId;
+    const item = id ? this.deps.library.get(id) : undefined;
+    if (!id || !item || !this.deps.rename || this.renaming) return;
+    const input = h("input", { class: "rename-input", type: "text", value: item.name, "aria-label": "File name", maxlength: 255, spellcheck: false }) as HTMLInputElement;
+    this.renaming = input;
+    this.titleEl.replaceChildren(input);
+    this.renameBtn.hidden = true;
+    input.focus();
+    const dot = item.name.lastIndexOf(".");
+    input.setSelectionRange(0, dot > 0 ? dot : item.name.length);
+    let done = false;
+    const finish = async (save: boolean) => {
+      if (done) return;
+      done = true;
+      const name = input.value.trim();
+      if (save && name && name !== item.name) {
+        input.disabled = true;
+        try {
+          await this.deps.rename!(id, name);
+        } catch {
+          /* the app shows the error; the old name stays */
+        }
+      }
+      if (this.renaming !== input) return;
+      this.renaming = null;
+      this.renameBtn.hidden = false;
+      const cur = this.currentId ? this.deps.library.get(this.currentId) : undefined;
+      this.titleEl.textContent = cur?.name ?? item.name;
+      this.renameBtn.focus();
+    };
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        void finish(true);
+      } else if (e.key === "Escape") {
+        e.preventDefault();
+        e.stopPropagation();
+        void finish(false);
+      }
+      e.stopPropagation();
+    });
+    input.addEventListener("blur", () => void finish(true));
+  }
+
+  private cancelRename(): void {
+    if (!this.renaming) return;
+    this.renaming = null;
+    this.renameBtn.hidden = false;
+  }
+
+  private async toggleFavourite(): Promise<void> {
+    if (this.currentId) await this.deps.toggleFavourite?.(this.currentId);
   }
 
   private async deleteCurrent(): Promise<void> {
@@ -678,6 +771,11 @@ export class Viewer {
     }
     if (e.key === "i" || e.key === "I") {
       this.toggleDetails();
+      return;
+    }
+    if (e.key === "F2" && !this.deps.readonly) {
+      e.preventDefault();
+      this.startRename();
       return;
     }
     if (this.image?.handleKey(e)) {

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
-import { Api, ApiError, retryAfterMs } from "../src/api";
+import { Api, ApiError, PublicApi, retryAfterMs } from "../src/api";
+import { DEFAULT_QUERY } from "../src/listing";
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
@@ -13,6 +14,45 @@ describe("Api", () => {
     const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
     expect(url).toBe("/api/files?limit=50&cursor=CUR&type=video&q=clip");
     expect((init.headers as Record<string, string>).Authorization).toBe("Bearer T");
+  });
+
+  it("sends sort, scope and metadata filters; the display name is `name`", async () => {
+    const fetch = vi.fn(async () => json(200, { items: [{ id: "a", name: "old.jpg", filename: "new.jpg" }], next_cursor: null }));
+    const api = new Api({ token: () => "T", fetch: fetch as unknown as typeof globalThis.fetch });
+    const page = await api.listFiles({ ...DEFAULT_QUERY, sort: "taken" as const, order: "asc" as const, album: "AL", lens: "50mm f/1.8", taken_to: "2024-05-31" }, null, 20);
+    const [url] = fetch.mock.calls[0] as unknown as [string];
+    expect(url).toBe("/api/files?limit=20&sort=taken&order=asc&album=AL&lens=50mm+f%2F1.8&taken_to=2024-05-31");
+    expect(page.items[0].name).toBe("new.jpg");
+  });
+
+  it("moves to the trash, restores and purges in requests of at most 500 ids", async () => {
+    const calls: [string, number][] = [];
+    const fetch = (async (url: string, init: RequestInit) => {
+      const ids = JSON.parse(String(init.body)).ids as string[];
+      calls.push([url, ids.length]);
+      return json(200, { trashed: ids.length, restored: ids.length, purged: ids.length });
+    }) as unknown as typeof globalThis.fetch;
+    const api = new Api({ token: () => "T", fetch });
+    const ids = Array.from({ length: 501 }, (_, i) => `id${i}`);
+    expect(await api.trashFiles(ids)).toBe(501);
+    expect(await api.restoreFiles(ids.slice(0, 3))).toBe(3);
+    expect(await api.purgeFiles(["x"])).toBe(1);
+    expect(calls).toEqual([
+      ["/api/files/bulk-delete", 500],
+      ["/api/files/bulk-delete", 1],
+      ["/api/files/bulk-restore", 3],
+      ["/api/files/bulk-purge", 1],
+    ]);
+  });
+
+  it("reads public shares without a token", async () => {
+    const fetch = vi.fn(async () => json(200, { items: [], next_cursor: null }));
+    const api = new Api({ token: () => null, fetch: fetch as unknown as typeof globalThis.fetch });
+    const pub = new PublicApi(api, "tok/../x");
+    await pub.listFiles({ sort: "name", order: "desc" }, "C", 10);
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe("/api/public/shares/tok%2F..%2Fx/files?cursor=C&limit=10&sort=name");
+    expect((init.headers as Record<string, string>).Authorization).toBeUndefined();
   });
 
   it("turns JSON errors into ApiError and reports 401", async () => {

@@ -55,6 +55,59 @@ describe("Library", () => {
     expect((api.listFiles as ReturnType<typeof vi.fn>).mock.calls).toHaveLength(2);
   });
 
+  it("a new sort or scope starts over without a cursor; the same query keeps the list", async () => {
+    const api = fakeApi([
+      { items: [item("c", "2025-01-03"), item("b", "2025-01-02")], next_cursor: "X" },
+      { items: [item("a", "2025-01-01", { name: "a.jpg" }), item("b", "2025-01-02", { name: "b.jpg" })], next_cursor: "Y" },
+      { items: [item("t", "2025-01-01", { trashed_at: "2025-02-01 00:00:00" })], next_cursor: null },
+    ]);
+    const calls = (api.listFiles as ReturnType<typeof vi.fn>).mock.calls;
+    const lib = new Library(api);
+    await lib.reload();
+    lib.setFilters({ sort: "name", order: "asc" });
+    await vi.waitFor(() => expect(lib.fileIds()).toEqual(["a", "b"]));
+    expect(calls[1][0]).toMatchObject({ sort: "name", order: "asc" });
+    expect(calls[1][1]).toBeNull(); // the old sort's cursor is not reused
+    expect(lib.nextCursor).toBe("Y");
+    lib.setFilters({ sort: "name", order: "asc", q: "" });
+    expect(calls).toHaveLength(2); // same list: no reload
+    // a rename moves the file under sort=name
+    lib.upsert(item("a", "2025-01-01", { name: "z.jpg", updated_at: "later" }));
+    expect(lib.fileIds()).toEqual(["b", "a"]);
+    lib.setFilters({ trashed: true });
+    await vi.waitFor(() => expect(lib.fileIds()).toEqual(["t"]));
+    expect(calls[2][0]).toMatchObject({ trashed: true, sort: "name" });
+    expect(calls[2][1]).toBeNull();
+    // a live file does not belong in the trash list
+    lib.upsert(item("n", "2025-03-01"));
+    expect(lib.fileIds()).toEqual(["t"]);
+  });
+
+  it("an album list takes only files known to be in the album", async () => {
+    const lib = new Library(fakeApi([{ items: [item("a", "2025-01-01")], next_cursor: null }]));
+    lib.filters = { ...lib.filters, album: "AL" };
+    await lib.reload();
+    lib.upsert(item("up", "2025-02-01")); // a finished upload: not in the album
+    expect(lib.fileIds()).toEqual(["a"]);
+    lib.upsert(item("b", "2025-02-02"), false, true); // listed by the server for this album
+    lib.upsert(item("c", "2025-02-03", { album_ids: ["AL"] }));
+    lib.upsert(item("a", "2025-01-01", { processing_status: "failed" })); // known: updates
+    expect(lib.fileIds()).toEqual(["c", "b", "a"]);
+    expect(lib.get("a")?.processing_status).toBe("failed");
+  });
+
+  it("keeps deep-linked files known until the list is reloaded", async () => {
+    const lib = new Library(fakeApi([{ items: [], next_cursor: null }, { items: [], next_cursor: null }]));
+    await lib.reload();
+    lib.adopt(item("far", "2020-01-01"));
+    expect(lib.get("far")?.id).toBe("far");
+    expect(lib.fileIds()).toEqual([]);
+    lib.patch(item("far", "2020-01-01", { favourite: true }));
+    expect(lib.get("far")?.favourite).toBe(true);
+    await lib.reload();
+    expect(lib.get("far")).toBeUndefined();
+  });
+
   it("inserts new files at their place, updates known ones, drops ones leaving the filter", async () => {
     const lib = new Library(fakeApi([{ items: [item("b", "2025-01-02"), item("a", "2025-01-01")], next_cursor: null }]));
     await lib.reload();
@@ -62,7 +115,7 @@ describe("Library", () => {
     expect(lib.fileIds()).toEqual(["c", "b", "a"]);
     lib.upsert(item("b", "2025-01-02", { processing_status: "failed", error: "bad" }));
     expect(lib.get("b")?.error).toBe("bad");
-    lib.filters = { type: "", status: "completed", q: "" };
+    lib.filters = { ...lib.filters, type: "", status: "completed", q: "" };
     lib.upsert(item("b", "2025-01-02", { processing_status: "failed" }));
     expect(lib.fileIds()).toEqual(["c", "a"]);
   });

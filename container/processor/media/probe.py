@@ -158,6 +158,7 @@ def probe_video(path: str | Path) -> dict:
     return {
         "duration": round(duration, 3),
         "format": format_name,
+        "creation_time": (fmt.get("tags") or {}).get("creation_time"),  # QuickTime/MP4: when recorded
         "size_bytes": size,
         "bitrate": int(bitrate) if bitrate else None,
         "video_stream_index": int(v.get("index", 0)),

@@ -53,6 +53,8 @@ class Settings:
     job_storage_grants: bool = False  # locally: ingest attaches a grant to each job message
     sweep_grace_seconds: int = 3600  # the storage sweep leaves younger objects alone
     sweep_batch: int = 1000  # objects the storage sweep examines per prefix per run (0: off)
+    trash_retention_days: int = 30  # the cron sweep purges files trashed longer ago than this
+    trash_sweep_batch: int = 200  # files the sweep purges per run (each: a listing and deletes)
 
     @property
     def signing_secret(self) -> str:
@@ -104,4 +106,6 @@ class Settings:
             job_storage_grants=str(env.get("JOB_STORAGE_GRANTS") or "0") == "1",
             sweep_grace_seconds=env_int(env, "STORAGE_SWEEP_GRACE_SECONDS", 3600),
             sweep_batch=env_int(env, "STORAGE_SWEEP_BATCH", 1000),
+            trash_retention_days=env_int(env, "TRASH_RETENTION_DAYS", 30),
+            trash_sweep_batch=env_int(env, "TRASH_SWEEP_BATCH", 200),
         )

@@ -11,7 +11,8 @@ Two budgets, each ``N`` requests per minute per user (``0`` disables one):
   is thousands of chunks; it was limited when it was created).
 
 Callers are keyed by the user id of a valid bearer token, or by the client address for
-requests without one. Every limited request costs one atomic statement —
+requests without one; the public share endpoints (``/api/public/*``) are always keyed by
+the client address (a token there would otherwise let one caller spend others' budgets). Every limited request costs one atomic statement —
 ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` on ``rate_limits`` (one row per key
 and window, both budgets in the same statement) — which also deletes windows older than
 two minutes on about 1% of requests, so the table stays small without a cron job. For
@@ -145,9 +146,10 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 
 
 def client_identity(scope: dict[str, Any], jwt_secret: str) -> str:
-    """``u:<user id>`` for a valid bearer token, else ``ip:<client address>``."""
+    """``u:<user id>`` for a valid bearer token, else ``ip:<client address>`` (always the
+    address for the public share endpoints)."""
     authorization = _header(scope, b"authorization")
-    if authorization:
+    if authorization and not str(scope.get("path") or "").startswith("/api/public/"):
         try:
             return "u:" + principal_from_header(jwt_secret, authorization).user_id
         except AuthError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .albums.repository import AlbumRepository
 from .config import Settings
 from .files.deletion import FileDeleter
 from .files.grants import grant_for
@@ -13,6 +14,7 @@ from .files.regions import RegionMap
 from .files.repository import FileRepository
 from .ingest import Ingest
 from .ports import Clock, Database, DirectSend, JobQueue, MultipartLister, ObjectLister, ObjectStore, SystemClock
+from .shares.repository import ShareRepository
 from .storage_sweep import StorageSweep
 from .tus.engine import TusEngine
 from .tus.state import UploadRepository
@@ -38,6 +40,8 @@ class Services:
         self.ingest = Ingest(self.db, self.store, self.queue, grants)
         self.files = FileRepository(self.db)
         self.deleter = FileDeleter(self.files, self.store)
+        self.albums = AlbumRepository(self.db)
+        self.shares = ShareRepository(self.db)
         self.tus = TusEngine(
             self.settings, self.store, self.uploads, self.clock, self.ingest, self.deleter.delete_upload
         )
@@ -55,8 +59,12 @@ class Services:
 
     async def maintenance(self) -> dict[str, int]:
         """The periodic sweep (cron trigger on Cloudflare, a loop locally): expire stale
-        uploads, finish interrupted completions, then collect unreferenced objects."""
+        uploads, finish interrupted completions, purge files trashed longer than the
+        retention, then collect unreferenced objects."""
         result = await self.tus.cleanup()
+        result["trash_purged"] = await self.deleter.sweep_trash(
+            self.settings.trash_retention_days, self.settings.trash_sweep_batch
+        )
         result.update((await self.sweep.run()).as_dict())
         return result
 

@@ -21,11 +21,15 @@ from ..strict import InputError
 from ..tus.protocol import ALLOWED_HEADERS, EXPOSED_HEADERS
 from . import (
     admin_routes,
+    albums_routes,
     batch_routes,
     files_routes,
     objects_routes,
     openapi,
     processor_storage_routes,
+    public_share_routes,
+    shares_routes,
+    trash_routes,
     tus_routes,
     webhook_routes,
 )
@@ -76,7 +80,11 @@ def create_app(services: Services, *, extra_routes: Sequence[BaseRoute] = ()) ->
         Route("/api/health", health, methods=["GET"]),
         *tus_routes.routes,
         *batch_routes.routes,
+        *trash_routes.routes,
         *files_routes.routes,
+        *albums_routes.routes,
+        *shares_routes.routes,
+        *public_share_routes.routes,
         *objects_routes.routes,
         *processor_storage_routes.routes,
         *webhook_routes.routes,

@@ -3,7 +3,8 @@
 ``{"ids": [...], "mode": "links"}`` answers JSON links (regional, like single
 downloads). ``"mode": "zip"`` streams a ZIP of the originals: Content-Length is known up
 front, members are read from the store one after another as the client reads, so memory
-stays flat whatever the total size; ZIP64 past 4 GiB; names sanitised and de-duplicated.
+stays flat whatever the total size; ZIP64 past 4 GiB; names (the display names, after a
+rename) sanitised and de-duplicated. Trashed files are left out (reported missing).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ async def batch_download(request: Request) -> Response:
             raise BadRequest('mode must be "zip" or "links"', 422)
     except BadRequest as exc:
         return json_error(exc.status, str(exc))
-    rows = await services.files.get_many(principal.user_id, ids)
+    rows = await services.files.get_many(principal.user_id, ids, include_trashed=False)
     if not rows:
         return json_error(404, "none of these files exist")
     missing = [i for i in ids if i not in {r["id"] for r in rows}]

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ..strict import loads_json
+from ..strict import InputError, loads_json
 
 _MISSING = object()
 
@@ -24,3 +24,11 @@ async def read_json(request: Request) -> Any:
     value = loads_json(await request.body())
     request.state.json_body = value
     return value
+
+
+async def read_patch(request: Request, allowed: frozenset[str], shape: str) -> dict[str, Any]:
+    """A PATCH body: a JSON object with at least one of ``allowed`` and nothing else (else 422)."""
+    payload = await read_json(request)
+    if not isinstance(payload, dict) or not payload or set(payload) - allowed:
+        raise InputError(f"body must be {shape} with at least one field", 422)
+    return payload

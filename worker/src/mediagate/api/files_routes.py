@@ -1,13 +1,15 @@
-"""The files API: list, one file, previews, downloads (regional), delete, bulk delete.
+"""The files API: list (sorts, filters), one file, edit, previews, downloads (regional), delete.
 
-Every endpoint needs a token and only ever sees the token user's own files; anything
-else is a 404, never a 403 (no hint that a file id exists).
+``DELETE`` moves a file to the trash (``trash_routes`` restores and purges);
+``?permanent=true`` purges at once. Every endpoint needs a token and only ever sees the
+token user's own files; anything else is a 404, never a 403 (no hint that a file id exists).
 """
 
 from __future__ import annotations
 
 import posixpath
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -15,22 +17,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..files.cursor import CursorError
-from ..files.repository import FILE_TYPES, STATUSES
 from ..jobs import output_prefix
 from ..services import Services
-from ..strict import InputError, check_text, parse_bounded_int
-from .bodies import read_json
+from ..strict import InputError, has_control
+from .bodies import read_json, read_patch
 from .errors import authenticate, json_error
+from .listing import MAX_FACET, flag, list_query
 
-MAX_PAGE = 200
-DEFAULT_PAGE = 50
 MAX_BULK = 500
+MAX_NAME = 255
 
 
-class BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+class BadRequest(InputError):
+    """A refused request body or parameter; the app answers it like any InputError (4xx JSON)."""
 
 
 def base_url(request: Request) -> str:
@@ -91,49 +90,45 @@ def file_item(services: Services, base: str, row: dict[str, Any]) -> dict[str, A
         "duration": media.get("duration"),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "filename": row["filename"],
+        "original_filename": row["original_filename"],
+        "favourite": row["favourite"],
+        "trashed_at": row["trashed_at"],
+        "taken_at": row["taken_at"],
+        "camera_make": row["camera_make"],
+        "camera_model": row["camera_model"],
+        "lens": row["lens"],
     }
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    try:
-        return parse_bounded_int(name, request.query_params.get(name), default, low, high)
-    except InputError as exc:
-        raise BadRequest(exc.message) from exc
-
-
-def _choice_param(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
-    value = request.query_params.get(name) or None
-    if value is not None and value not in choices:
-        raise BadRequest(f"{name} must be one of {', '.join(choices)}")
-    return value
-
-
-def _file_id(request: Request) -> str:
-    raw = request.path_params["file_id"]
+def as_uuid(raw: str) -> str:
+    """An id as a canonical UUID, or "" (which no row has: a 404, never a 500)."""
     try:
         return str(uuid.UUID(raw))
     except ValueError:
         return ""
 
 
+def path_uuid(request: Request, name: str) -> str:
+    return as_uuid(request.path_params[name])
+
+
+def _file_id(request: Request) -> str:
+    return path_uuid(request, "file_id")
+
+
 async def list_files(request: Request) -> Response:
     services: Services = request.app.state.services
     principal = authenticate(request)
     try:
-        limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-        file_type = _choice_param(request, "type", FILE_TYPES)
-        status = _choice_param(request, "status", STATUSES)
-        search = check_text("q", (request.query_params.get("q") or "").strip(), max_length=200) or None
-        page = await services.files.page(
-            principal.user_id,
-            limit=limit,
-            cursor=request.query_params.get("cursor") or None,
-            file_type=file_type,
-            status=status,
-            search=search,
-        )
-    except (BadRequest, CursorError, InputError) as exc:
-        return json_error(getattr(exc, "status", 400), str(exc))
+        query = list_query(request.query_params)
+        if query.album_id and not await services.albums.exists(principal.user_id, query.album_id):
+            return json_error(404, "album not found")
+        page = await services.files.page(principal.user_id, query)
+    except CursorError as exc:
+        return json_error(400, str(exc))
+    except InputError as exc:
+        return json_error(exc.status, exc.message)
     base = base_url(request)
     return JSONResponse(
         {"items": [file_item(services, base, r) for r in page.items], "next_cursor": page.next_cursor},
@@ -158,7 +153,45 @@ async def get_file(request: Request) -> Response:
     services, row = found
     item = file_item(services, base_url(request), row)
     item["metadata"] = row["metadata"].get("media") or {}
+    item["album_ids"] = await services.files.album_ids(row["id"])
     return JSONResponse(item, headers={"Cache-Control": "private, no-store"})
+
+
+def check_filename(value: object) -> str:
+    """A display name: 1..255 characters after trimming, no control characters, no / or \\."""
+    if not isinstance(value, str):
+        raise InputError("filename must be a string", 422)
+    name = value.strip()
+    if not 1 <= len(name) <= MAX_NAME:
+        raise InputError(f"filename must be 1..{MAX_NAME} characters", 422)
+    if has_control(name) or "/" in name or "\\" in name:
+        raise InputError("filename must not contain control characters, / or \\", 422)
+    return name
+
+
+async def update_file(request: Request) -> Response:
+    """``PATCH {"filename"?, "favourite"?}``: rename (downloads and ZIPs use the new name), (un)favourite."""
+    services: Services = request.app.state.services
+    principal = authenticate(request)
+    payload = await read_patch(request, frozenset({"filename", "favourite"}), '{"filename"?: str, "favourite"?: bool}')
+    filename = check_filename(payload["filename"]) if "filename" in payload else None
+    favourite = payload.get("favourite")
+    if favourite is not None and not isinstance(favourite, bool):
+        return json_error(422, "favourite must be true or false")
+    file_id = _file_id(request)
+    if not file_id or not await services.files.update(
+        principal.user_id, file_id, filename=filename, favourite=favourite
+    ):
+        return json_error(404, "file not found")
+    return await get_file(request)
+
+
+async def facets(request: Request) -> Response:
+    """Distinct camera makes, models and lenses of the user's live files, for filter pickers."""
+    services: Services = request.app.state.services
+    principal = authenticate(request)
+    body = await services.files.facets(principal.user_id, MAX_FACET)
+    return JSONResponse(body, headers={"Cache-Control": "private, no-store"})
 
 
 async def preview(request: Request) -> Response:
@@ -230,12 +263,30 @@ async def download(request: Request) -> Response:
 
 
 async def delete_file(request: Request) -> Response:
+    """To the trash; ``?permanent=true`` purges the original, derived objects, rows and jobs now."""
     services: Services = request.app.state.services
     principal = authenticate(request)
+    permanent = flag(request.query_params, "permanent")
     file_id = _file_id(request)
-    deleted = await services.deleter.delete(principal.user_id, [file_id]) if file_id else []
-    if not deleted:
+    if not file_id:
         return json_error(404, "file not found")
+    if permanent:
+        done = await services.deleter.delete(principal.user_id, [file_id])
+    else:
+        done = await services.files.trash(principal.user_id, [file_id])
+    if not done:
+        return json_error(404, "file not found")
+    return Response(status_code=204)
+
+
+async def delete_by_path_id(
+    request: Request, name: str, what: str, delete: Callable[[str, str], Awaitable[bool]]
+) -> Response:
+    """``DELETE .../{name}``: 204 when ``delete(user id, id)`` found the caller's row, else 404."""
+    principal = authenticate(request)
+    row_id = path_uuid(request, name)
+    if not row_id or not await delete(principal.user_id, row_id):
+        return json_error(404, f"{what} not found")
     return Response(status_code=204)
 
 
@@ -256,20 +307,21 @@ async def parse_ids(request: Request) -> list[str]:
 
 
 async def bulk_delete(request: Request) -> Response:
+    """Move many files to the trash."""
     services: Services = request.app.state.services
     principal = authenticate(request)
-    try:
-        ids = await parse_ids(request)
-    except BadRequest as exc:
-        return json_error(exc.status, str(exc))
-    deleted = await services.deleter.delete(principal.user_id, ids)
-    return JSONResponse({"deleted": deleted, "not_found": [i for i in ids if i not in set(deleted)]})
+    ids = await parse_ids(request)
+    trashed = await services.files.trash(principal.user_id, ids)
+    found = set(trashed)
+    return JSONResponse({"trashed": len(trashed), "ids": trashed, "not_found": [i for i in ids if i not in found]})
 
 
 routes = [
     Route("/api/files", list_files, methods=["GET"]),
+    Route("/api/files/facets", facets, methods=["GET"]),
     Route("/api/files/bulk-delete", bulk_delete, methods=["POST"]),
     Route("/api/files/{file_id}", get_file, methods=["GET"]),
+    Route("/api/files/{file_id}", update_file, methods=["PATCH"]),
     Route("/api/files/{file_id}", delete_file, methods=["DELETE"]),
     Route("/api/files/{file_id}/preview", preview, methods=["GET"]),
     Route("/api/files/{file_id}/download", download, methods=["GET"]),

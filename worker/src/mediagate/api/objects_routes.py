@@ -1,7 +1,9 @@
 """Serve stored objects behind signed links, with HTTP Range and honest headers.
 
 Locally (and on Cloudflare when no public bucket domain is configured) the API serves
-originals, previews and HLS trees itself; the link's signature is the authorisation.
+originals, previews and HLS trees itself; the link's signature is the authorisation. A
+link handed out through a share link is also bound to that share: it is served only while
+the share is live and covers the file (one indexed query), so a revoke stops it at once.
 """
 
 from __future__ import annotations
@@ -130,6 +132,10 @@ async def serve_object(request: Request) -> Response:
         return json_error(403, str(exc), head=head)
     except InputError as exc:
         return json_error(exc.status, exc.message, head=head)
+    if claims.share_id is not None and (
+        claims.file_id is None or not await services.shares.covers(claims.share_id, claims.file_id)
+    ):
+        return json_error(404, "share not found", head=head)
     return await serve_key(request, key, claims.expires, claims.download_name)
 
 

@@ -408,11 +408,12 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/api/files": {
             "get": op(
                 "listFiles",
-                "The caller's files, newest first (keyset pagination)",
+                "The caller's files (keyset pagination in every sort; trashed files only with `trashed=true`)",
                 "files",
                 {
                     "200": ok("One page", schema("FileList")),
-                    "400": error("A bad `limit`, `type`, `status`, `q` or `cursor`"),
+                    "400": error("A bad parameter, or a `cursor` of another sort/order"),
+                    "404": error("`album` is not the caller's"),
                 },
                 parameters=[
                     {
@@ -434,16 +435,18 @@ def _paths() -> dict[str, dict[str, Any]]:
                         "description": "Substring of the file name (`%` and `_` are literal)",
                         "schema": {"type": "string", "maxLength": 200},
                     },
+                    *organize.SORT_PARAMS,
+                    *organize.LIST_FILTERS,
                 ],
             )
         },
         "/api/files/bulk-delete": {
             "post": op(
                 "bulkDeleteFiles",
-                "Delete many files (originals and derived outputs)",
+                "Move many files to the trash",
                 "files",
                 {
-                    "200": ok("Deleted ids and ids that were not found", schema("BulkDeleteResult")),
+                    "200": ok("How many were trashed, their ids, and ids not found", schema("BulkDeleteResult")),
                     "400": error("The body is not JSON"),
                     "422": error("`ids` missing, empty, not UUIDs, or more than 500"),
                 },
@@ -489,11 +492,26 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "files",
                 {"200": ok("The file", schema("FileDetail")), "404": ref("responses", "NotFound")},
             ),
+            "patch": op(
+                "updateFile",
+                "Rename (the display name downloads and ZIPs use) and/or (un)favourite",
+                "files",
+                {
+                    "200": ok("The file", schema("FileDetail")),
+                    "400": error("Not JSON"),
+                    "404": ref("responses", "NotFound"),
+                    "422": error("A bad field"),
+                },
+                body={"required": True, **json_body(schema("FileEdit"))},
+            ),
             "delete": op(
                 "deleteFile",
-                "Delete a file, its original and every derived object",
+                "Move a file to the trash; `?permanent=true`: delete it, its original and derived objects now",
                 "files",
-                {"204": {"description": "Deleted"}, "404": ref("responses", "NotFound")},
+                {"204": {"description": "Trashed (or deleted)"}, "404": ref("responses", "NotFound")},
+                parameters=[
+                    {"name": "permanent", "in": "query", "schema": {"enum": ["true", "false"], "default": "false"}}
+                ],
             ),
         },
         "/api/files/{file_id}/preview": {
@@ -711,6 +729,7 @@ def _components() -> dict[str, Any]:
             "duration": {"type": ["number", "null"]},
             "created_at": {"type": "string"},
             "updated_at": {"type": "string"},
+            **organize.FILE_ITEM_PROPERTIES,
         },
     }
     download_link = {
@@ -879,7 +898,8 @@ def _components() -> dict[str, Any]:
             "BulkDeleteResult": {
                 "type": "object",
                 "properties": {
-                    "deleted": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+                    "trashed": {"type": "integer"},
+                    "ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
                     "not_found": {"type": "array", "items": {"type": "string", "format": "uuid"}},
                 },
             },
@@ -1163,8 +1183,10 @@ def _add_rate_limit_responses(paths: dict[str, dict[str, Any]]) -> None:
 
 
 def build_spec() -> dict[str, Any]:
-    paths = {**_paths(), **_processor_storage_paths()}
+    paths = {**_paths(), **organize.paths(), **_processor_storage_paths()}
     _add_rate_limit_responses(paths)
+    components = _components()
+    components["schemas"].update(organize.schemas())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -1190,6 +1212,9 @@ def build_spec() -> dict[str, Any]:
                 "termination, expiration, checksum",
             },
             {"name": "files", "description": "The caller's files"},
+            {"name": "trash", "description": "Restoring and purging trashed files"},
+            {"name": "albums", "description": "Named collections of the caller's files"},
+            {"name": "shares", "description": "Share links; `/api/public/*` needs no token (limited per address)"},
             {"name": "objects", "description": "Signed links to stored objects"},
             {"name": "processor", "description": "Job-scoped storage grants for the processor"},
             {"name": "webhooks", "description": "Processing events"},
@@ -1202,9 +1227,11 @@ def build_spec() -> dict[str, Any]:
             "processing-complete": _user_webhook("processing-complete", "A file finished processing"),
             "processing-failed": _user_webhook("processing-failed", "A file could not be processed"),
         },
-        "components": _components(),
+        "components": components,
     }
 
+
+from . import openapi_organize as organize  # noqa: E402 - it uses the helpers above
 
 SPEC = build_spec()
 

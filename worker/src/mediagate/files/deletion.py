@@ -1,9 +1,10 @@
 """Deleting files: the one place that knows everything a file owns.
 
-A file owns its ``files`` row (jobs cascade), its pending queue messages, its original
-and every derived object under ``derived/<file_id>/``. The files API (``DELETE
-/api/files/{id}``, bulk delete) and tus termination of a completed upload both delete
-through here, so neither can forget a piece.
+A file owns its ``files`` row (jobs, album memberships and shares cascade), its pending
+queue messages, its original and every derived object under ``derived/<file_id>/``.
+Permanent deletes (``DELETE /api/files/{id}?permanent=true``, bulk purge, emptying the
+trash, the cron trash sweep) and tus termination of a completed upload all delete through
+here, so none can forget a piece.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from ..ports import ObjectStore
 from .repository import FileRepository
 
 DELETE_BATCH = 1000  # R2/S3 DeleteObjects takes at most 1000 keys
+EMPTY_BATCH = 500  # files purged per round when the trash is emptied
 
 
 class FileDeleter:
@@ -41,3 +43,25 @@ class FileDeleter:
         return await self.delete(
             user_id, await self.files.ids_for_upload(user_id, upload_id), extra_keys=[original_key]
         )
+
+    async def empty_trash(self, user_id: str) -> int:
+        """Purge every trashed file of the user; returns how many."""
+        purged = 0
+        while ids := await self.files.trashed_ids(user_id, EMPTY_BATCH):
+            done = await self.delete(user_id, ids)
+            purged += len(done)
+            if not done:
+                break  # deleted meanwhile by another request
+        return purged
+
+    async def sweep_trash(self, retention_days: int, limit: int) -> int:
+        """Purge up to ``limit`` files trashed more than ``retention_days`` ago (the cron job)."""
+        if limit <= 0:
+            return 0
+        by_user: dict[str, list[str]] = {}
+        for user_id, file_id in await self.files.expired_trash(retention_days * 86400, limit):
+            by_user.setdefault(user_id, []).append(file_id)
+        purged = 0
+        for user_id, ids in by_user.items():
+            purged += len(await self.delete(user_id, ids))
+        return purged

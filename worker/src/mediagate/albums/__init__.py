@@ -1,0 +1,1 @@
+"""Albums: named collections of a user's files."""

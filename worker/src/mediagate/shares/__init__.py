@@ -1,0 +1,1 @@
+"""Share links: public, expiring, revocable access to a file or an album."""
