@@ -1,5 +1,5 @@
 # Mediagate: `make dev` runs everything locally, `make test` runs every test.
-.PHONY: install dev dev-cloudflare test deploy-check token lint format bench
+.PHONY: install dev dev-cloudflare test deploy-check token lint format bench lock api-types
 
 install:
 	@scripts/install.sh
@@ -25,8 +25,17 @@ token:
 	@scripts/install.sh >&2
 	@scripts/token.sh "$(USER)" $(if $(ADMIN),--admin)
 
+# ruff, then mypy ([tool.mypy] in pyproject.toml: strict on the Worker core).
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+# container/requirements.txt (the image's lock, with hashes) from container/requirements.in.
+lock:
+	@scripts/lock_container.sh $(ARGS)
+
+# frontend/src/api-types.gen.ts from the app's OpenAPI document (rerun after changing the API).
+api-types:
+	@scripts/api_types.sh
 
 format:
 	.venv/bin/ruff check --fix . ; .venv/bin/ruff format .

@@ -13,9 +13,9 @@
 #     wrangler hands to `docker build`, and builds nothing;
 #  4. the bundle holds the entry, the core, the dispatch module and the vendored packages
 #     (starlette, pyjwt, filetype, anyio, the workers SDK), and no compiled file;
-#  5. container/requirements.txt resolves to wheels for the image's platform
-#     (python:3.11-slim-bookworm, linux/amd64, glibc 2.36) — a pip resolution against PyPI,
-#     without downloading the wheels.
+#  5. container/requirements.txt (the lock, `make lock`) resolves to wheels for the image's
+#     platform (python:3.11-slim-bookworm, linux/amd64, glibc 2.36) with --require-hashes, as
+#     the image's pip step runs it — a pip resolution against PyPI, without installing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -77,7 +77,7 @@ fi
 
 log "container/requirements.txt resolves to linux/amd64 CPython 3.11 wheels (the image's pip step)"
 PIP_CONSTRAINT= .venv/bin/pip install --dry-run --ignore-installed --quiet --disable-pip-version-check \
-  --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
+  --require-hashes --no-deps --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
   --platform manylinux_2_36_x86_64 --platform manylinux_2_35_x86_64 --platform manylinux_2_34_x86_64 \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 --platform manylinux_2_12_x86_64 --platform manylinux2010_x86_64 \

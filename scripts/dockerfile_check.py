@@ -5,7 +5,8 @@ for ``wrangler deploy --dry-run`` on machines without a Docker engine.
 There is no Docker engine here, so the image cannot be built. What can be checked without
 one is checked: the Dockerfile parses, its base image is pinned to a tag, every COPY/ADD
 source exists in the build context and is not excluded by .dockerignore, the requirements
-file it installs is the one it copies, the command it runs is a module that the image
+file it installs is the one it copies and a lock (every package pinned with hashes, pip
+run with --require-hashes), the command it runs is a module that the image
 contains. ``tests/test_deploy_config.py`` uses the same functions and adds the import
 check (every module the processor imports is covered by container/requirements.txt).
 
@@ -146,6 +147,21 @@ def excluded(rel_path: str, rules: list[tuple[bool, str]]) -> bool:
 # -- the check ---------------------------------------------------------------------------------
 
 
+def unhashed_requirements(text: str) -> list[str]:
+    """Requirements of a pip requirements file that are not pinned (``==``) with a hash."""
+    entries: list[str] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        current += " " + line.rstrip("\\").strip()
+        if line.endswith("\\"):
+            continue
+        entry, current = current.strip(), ""
+        if entry and not entry.startswith("-"):
+            entries.append(entry)
+    return [e.split()[0] for e in entries if "==" not in e.split()[0] or "--hash=" not in e]
+
+
 def check(dockerfile_text: str, context: Path) -> tuple[Dockerfile, list[str]]:
     """Problems found in a Dockerfile for a build context (empty list: none)."""
     problems: list[str] = []
@@ -188,13 +204,20 @@ def check(dockerfile_text: str, context: Path) -> tuple[Dockerfile, list[str]]:
                 problems.append(f"line {ins.line}: {ins.keyword} source {src!r} is excluded by .dockerignore")
             target = dest if dest.startswith("/") else os.path.join(workdir, dest)
             copied[os.path.normpath(target)] = src
-    # pip install -r <file>: the file must be one that was copied in.
+    # pip install -r <file>: the file must be one that was copied in, and a lock: pip checks
+    # every file it installs against the file's hashes (reproducible builds).
     for ins in df.all("RUN"):
+        if "pip install" in ins.args and "--require-hashes" not in ins.args:
+            problems.append(f"line {ins.line}: pip install without --require-hashes (install from the lock file)")
         for match in re.finditer(r"-r\s+(\S+)", ins.args):
             req = match.group(1)
             target = os.path.normpath(req if req.startswith("/") else os.path.join(workdir, req))
             if target not in copied:
                 problems.append(f"line {ins.line}: pip installs {req!r}, which no COPY put there")
+            elif (context / copied[target]).is_file():
+                unhashed = unhashed_requirements((context / copied[target]).read_text())
+                if unhashed:
+                    problems.append(f"line {ins.line}: {copied[target]} pins no hash for {', '.join(unhashed)}")
     # The command: python -m <module> must be a module inside a copied tree on PYTHONPATH.
     cmds = df.all("CMD")
     if not cmds:

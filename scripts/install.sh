@@ -26,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
   log "python venv (.venv)"
   "$PY" -m venv .venv
 fi
-req_hash=$(cat requirements-dev.txt requirements-local.txt worker/requirements.txt container/requirements.txt | sha256sum | cut -c1-16)
+req_hash=$(cat requirements-dev.txt requirements-local.txt worker/requirements.txt container/requirements.in | sha256sum | cut -c1-16)
 if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$req_hash" ]; then
   log "pip install -r requirements-dev.txt"
   .venv/bin/pip install -q --upgrade pip

@@ -219,6 +219,11 @@ def test_dockerfile_check_catches_mistakes(tmp_path):
         "does not contain on PYTHONPATH": good.replace("processor.service", "processor.missing"),
         "has no tag": good.replace("python:3.11-slim-bookworm", "python"),
         "which no COPY put there": good.replace("-r /app/requirements.txt", "-r /app/other.txt"),
+        "without --require-hashes": good.replace("--require-hashes ", ""),
+        "pins no hash for fastapi>=0.115": good.replace(
+            "COPY container/requirements.txt /app/requirements.txt",
+            "COPY container/requirements.in /app/requirements.txt",
+        ),
     }
     for expected, text in cases.items():
         _, problems = dockerfile_check.check(text, REPO)
@@ -322,6 +327,46 @@ def test_every_processor_import_is_in_the_image():
         if not dists & allowed:
             missing[top] = (where, sorted(dists))
     assert missing == {}, f"imported by the processor but not installed by container/requirements.txt: {missing}"
+    # ... and the other way round: every direct dependency of the image is imported.
+    imported = {d.lower().replace("_", "-") for top in third_party for d in dist_of.get(top, [])}
+    unused = _requirement_names(REPO / "container" / "requirements.in") - imported
+    assert unused == set(), f"container/requirements.in lists packages the processor never imports: {unused}"
+
+
+def _pins(text: str) -> dict[str, str]:
+    return {
+        m[1].lower().replace("_", "-"): m[2]
+        for m in re.finditer(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", text, re.MULTILINE)
+    }
+
+
+def test_container_lock_pins_every_input_with_hashes():
+    """container/requirements.txt is the lock of container/requirements.in (`make lock`):
+    every input pinned at a version its specifier allows, every line with hashes."""
+    from packaging.requirements import Requirement
+
+    lock_text = (REPO / "container" / "requirements.txt").read_text()
+    assert dockerfile_check.unhashed_requirements(lock_text) == []
+    pins = _pins(lock_text)
+    assert len(pins) > 12  # the closure, not only the direct dependencies
+    for line in (REPO / "container" / "requirements.in").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        name = req.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not in the lock: run `make lock`"
+        assert req.specifier.contains(pins[name]), f"{name}=={pins[name]} does not satisfy {req}: run `make lock`"
+    assert "--require-hashes" in (REPO / "scripts" / "deploy_check.sh").read_text()
+
+
+def test_dev_tools_are_pinned_exactly():
+    for line in (REPO / "requirements-dev.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-r"):
+            assert "==" in line, f"requirements-dev.txt: {line} is not pinned exactly"
+    root = json.loads((REPO / "package.json").read_text())
+    assert root["devDependencies"]["openapi-typescript"] == "7.13.0"
 
 
 @pytest.mark.parametrize("module", ["processor.service", "processor.pipeline", "processor.storage"])

@@ -31,7 +31,7 @@ class JobSource(Protocol):
     async def extend(self, lease_id: str, visibility_timeout: float) -> None: ...
 
 
-class PostgresJobSource:
+class PostgresJobSource(JobSource):
     def __init__(self, queue: PostgresQueue) -> None:
         self.queue = queue
 

@@ -45,7 +45,7 @@ class JobStores(Protocol):
     async def close(self) -> None: ...
 
 
-class SharedStore:
+class SharedStore(JobStores):
     """One store for every job (``local`` and ``r2``): the message's grant, if any, is unused."""
 
     def __init__(self, store: ProcessorStore) -> None:
@@ -64,7 +64,7 @@ async def _file_chunks(path: Path, size: int = 1 << 20) -> AsyncIterator[bytes]:
             yield chunk
 
 
-class LocalProcessorStore:
+class LocalProcessorStore(ProcessorStore):
     def __init__(self, store: LocalObjectStore) -> None:
         self.store = store
 
@@ -89,7 +89,7 @@ class LocalProcessorStore:
         return await self.store.head(key) is not None
 
 
-class S3ProcessorStore:
+class S3ProcessorStore(ProcessorStore):
     """R2 over its S3-compatible API (boto3, run in threads; multipart handled by boto3)."""
 
     def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str) -> None:
@@ -173,7 +173,7 @@ def _reason(response: httpx.Response) -> str:
         return response.text[:300]
 
 
-class WorkerProcessorStore:
+class WorkerProcessorStore(ProcessorStore):
     """One job's store: the grant's URLs, streamed both ways with httpx.
 
     Downloads stream to a file and resume with ``Range`` after a dropped connection;
@@ -286,7 +286,7 @@ class WorkerProcessorStore:
         raise self._refusal(f"checking {key}", response)
 
 
-class GrantStores:
+class GrantStores(JobStores):
     """``STORE_BACKEND=worker``: each job's store is built from the grant in its message."""
 
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:

@@ -70,9 +70,8 @@ export class AdminPage {
     if (!s) return;
     const byStatus = s.jobs_by_status ?? {};
     const total = Object.values(byStatus).reduce((a, b) => a + Number(b || 0), 0);
-    const tp = (typeof s.throughput === "object" && s.throughput) || {};
-    const dead = typeof s.dead_letters === "number" ? s.dead_letters : Array.isArray(s.dead_letters) ? s.dead_letters.length : 0;
-    const avg = (tp as Record<string, number | null>).avg_processing_seconds_last_hour;
+    const dead = s.dead_letters;
+    const avg = s.throughput.avg_processing_seconds_last_hour;
     const stat = (label: string, value: string, sub: string, cls = "") =>
       h("div", { class: `stat ${cls}` }, h("div", { class: "stat-label" }, label), h("div", { class: "stat-value" }, value), h("div", { class: "stat-sub" }, sub));
     const cards = h(
@@ -82,8 +81,8 @@ export class AdminPage {
       stat("Processing", formatCount(byStatus.processing ?? 0), `${formatCount(byStatus.queued ?? 0)} queued`),
       stat(
         "Completed · 1 h",
-        formatCount((tp as Record<string, number>).completed_last_hour ?? 0),
-        `${formatCount((tp as Record<string, number>).completed_last_24h ?? 0)} in 24 h${avg != null ? ` · avg ${avg.toFixed(1)} s` : ""}`,
+        formatCount(s.throughput.completed_last_hour ?? 0),
+        `${formatCount(s.throughput.completed_last_24h ?? 0)} in 24 h${avg != null ? ` · avg ${avg.toFixed(1)} s` : ""}`,
       ),
       stat("Failed", formatCount(byStatus.failed ?? 0), `${formatCount(dead)} dead-lettered`, (byStatus.failed ?? 0) > 0 ? "stat-bad" : ""),
     );
@@ -110,7 +109,7 @@ export class AdminPage {
           type: "button",
           "aria-label": `Retry processing ${f.filename ?? f.file_id}`,
           disabled: busy,
-          onclick: () => void this.retry(f.job_id, f.filename ?? f.file_id),
+          onclick: () => void this.retry(f.job_id, f.filename ?? f.file_id ?? f.job_id),
         },
         busy ? icon(icons.spinner, "icon icon-xs") : icon(icons.refresh, "icon icon-xs"),
         busy ? "Retrying…" : "Retry",

@@ -34,6 +34,7 @@ export function previewFromItem(item: FileItem): Preview {
     playable: item.playable,
     direct_play: item.direct_play,
     direct_url: null,
+    progress: item.progress,
     variants,
     expires_in: 600,
   };

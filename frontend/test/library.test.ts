@@ -16,6 +16,8 @@ function item(id: string, created: string, extra: Partial<FileItem> = {}): FileI
     error: null,
     thumbnail_url: null,
     placeholder: null,
+    playable: false,
+    direct_play: null,
     width: null,
     height: null,
     duration: null,

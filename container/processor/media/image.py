@@ -389,7 +389,8 @@ def process_image(
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     img, icc_desc = to_srgb(img, None if curve else icc)
-    has_alpha = img.mode == "RGBA" and img.getchannel("A").getextrema()[0] < 255
+    # One band's extrema are (min, max); Pillow's annotation also covers multi-band images.
+    has_alpha = img.mode == "RGBA" and img.getchannel("A").getextrema()[0] < 255  # type: ignore[operator]
     if not has_alpha and img.mode == "RGBA":
         img = img.convert("RGB")
     previews = write_previews(img, out_dir, grid_size=grid_size, viewer_size=viewer_size, log_curve=curve)

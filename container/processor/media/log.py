@@ -38,7 +38,7 @@ from .result import MediaError
 try:  # Imported lazily-failing so that non-LOG processing works without OCIO.
     import PyOpenColorIO as ocio
 except ImportError:  # pragma: no cover - opencolorio is a runtime requirement
-    ocio = None  # type: ignore[assignment]
+    ocio = None
 
 OCIO_CONFIG = "ocio://studio-config-latest"
 OUTPUT_NAME = "Rec.709"

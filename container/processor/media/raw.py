@@ -313,6 +313,7 @@ def _embedded_preview(
     except rawpy.LibRawError as exc:
         return None, {"found": False, "error": _libraw_message(exc)}
     info: dict[str, Any] = {"found": True}
+    img: Image.Image
     try:
         with decode_errors("embedded preview"):
             if thumb.format == rawpy.ThumbFormat.JPEG:
@@ -321,7 +322,8 @@ def _embedded_preview(
                     # A full-size preview of a >100 MP sensor is legitimate: the RAW's own
                     # size was checked against MAX_RAW_PIXELS (Pillow still errors at 2x).
                     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                    img = Image.open(io.BytesIO(thumb.data), formats=["JPEG"])
+                    # rawpy gives bytes for a JPEG thumbnail, an array for a bitmap one.
+                    img = Image.open(io.BytesIO(thumb.data), formats=["JPEG"])  # type: ignore[arg-type]
                 if img.width * img.height > MAX_RAW_PIXELS:
                     raise MediaError(f"embedded preview too large ({img.width}x{img.height})")
             else:

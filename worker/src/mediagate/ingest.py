@@ -81,6 +81,7 @@ class Ingest:
             json.dumps({"upload": {"metadata": upload.metadata}, "is_raw": kind.is_raw}),
             JOB_TYPES[kind.file_type],
         )
+        file_id: str  # both SELECTs cast it to text
         if rows:
             job_id, file_id = rows[0]["job_id"], rows[0]["file_id"]
             crash_point("ingest:after-rows")

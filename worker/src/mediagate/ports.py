@@ -11,19 +11,23 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, M
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-ByteStream = AsyncIterable[bytes]
-
 
 class ByteChunk(Protocol):
     """Body bytes that may live outside Python (a JS ``Uint8Array`` in the Worker): a
-    length, slices that do not copy, and ``bytes(chunk)`` (which copies). ``memoryview``
-    is one; stores accept them wherever they accept ``bytes`` chunks."""
+    length, slices that do not copy, and ``bytes(chunk)`` (which copies). Stores accept
+    them wherever they accept ``bytes`` chunks."""
 
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: slice, /) -> ByteChunk: ...
 
     def __bytes__(self) -> bytes: ...
+
+
+# One chunk of a body as stores take it. ``memoryview`` behaves as a ByteChunk but is
+# named apart: it converts through the buffer protocol, not ``__bytes__``.
+Chunk = bytes | memoryview | ByteChunk
+ByteStream = AsyncIterable[Chunk]
 
 
 # An ASGI extension (scope["extensions"] key) a server may offer for request bodies:
@@ -194,6 +198,6 @@ class Clock(Protocol):
         """Seconds since the epoch."""
 
 
-class SystemClock:
+class SystemClock(Clock):
     def now(self) -> float:
         return time.time()

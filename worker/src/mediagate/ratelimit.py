@@ -139,7 +139,8 @@ class RateLimiter:
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers") or ():
+    headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None

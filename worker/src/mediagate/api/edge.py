@@ -61,7 +61,8 @@ def body_limit(path: str) -> int | None:
 
 
 def _header(scope: Message, name: bytes) -> str | None:
-    for key, value in scope.get("headers") or ():
+    headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
+    for key, value in headers:
         if key.lower() == name:
             return value.decode("latin-1")
     return None

@@ -77,7 +77,9 @@ def path_param(name: str, description: str, s: dict[str, Any] | None = None) -> 
     }
 
 
-def header_param(name: str, description: str, s: dict[str, Any] | None = None, *, required: bool = False):
+def header_param(
+    name: str, description: str, s: dict[str, Any] | None = None, *, required: bool = False
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "header",
@@ -698,7 +700,27 @@ def _components() -> dict[str, Any]:
     nullable_url = {"type": ["string", "null"], "format": "uri"}
     file_item = {
         "type": "object",
-        "required": ["id", "name", "size", "type", "processing_status"],
+        # Every key is always present (files_routes.file_item); "nullable" says which may be null.
+        "required": [
+            "id",
+            "name",
+            "size",
+            "type",
+            "mime_type",
+            "upload_status",
+            "processing_status",
+            "progress",
+            "error",
+            "thumbnail_url",
+            "placeholder",
+            "playable",
+            "direct_play",
+            "width",
+            "height",
+            "duration",
+            "created_at",
+            "updated_at",
+        ],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
             "name": {"type": "string"},
@@ -863,6 +885,21 @@ def _components() -> dict[str, Any]:
             },
             "Preview": {
                 "type": "object",
+                "required": [  # every key is always present (files_routes.preview)
+                    "id",
+                    "type",
+                    "processing_status",
+                    "placeholder",
+                    "preview_url",
+                    "thumbnail_url",
+                    "hls_url",
+                    "playable",
+                    "direct_play",
+                    "direct_url",
+                    "progress",
+                    "variants",
+                    "expires_in",
+                ],
                 "properties": {
                     "id": {"type": "string", "format": "uuid"},
                     "type": {"enum": FILE_TYPES},
@@ -1032,6 +1069,7 @@ def _components() -> dict[str, Any]:
                         "description": "Newest first",
                         "items": {
                             "type": "object",
+                            "required": ["job_id", "file_id", "filename", "user_id", "error", "failed_at", "attempts"],
                             "properties": {
                                 "job_id": {"type": "string", "format": "uuid"},
                                 "file_id": {"type": ["string", "null"], "format": "uuid"},

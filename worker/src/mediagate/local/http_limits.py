@@ -139,7 +139,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if type(cycle.body) is bytearray:  # uvicorn starts each message with a fresh one
             pending = bytes(cycle.body)
-            cycle.body = _BodyChunks()
+            cycle.body = _BodyChunks()  # type: ignore[assignment]  # duck-types uvicorn's bytearray (see _BodyChunks)
             if pending:
                 cycle.body += pending
         super().on_body(body)

@@ -241,6 +241,7 @@ class TusEngine:
             if interrupted:
                 await writer.discard()
                 raise TusError(400, "body ended early; a checksummed chunk is kept only when complete")
+            assert req.checksum is not None  # hasher is made from it
             if not hmac.compare_digest(hasher.digest(), req.checksum[1]):
                 await writer.discard()
                 raise TusError(CHECKSUM_MISMATCH, f"{req.checksum[0]} checksum mismatch; the chunk was discarded")

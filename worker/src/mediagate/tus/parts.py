@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
-from ..ports import ByteChunk, ObjectStore, StoreError
+from ..ports import ByteChunk, Chunk, ObjectStore, StoreError
 from .state import Part, StagedChunk, UploadState
 
 _END = object()  # queue markers of a streamed part: complete, or abandoned
 _ABORT = object()
 
 
-def _retrieve(task: asyncio.Future) -> None:
+def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()  # an abandoned part's failure is expected: not "never retrieved"
 
@@ -48,9 +49,10 @@ class PartWriter:
         self.state = state
         self.body_end = body_end  # where this PATCH's body will end in the upload, when declared
         self.streams = bool(getattr(store, "streams_parts", False))
-        self.queue: asyncio.Queue | None = None  # the part being streamed into the store
-        self.task: asyncio.Task | None = None
-        self.buffer: list[ByteChunk] = []  # this part's body chunks so far (slices, never copies)
+        # the part being streamed into the store: its chunks, then _END or _ABORT
+        self.queue: asyncio.Queue[Any] | None = None
+        self.task: asyncio.Task[str] | None = None
+        self.buffer: list[memoryview | ByteChunk] = []  # this part's body chunks so far (slices, never copies)
         self.buffered = 0
         self.consumed: list[StagedChunk] = []  # staged objects folded into parts: delete after commit
         self.created: list[StagedChunk] = []  # staged objects this PATCH wrote: delete if discarded
@@ -64,7 +66,7 @@ class PartWriter:
         """Add body bytes; returns how many whole parts were uploaded as a result."""
         flushed = 0
         if isinstance(chunk, bytes):
-            view: ByteChunk = memoryview(chunk)  # immutable: slices of it are safe to keep
+            view: memoryview | ByteChunk = memoryview(chunk)  # immutable: slices of it are safe to keep
         elif isinstance(chunk, bytearray | memoryview):
             view = memoryview(bytes(chunk))  # the caller may reuse its buffer
         else:
@@ -123,7 +125,7 @@ class PartWriter:
             pass
         self.queue = self.task = None
 
-    async def _streamed_body(self, staged: list[StagedChunk], queue: asyncio.Queue) -> AsyncIterator[bytes | ByteChunk]:
+    async def _streamed_body(self, staged: list[StagedChunk], queue: asyncio.Queue[Any]) -> AsyncIterator[Chunk]:
         async for data in self._part_body(staged, []):
             yield data
         while True:
@@ -173,14 +175,14 @@ class PartWriter:
             etag = await task
         else:
             body = self._part_body(list(s.staged), self.buffer)
-            etag = await self.store.upload_part(s.object_key, s.multipart_id, number, body, size)  # type: ignore[arg-type]
+            etag = await self.store.upload_part(s.object_key, s.multipart_id, number, body, size)
         s.parts.append(Part(number, etag, size))
         s.offset += self.buffered
         self.consumed.extend(s.staged)
         s.staged = []
         self._reset()
 
-    async def _part_body(self, staged: list[StagedChunk], buffer: list[ByteChunk]) -> AsyncIterator[bytes | ByteChunk]:
+    async def _part_body(self, staged: list[StagedChunk], buffer: list[memoryview | ByteChunk]) -> AsyncIterator[Chunk]:
         for chunk in staged:
             body = await self.store.get(chunk.key)
             if body is None:

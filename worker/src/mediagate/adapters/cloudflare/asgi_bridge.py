@@ -59,7 +59,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -151,7 +151,7 @@ class _Exchange:
         self.head = scope["method"] == "HEAD"
         body = ffi.js_get(request, "body")
         self._js_body = body
-        self._body: AsyncIterator[bytes] | None = None
+        self._body: AsyncGenerator[bytes, None] | None = None
         self._step = BODY_READ_STEP
         if body is not None:
             length = _content_length([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])

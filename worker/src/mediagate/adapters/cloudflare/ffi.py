@@ -25,13 +25,15 @@ import asyncio
 import inspect
 import json
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
+
+from ...ports import ByteChunk, ByteStream
 
 IN_WORKERS = sys.platform == "emscripten"
 
 if IN_WORKERS:  # pragma: no cover - exercised only inside the Workers runtime
-    import js
+    import js as js  # re-exported: the adapters reach JS globals as ffi.js
     from pyodide.ffi import create_once_callable as _create_once_callable
     from pyodide.ffi import create_proxy as _create_proxy
     from pyodide.ffi import to_js as _to_js
@@ -111,11 +113,13 @@ class JsChunk:
         return to_py_bytes(self.array)
 
 
-def to_js_bytes(data: bytes | bytearray | memoryview | JsChunk) -> Any:
+def to_js_bytes(data: bytes | bytearray | memoryview | ByteChunk) -> Any:
     """Bytes as a ``Uint8Array`` copy owned by JS (a :class:`JsChunk`: its own array, no
     copy); the bytes themselves under CPython."""
     if isinstance(data, JsChunk):
         return data.array if IN_WORKERS else bytes(data.array)
+    if not isinstance(data, bytes | bytearray | memoryview):
+        data = bytes(data)  # another ByteChunk
     if IN_WORKERS:  # pragma: no cover
         view = memoryview(data).cast("B")
         array = js.Uint8Array.new(len(view))
@@ -129,7 +133,8 @@ def to_py_bytes(value: Any) -> bytes:
     """A ``Uint8Array``/``ArrayBuffer`` (JsProxy) or a Python buffer as ``bytes``."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
-    return value.to_bytes()
+    data: bytes = value.to_bytes()  # a JsProxy: its bytes, copied
+    return data
 
 
 async def maybe_await(value: Any) -> Any:
@@ -335,7 +340,7 @@ class StreamPump:
     not recorded: the consumer's own error is the one to report.
     """
 
-    def __init__(self, chunks: AsyncIterable[bytes], size: int) -> None:
+    def __init__(self, chunks: ByteStream, size: int) -> None:
         stream = _fixed_length_stream(size)
         self.size = size
         self.readable = stream.readable
@@ -350,7 +355,7 @@ class StreamPump:
         except Exception as exc:
             raise _ConsumerGone(f"{op} failed: {exc}") from exc
 
-    async def _pump(self, chunks: AsyncIterable[bytes]) -> None:
+    async def _pump(self, chunks: ByteStream) -> None:
         try:
             async for chunk in chunks:
                 if not chunk:
@@ -388,7 +393,7 @@ class StreamPump:
         return self.error
 
 
-def js_stream_from(chunks: AsyncIterable[bytes], size: int) -> StreamPump:
+def js_stream_from(chunks: ByteStream, size: int) -> StreamPump:
     """Start streaming ``chunks`` (exactly ``size`` bytes) into a fixed-length stream.
 
     Pass ``pump.readable`` to the consumer, then ``await pump.wait()`` after it succeeded,
@@ -427,7 +432,7 @@ def _byob_reader(readable: Any) -> Any:
     return reader
 
 
-async def async_iter_js_stream(readable: Any, *, step: int | None = None) -> AsyncIterator[bytes]:
+async def async_iter_js_stream(readable: Any, *, step: int | None = None) -> AsyncGenerator[bytes, None]:
     """Read a JS ``ReadableStream`` (or :class:`PyReadableStream`) as Python ``bytes`` chunks.
 
     With ``step``, a byte stream (request bodies, R2 object bodies) is read with a BYOB

@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from ...ports import Row
+from ...ports import Database, Row
 from .ffi import js_fetch
 
 Fetch = Callable[[str, str, dict[str, str], str], Awaitable[tuple[int, Any]]]
@@ -109,7 +109,7 @@ def _array_element(value: Any) -> str:
         return _array_literal(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return '"\\\\x' + bytes(value).hex() + '"'
-    text = prepare_value(value)
+    text = prepare_value(value) or ""  # a str: value is not None
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -187,7 +187,7 @@ def rows_from_result(result: dict[str, Any]) -> list[Row]:
 # -- the adapter -----------------------------------------------------------------------------------
 
 
-class NeonHttpDatabase:
+class NeonHttpDatabase(Database):
     def __init__(self, connection_string: str, fetch: Fetch | None = None, *, endpoint: str | None = None) -> None:
         parts = urlsplit(connection_string or "")
         if parts.scheme not in ("postgres", "postgresql") or not parts.username or not parts.hostname:

@@ -17,6 +17,7 @@ import json
 import uuid
 from typing import Any
 
+from ...ports import JobQueue
 from .ffi import to_js_obj, unwrap_binding
 
 MAX_MESSAGE_BYTES = 128 * 1000  # Queues' per-message limit is 128 KB, metadata included
@@ -27,7 +28,7 @@ class QueueSendError(Exception):
     """The queue refused a message (too large, bad delay, or a binding error)."""
 
 
-class CloudflareQueue:
+class CloudflareQueue(JobQueue):
     def __init__(self, binding: Any) -> None:
         self.binding = unwrap_binding(binding)
 

@@ -23,10 +23,15 @@ from ...ports import (
     AsgiSend,
     ByteStream,
     CompletedPart,
+    DirectSend,
     ListedObject,
     NoSuchUpload,
+    ObjectBody,
     ObjectInfo,
+    ObjectLister,
     ObjectPage,
+    ObjectStore,
+    SendableBody,
     StoreError,
 )
 from .asgi_bridge import JS_STREAM
@@ -48,7 +53,7 @@ LIST_LIMIT = 1000  # R2Bucket.list returns at most 1000 objects per page
 MAX_PARTS = 10_000
 
 
-class R2Body:
+class R2Body(ObjectBody, SendableBody):
     """An object body: ``info`` plus the (ranged) body stream of ``length`` bytes.
 
     Iterated, it crosses into Python per MiB (a BYOB reader, not R2's 4 KiB pieces). As a
@@ -114,17 +119,13 @@ def _http_metadata(content_type: str | None) -> dict[str, Any] | None:
     return {"httpMetadata": {"contentType": content_type}} if content_type else None
 
 
-def _is_bytes(data: Any) -> bool:
-    return isinstance(data, bytes | bytearray | memoryview)
-
-
-class R2ObjectStore:
+class R2ObjectStore(ObjectStore, DirectSend, ObjectLister):
     def __init__(self, bucket: Any) -> None:
         self.bucket = unwrap_binding(bucket)
 
     # -- helpers -----------------------------------------------------------------------
 
-    async def _call(self, what: str, awaitable: Callable[[], Any]) -> Any:
+    async def _call(self, what: str, awaitable: Callable[..., Any]) -> Any:  # called with no arguments
         try:
             return await maybe_await(awaitable())
         except Exception as exc:
@@ -168,9 +169,9 @@ class R2ObjectStore:
                 return self.bucket.put(key, value)
             return self.bucket.put(key, value, to_js_obj(options))
 
-        if not _is_bytes(data) and size is None:
-            data = b"".join([chunk async for chunk in data])  # type: ignore[union-attr]
-        if _is_bytes(data):
+        if not isinstance(data, bytes | bytearray | memoryview) and size is None:
+            data = b"".join([c if isinstance(c, bytes | memoryview) else bytes(c) async for c in data])
+        if isinstance(data, bytes | bytearray | memoryview):
             if size is not None and len(data) != size:
                 raise StoreError(f"R2 put {key}: body is {len(data)} bytes, declared {size}")
             obj = await self._call(f"put {key}", lambda: put_call(to_js_bytes(data)))
@@ -279,7 +280,7 @@ class R2ObjectStore:
             raise StoreError(f"part number {number} outside 1..{MAX_PARTS}")
         upload = await self._call(f"resumeMultipartUpload {key}", lambda: self._resume(key, upload_id))
         what = f"uploadPart {number} of {key}"
-        if _is_bytes(data):
+        if isinstance(data, bytes | bytearray | memoryview):
             if len(data) != size:
                 raise StoreError(f"R2 {what}: body is {len(data)} bytes, declared {size}")
             part = await self._call(what, lambda: upload.uploadPart(number, to_js_bytes(data)))

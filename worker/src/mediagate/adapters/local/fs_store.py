@@ -32,6 +32,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
+from io import BufferedWriter
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,17 @@ from ...ports import (
     AsgiSend,
     ByteStream,
     CompletedPart,
+    DirectSend,
     ListedObject,
+    MultipartLister,
     MultipartUploadInfo,
     NoSuchUpload,
+    ObjectBody,
     ObjectInfo,
+    ObjectLister,
     ObjectPage,
+    ObjectStore,
+    SendableBody,
     StoreError,
 )
 
@@ -97,7 +104,7 @@ async def _flock(fd: int, timeout: float = 30.0) -> None:
             waited += 0.05
 
 
-def _pwritev(fd: int, buffers: list, offset: int) -> None:
+def _pwritev(fd: int, buffers: list[bytes | bytearray | memoryview], offset: int) -> None:
     while buffers:
         n = os.pwritev(fd, buffers, offset)
         offset += n
@@ -118,7 +125,7 @@ async def _write_at(fd: int, offset: int, data: bytes | ByteStream, size: int) -
         await asyncio.to_thread(_pwritev, fd, [data], offset)
         return
     written = 0
-    batch: list = []
+    batch: list[bytes | bytearray | memoryview] = []
     batched = 0
     async for chunk in data:
         if not isinstance(chunk, bytes | bytearray | memoryview):
@@ -141,7 +148,7 @@ async def _write_at(fd: int, offset: int, data: bytes | ByteStream, size: int) -
 ZEROCOPY = "http.response.zerocopy"  # ASGI extension: the server sends from a file descriptor
 
 
-class FileBody:
+class FileBody(ObjectBody, SendableBody):
     """An async byte stream over a byte range of a file; as a
     :class:`~mediagate.ports.SendableBody` it is sent with ``http.response.zerocopy``
     (sendfile) when the server offers that extension, else read in 1 MiB steps."""
@@ -174,7 +181,7 @@ class FileBody:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-class LocalObjectStore:
+class LocalObjectStore(ObjectStore, DirectSend, ObjectLister, MultipartLister):
     # upload_part may be called as a part's bytes arrive (tus/parts.py): the write
     # overlaps the network read
     streams_parts = True
@@ -203,7 +210,7 @@ class LocalObjectStore:
         return self.multipart / upload_id
 
     @staticmethod
-    def _open_new(path: Path):
+    def _open_new(path: Path) -> BufferedWriter:
         """Create ``path`` for writing, making its directory (again, if a sweep just
         removed it as empty)."""
         for attempt in range(3):
@@ -227,6 +234,8 @@ class LocalObjectStore:
                     written = len(data)
                 else:
                     async for chunk in data:
+                        if not isinstance(chunk, bytes | memoryview):
+                            chunk = bytes(chunk)  # a ByteChunk held elsewhere
                         await asyncio.to_thread(fh.write, chunk)
                         written += len(chunk)
             if expected is not None and written != expected:
@@ -372,7 +381,7 @@ class LocalObjectStore:
         (d / "upload.json").write_text(json.dumps({"key": key, "content_type": content_type}))
         return upload_id
 
-    def _load_upload(self, key: str, upload_id: str) -> tuple[Path, dict]:
+    def _load_upload(self, key: str, upload_id: str) -> tuple[Path, dict[str, Any]]:
         d = self._upload_dir(upload_id)
         try:
             meta = json.loads((d / "upload.json").read_text())
@@ -383,14 +392,15 @@ class LocalObjectStore:
         return d, meta
 
     @staticmethod
-    def _record(d: Path, number: int) -> dict | None:
+    def _record(d: Path, number: int) -> dict[str, Any] | None:
         try:
-            return json.loads((d / f"part-{number:05d}.json").read_text())
+            record: dict[str, Any] = json.loads((d / f"part-{number:05d}.json").read_text())
+            return record
         except FileNotFoundError:
             return None
 
     @staticmethod
-    def _write_record(d: Path, number: int, record: dict) -> None:
+    def _write_record(d: Path, number: int, record: dict[str, Any]) -> None:
         path = d / f"part-{number:05d}.json"
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         tmp.write_text(json.dumps(record))

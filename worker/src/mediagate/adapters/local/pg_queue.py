@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ...ports import Clock, Database, SystemClock, json_value
+from ...ports import Clock, Database, JobQueue, SystemClock, json_value
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class LeasedMessage:
     attempts: int
 
 
-class PostgresQueue:
+class PostgresQueue(JobQueue):
     def __init__(self, db: Database, name: str, *, max_attempts: int = 3, clock: Clock | None = None) -> None:
         self.db = db
         self.name = name
@@ -41,7 +41,7 @@ class PostgresQueue:
             json.dumps(body),
             self.clock.now() + delay_seconds,
         )
-        return rows[0]["id"]
+        return str(rows[0]["id"])
 
     async def pull(self, *, batch_size: int = 1, visibility_timeout: float = 300) -> list[LeasedMessage]:
         await self._dead_letter_exhausted()

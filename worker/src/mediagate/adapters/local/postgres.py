@@ -8,20 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncRawCursor
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection, AsyncRawCursor
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from ...ports import Row
+from ...ports import Database, Row
 
 
-class PostgresDatabase:
+class PostgresDatabase(Database):
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.pool = AsyncConnectionPool(
             dsn,
             min_size=min_size,
             max_size=max_size,
             open=False,
+            connection_class=AsyncConnection[DictRow],  # tells the type checker what row_factory does
             kwargs={"autocommit": True, "cursor_factory": AsyncRawCursor, "row_factory": dict_row},
         )
 
