@@ -188,6 +188,7 @@ def listing_under_load(server: Server, db: str, user: str, args: argparse.Namesp
     print(
         f"load average during the loaded runs: {statistics.median(loads):.1f} on {os.cpu_count()} cores (aim: p99 < 50 ms)"
     )
+    print("uptime at end: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 
 #: Each sort's cursor key, as FileRepository writes it (see mediagate.files.repository).

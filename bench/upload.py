@@ -95,6 +95,11 @@ class RssSampler:
         self.cpu = cpu_seconds(self.pid) - self.cpu_start
 
 
+def uptime() -> str:
+    """``uptime``'s line (time, load averages): the machine's state next to the figures."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def cpu_seconds(pid: int) -> float:
     """user + system CPU time of a process (and its threads): a load-independent cost."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -229,6 +234,8 @@ def main() -> int:
     if any(c not in ("js", "py") for c in clients):
         parser.error("--clients takes js, py")
 
+    uptime_start = uptime()
+    print(f"machine load at start: {uptime_start}", flush=True)
     work = shared_tmpdir("mediagate-bench-")
     source = work / "source.bin"
     print(f"generating {human(size)} of random bytes in {source} ...", flush=True)
@@ -330,22 +337,25 @@ def main() -> int:
     print(
         f"file {human(size)}, {args.runs} run(s) interleaved, medians; load average after each run: {'; '.join(load)}"
     )
+    print(f"uptime at start: {uptime_start}\nuptime at end:   {uptime()}  ({os.cpu_count()} cores)")
+    print("server CPU s: median per upload (utime+stime of the server process); min in brackets, the least load-bound")
     for (client, chunk), res in results.items():
         ours, theirs = res["ours"], res["tus"]
         ours.hwm_kib, theirs.hwm_kib = ours_hwm, theirs_hwm
         print(f"\nclient {'tus-js-client' if client == 'js' else 'tuspy'}, chunk {human(chunk)}")
         print(
-            f"{'':28} {'time s':>8} {'MB/s':>8} {'vs cp':>7} {'peak RSS MiB':>13} {'VmHWM MiB':>10} {'sha256':>7}  runs s"
+            f"{'':28} {'time s':>8} {'MB/s':>8} {'vs cp':>7} {'peak RSS MiB':>13} {'VmHWM MiB':>10} {'sha256':>7}"
+            f" {'CPU s [min]':>13}  runs s"
         )
         for r in (ours, theirs, copy):
             rss = f"{r.rss_peak_kib / 1024:.0f}" if r.rss_peak_kib else "-"
             hwm = f"{r.hwm_kib / 1024:.0f}" if r.hwm_kib else "-"
             ok = "-" if r.verified is None else ("ok" if r.verified else "BAD")
             runs = " ".join(f"{x:.2f}" for x in r.seconds)
-            cpu = f"{statistics.median(r.cpu):.2f}" if r.cpu else "-"
+            cpu = f"{statistics.median(r.cpu):.2f} [{min(r.cpu):.2f}]" if r.cpu else "-"
             print(
                 f"{r.name:28} {statistics.median(r.seconds):8.2f} {r.mbps(size):8.1f} "
-                f"{r.mbps(size) / copy.mbps(size):7.2f} {rss:>13} {hwm:>10} {ok:>7} {cpu:>6}  {runs}"
+                f"{r.mbps(size) / copy.mbps(size):7.2f} {rss:>13} {hwm:>10} {ok:>7} {cpu:>13}  {runs}"
             )
         print(f"ratio ours / @tus/server throughput: {ours.mbps(size) / theirs.mbps(size):.2f}")
         ok_all = ok_all and bool(ours.verified) and bool(theirs.verified)

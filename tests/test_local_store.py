@@ -232,3 +232,42 @@ def test_kill_between_rename_and_retire_answers_no_such_upload(tmp_path):
             await store.upload_part("obj/key", upload_id, 1, b"x", 1)
 
     run(go())
+
+
+def test_a_part_streamed_in_many_pieces_lands_in_order_and_a_failed_body_leaves_no_record(tmp_path):
+    """The part writer thread takes whatever arrived since its last write: thousands of
+    small pieces still land in order at the part's offset. A body that fails midway
+    fails the part (no record: never uploaded) once the thread let go of the file, and
+    no writer thread or descriptor is left behind."""
+    import threading
+
+    async def pieces(data: bytes, size: int, fail_at: int | None = None):
+        for i in range(0, len(data), size):
+            if fail_at is not None and i >= fail_at:
+                raise StoreError("client went away")
+            yield data[i : i + size]
+            if i % (64 * size) == 0:
+                await asyncio.sleep(0)  # let the writer catch up now and then
+
+    async def go() -> None:
+        store = LocalObjectStore(tmp_path)
+        upload_id = await store.create_multipart("obj/key")
+        d = tmp_path / "multipart" / upload_id
+        one, two = os.urandom(5 * MIB), os.urandom(5 * MIB)
+        fds = len(os.listdir("/proc/self/fd"))
+        etag1 = await store.upload_part("obj/key", upload_id, 1, pieces(one, 4099), len(one))
+        with pytest.raises(StoreError, match="client went away"):
+            await store.upload_part("obj/key", upload_id, 2, pieces(two, 1000, fail_at=3 * MIB), len(two))
+        assert not (d / "part-00002.json").exists()
+        for _ in range(100):  # the thread resolves the future as its last step, then ends
+            if not [t for t in threading.enumerate() if t.name == "part-writer"]:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("a part writer thread outlived its part")
+        assert len(os.listdir("/proc/self/fd")) == fds
+        etag2 = await store.upload_part("obj/key", upload_id, 2, pieces(two, 65536), len(two))
+        await store.complete_multipart("obj/key", upload_id, [CompletedPart(1, etag1), CompletedPart(2, etag2)])
+        assert (tmp_path / "objects" / "obj" / "key").read_bytes() == one + two
+
+    run(go())

@@ -316,7 +316,8 @@ class Chaos:
                 self.outcome.duplicate_rows.append(f"{up.id}: files {files} jobs {jobs} messages {messages}")
             self.outcome.completed += 1
             up.done = True
-        r = self._request("DELETE", f"{self.srv.url}/api/files/{up.file_id}")
+        # permanently: a plain DELETE only moves the file to the trash (its original stays)
+        r = self._request("DELETE", f"{self.srv.url}/api/files/{up.file_id}?permanent=true")
         if r.status_code in (204, 404):
             up.deleted = True
 

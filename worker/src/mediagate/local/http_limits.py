@@ -8,6 +8,7 @@ each request head as they arrive and answers ``431`` past ``MAX_HEADER_BYTES``, 
 not counted here (the app's edge guard bounds them per route; tus PATCH streams). Body
 pieces reach the app without uvicorn's two copies per byte (``_BodyChunks``), and the
 body of a Content-Length request bypasses the parser (one more copy per byte saved).
+A large such body yields the event loop to interactive requests (see priority.py).
 
 On Cloudflare the platform enforces the equivalent limits before the Worker runs (see
 README, "Limits"), so this module is local-only.
@@ -18,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import zerocopy
+from .priority import BULK_BODY_BYTES, GATE
 
 MAX_HEADER_BYTES = 64 * 1024  # request line + all headers; Cloudflare allows 128 KB
 HEADER_TIMEOUT_SECONDS = 30.0
@@ -88,11 +91,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
         self._body_left = 0  # body bytes still to come that the parser is bypassed for
+        self._bulk = False  # this request's body is large: it yields to interactive ones
+        self._held: list[bytes] | None = None  # body bytes read while yielding
+        self._leave: Callable[[], None] | None = None  # ends this interactive request's priority
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
         if self._body_left > 0:
+            if self._held is not None:  # read meanwhile (uvicorn resumed reading): hold it too
+                self._held.append(data)
+                self.transport.pause_reading()
+                return
+            if self._bulk and GATE.busy:  # an answer is being made: let it have the loop
+                self._held = [data]
+                self.transport.pause_reading()
+                GATE.wait(self, self._resume_bulk)
+                return
             self._bypass_parser(data)
             return
         if self._awaiting_head:
@@ -118,6 +133,32 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.scope is self.scope:
             zerocopy.install(cycle)  # before its task runs: downloads go out with sendfile
             self._body_left = _fixed_length(self.headers)
+            self._bulk = self._body_left >= BULK_BODY_BYTES
+            if not self._bulk and GATE.enabled:
+                self._end_priority()  # a pipelined predecessor's, if any
+                self._leave = GATE.enter()
+
+    def _resume_bulk(self) -> None:
+        """No interactive request left (or this reader waited long enough): read on."""
+        held, self._held = self._held, None
+        if held is None or self.transport.is_closing():
+            return
+        if not self.flow.read_paused:  # else uvicorn resumes when the app wants more
+            self.transport.resume_reading()
+        for data in held:  # at least these go on now, even if another answer started meanwhile
+            if self._body_left > 0:
+                self._bypass_parser(data)
+            else:
+                self.data_received(data)
+
+    def _end_priority(self) -> None:
+        if self._leave is not None:
+            self._leave()
+            self._leave = None
+
+    def on_response_complete(self) -> None:
+        self._end_priority()
+        super().on_response_complete()
 
     def _bypass_parser(self, data: bytes) -> None:
         """Body bytes of a Content-Length request go to the app as the very objects the
@@ -155,6 +196,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
+        self._end_priority()
+        GATE.forget(self)
+        self._held = None
         super().connection_lost(exc)
 
     def _cancel_timer(self) -> None:

@@ -4,7 +4,9 @@ Environment: DATABASE_URL, DATA_DIR (objects under DATA_DIR/store), JWT_SECRET,
 HOST/PORT (127.0.0.1:8787), FRONTEND_DIR (built web app, optional), CLEANUP_INTERVAL
 (seconds between maintenance sweeps: expired uploads, interrupted completions, unreferenced
 objects and, locally only, temporary files a killed writer left; the cron trigger's job on
-Cloudflare), MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS (request-head limits, see http_limits.py).
+Cloudflare), MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS (request-head limits, see http_limits.py),
+UPLOAD_YIELD_MS (how long a large body's read may wait for other requests, see
+priority.py; 0 turns the yielding off).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ..config import Settings
 from ..jobs import LANES, LaneQueues, lane_queue
 from ..services import Services
 from .http_limits import HEADER_TIMEOUT_SECONDS, MAX_HEADER_BYTES, bounded_protocol
+from .priority import GATE
 
 log = logging.getLogger("mediagate.local")
 
@@ -113,6 +116,7 @@ def build_app(env: dict[str, str]) -> Starlette:
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     env = dict(os.environ)
+    GATE.max_wait_seconds = float(env.get("UPLOAD_YIELD_MS", GATE.max_wait_seconds * 1000)) / 1000
     app = build_app(env)
     uvicorn.run(
         app,

@@ -71,6 +71,10 @@ class TusEngine:
         lock is free), so the client's resume (HEAD, then PATCH if needed) ends in a
         completed upload rather than an error."""
         state = await self.uploads.get(upload_id) if _valid_id(upload_id) else None
+        return await self._checked(principal, state)
+
+    async def _checked(self, principal: Principal, state: UploadState | None) -> UploadState:
+        """``get``'s verdict on a row already read."""
         if state is None or state.user_id != principal.user_id or state.state == "terminated":
             raise TusError(404, "upload not found")
         if state.state == "expired" or (
@@ -147,7 +151,34 @@ class TusEngine:
     # -- PATCH -----------------------------------------------------------------------
 
     async def patch(self, principal: Principal, upload_id: str, req: PatchRequest) -> UploadState:
-        state = await self.get(principal, upload_id)
+        """Append a body. The common case costs two database round trips whatever the body
+        size: one statement reads the upload and takes its lock, one commits the progress
+        and releases the lock (plus a commit per UPLOAD_COMMIT_INTERVAL_MS of a long body)."""
+        if not _valid_id(upload_id):
+            raise TusError(404, "upload not found")
+        token = uuid.uuid4().hex
+        now = self.clock.now()
+        row, locked = await self.uploads.lock_for_append(
+            upload_id, principal.user_id, req.offset, token, now, self.settings.lock_stale_seconds
+        )
+        if not locked or row is None:
+            return await self._patch_slow(principal, await self._checked(principal, row), req)
+        # The statement checked owner, state, expiry, fullness, offset and lock.
+        try:
+            if req.upload_length is not None:
+                row = await self._declare_length(row, req.upload_length)
+            if req.content_length is not None:
+                self._check_room(row, req.offset + req.content_length)
+        except BaseException:
+            await self.uploads.release_lock(upload_id, token)
+            raise
+        return await self._write_locked(row, req, token)
+
+    async def _patch_slow(self, principal: Principal, state: UploadState, req: PatchRequest) -> UploadState:
+        """A PATCH the one-statement lock did not take: the answers for uploads that cannot
+        take these bytes now (404, 409, 410, 423; an interrupted completion is finished
+        first), and a lock that came free meanwhile."""
+        upload_id = state.id
         if req.offset != state.offset:
             raise TusError(409, f"Upload-Offset {req.offset} does not match the current offset {state.offset}")
         if req.upload_length is not None:
@@ -166,12 +197,21 @@ class TusEngine:
         locked = await self.uploads.acquire_lock(upload_id, token, now, self.settings.lock_stale_seconds)
         if locked is None:
             raise TusError(423, "upload is locked by another request; retry shortly", {"Retry-After": "1"})
-        try:
-            if locked.offset != req.offset:
-                raise TusError(409, f"Upload-Offset {req.offset} does not match the current offset {locked.offset}")
-            return await self._write(locked, req, token)
-        finally:
+        if locked.offset != req.offset:
             await self.uploads.release_lock(upload_id, token)
+            raise TusError(409, f"Upload-Offset {req.offset} does not match the current offset {locked.offset}")
+        return await self._write_locked(locked, req, token)
+
+    async def _write_locked(self, state: UploadState, req: PatchRequest, token: str) -> UploadState:
+        """``_write`` under the lock ``token`` holds; the lock is given up on every path
+        (by ``_write``'s last commit when it ends in one, else by a statement of its own)."""
+        released = False
+        try:
+            state, released = await self._write(state, req, token)
+            return state
+        finally:
+            if not released:
+                await self.uploads.release_lock(state.id, token)
 
     async def _declare_length(self, state: UploadState, length: int) -> UploadState:
         if state.length is not None:
@@ -191,7 +231,8 @@ class TusEngine:
             what = "Upload-Length" if state.length is not None else "the maximum upload size"
             raise TusError(413, f"body would end at byte {end}, beyond {what} ({limit})")
 
-    async def _write(self, state: UploadState, req: PatchRequest, token: str) -> UploadState:
+    async def _write(self, state: UploadState, req: PatchRequest, token: str) -> tuple[UploadState, bool]:
+        """Stream the body into parts; (state, whether the last commit released the lock)."""
         start = state.offset
         committed_offset = start
         body_end = None if req.content_length is None else start + req.content_length
@@ -237,7 +278,7 @@ class TusEngine:
 
         if req.content_length is not None and not interrupted and received != req.content_length:
             interrupted = True
-        if hasher is not None:
+        if hasher is not None and req.checksum is not None:
             if interrupted:
                 await writer.discard()
                 raise TusError(400, "body ended early; a checksummed chunk is kept only when complete")
@@ -249,18 +290,20 @@ class TusEngine:
         end = start + received
         if not interrupted and state.length is not None and end == state.length:
             await self._complete(state, writer, token, committed_offset)
-            return state
+            return state, False
         await writer.finish(final=False)
         if committed_offset != start and state.offset == committed_offset and not writer.consumed:
-            return state  # the body ended on a part boundary: its last part's commit saved it all
-        await self._commit(state, writer, token, committed_offset)
-        return state
+            return state, False  # the body ended on a part boundary: its last part's commit saved it all
+        await self._commit(state, writer, token, committed_offset, release=True)
+        return state, True
 
-    async def _commit(self, state: UploadState, writer: PartWriter, token: str, from_offset: int) -> None:
+    async def _commit(
+        self, state: UploadState, writer: PartWriter, token: str, from_offset: int, *, release: bool = False
+    ) -> None:
         now = self.clock.now()
         if state.state == "active":
             state.expires_at = now + self.settings.upload_ttl_seconds
-        if not await self.uploads.commit(state, token=token, from_offset=from_offset, now=now):
+        if not await self.uploads.commit(state, token=token, from_offset=from_offset, now=now, release=release):
             await writer.discard()
             raise TusError(409, "upload changed during this request; HEAD it and resume")
         if writer.consumed:

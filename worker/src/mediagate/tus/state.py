@@ -146,6 +146,44 @@ class UploadRepository:
         )
         return _from_row(rows[0]) if rows else None
 
+    async def lock_for_append(
+        self, upload_id: str, user_id: str, offset: int, token: str, now: float, stale_seconds: int
+    ) -> tuple[UploadState | None, bool]:
+        """A PATCH's first and only read: take the write lock when the upload can take bytes
+        at ``offset`` right now (the owner's, active, not expired, not full, the offset
+        matching, the lock free or stale), and return the row either way (``None`` when
+        there is none). One round trip instead of a read followed by a lock; a row
+        returned unlocked goes through the engine's usual checks, which say why.
+
+        The statement commits without waiting for its WAL flush (``synchronous_commit``
+        off for this transaction only): the lock is a lease, and a lock a database crash
+        forgot only makes the PATCH's own commit fail (409, the client resumes). Progress
+        commits stay synchronous, and a synchronous commit flushes everything before it."""
+        rows = await self.db.fetch(
+            f"""WITH locked AS (
+                  UPDATE uploads SET lock_token = $4, lock_heartbeat = to_timestamp($5::float8)
+                  WHERE id = $1 AND user_id = $2::uuid AND upload_offset = $3::bigint AND state = 'active'
+                    AND expires_at >= to_timestamp($5::float8)
+                    AND (upload_length IS NULL OR upload_offset < upload_length)
+                    AND (lock_token IS NULL
+                      OR lock_heartbeat < to_timestamp($5::float8) - make_interval(secs => $6::float8))
+                    AND set_config('synchronous_commit', 'off', true) IS NOT NULL
+                  RETURNING {_COLUMNS}, true AS locked)
+                SELECT * FROM locked
+                UNION ALL
+                SELECT {_COLUMNS}, false AS locked FROM uploads
+                WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM locked)""",
+            upload_id,
+            user_id,
+            offset,
+            token,
+            now,
+            stale_seconds,
+        )
+        if not rows:
+            return None, False
+        return _from_row(rows[0]), bool(rows[0]["locked"])
+
     async def heartbeat(self, upload_id: str, token: str, now: float) -> bool:
         n = await self.db.execute(
             "UPDATE uploads SET lock_heartbeat = to_timestamp($3::float8) WHERE id = $1 AND lock_token = $2",
@@ -162,12 +200,17 @@ class UploadRepository:
             token,
         )
 
-    async def commit(self, s: UploadState, *, token: str, from_offset: int, now: float) -> bool:
-        """Persist progress made under the lock. False when the lock or offset moved on."""
+    async def commit(self, s: UploadState, *, token: str, from_offset: int, now: float, release: bool = False) -> bool:
+        """Persist progress made under the lock. False when the lock or offset moved on.
+
+        ``release`` also gives the lock up in the same statement (a PATCH's last commit:
+        one round trip instead of two)."""
         n = await self.db.execute(
             """UPDATE uploads SET upload_offset = $3::bigint, upload_length = $4::bigint,
                  parts = $5::jsonb, staged = $6::jsonb, state = $7, expires_at = to_timestamp($8::float8),
-                 lock_heartbeat = to_timestamp($9::float8), updated_at = to_timestamp($9::float8)
+                 lock_heartbeat = CASE WHEN $11::boolean THEN NULL ELSE to_timestamp($9::float8) END,
+                 lock_token = CASE WHEN $11::boolean THEN NULL ELSE lock_token END,
+                 updated_at = to_timestamp($9::float8)
                WHERE id = $1 AND lock_token = $2 AND upload_offset = $10::bigint""",
             s.id,
             token,
@@ -179,6 +222,7 @@ class UploadRepository:
             s.expires_at,
             now,
             from_offset,
+            release,
         )
         return n == 1
 

@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
+import contextlib
 import fcntl
 import json
 import os
+import queue
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -87,7 +91,7 @@ def _concatenate(sources: list[tuple[Path, int, int]], target: Path) -> None:
                 raise StoreError(f"InvalidPart: {source.name} holds fewer bytes than recorded")
 
 
-WRITE_BATCH = 1024 * 1024  # body chunks are written in batches of about this size (one pwritev)
+IOV_MAX = 1024  # buffers per pwritev
 
 
 async def _flock(fd: int, timeout: float = 30.0) -> None:
@@ -104,7 +108,10 @@ async def _flock(fd: int, timeout: float = 30.0) -> None:
             waited += 0.05
 
 
-def _pwritev(fd: int, buffers: list[bytes | bytearray | memoryview], offset: int) -> None:
+Buffer = bytes | bytearray | memoryview
+
+
+def _pwritev(fd: int, buffers: list[Buffer], offset: int) -> None:
     while buffers:
         n = os.pwritev(fd, buffers, offset)
         offset += n
@@ -115,34 +122,117 @@ def _pwritev(fd: int, buffers: list[bytes | bytearray | memoryview], offset: int
             buffers[0] = memoryview(buffers[0])[n:]
 
 
+WAKE_BYTES = 1024 * 1024  # a part writer thread is woken once about this much is waiting
+
+
+class _PartFileWriter:
+    """One thread that writes one part's body at its offset while the body arrives.
+
+    The event loop appends chunks to a deque (atomic, no syscall) and wakes the thread
+    only when it sleeps and about ``WAKE_BYTES`` are waiting (or at the end); the thread
+    writes whatever has arrived with one ``pwritev``, so batches grow by themselves when
+    the disk is slower than the network. Before, every MiB cost a thread-pool submission,
+    a future and a wake-up of the event loop: under load the largest Python-level item
+    in the server's profile (every wake-up is a chance for the OS to switch threads while
+    the loop holds the GIL). The chunks are the body's own (held by the tus part writer
+    until the part is recorded), so waiting here costs no memory."""
+
+    def __init__(self, fd: int, offset: int) -> None:
+        # Its own descriptor (same open file, same flock): a caller that stops waiting
+        # (cancelled) and closes ``fd`` cannot make this thread write into a reused number.
+        self.fd = os.dup(fd)
+        self.offset = offset
+        self.chunks: collections.deque[Buffer] = collections.deque()
+        self.waiting = 0  # bytes appended since the thread was last woken
+        self.closed = False
+        self.sleeping = False
+        self.wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self.error: OSError | None = None
+        loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.thread = threading.Thread(target=self._run, args=(loop,), name="part-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._drain()
+        finally:
+            os.close(self.fd)
+            with contextlib.suppress(RuntimeError):  # the loop is gone (shutdown): nobody waits
+                loop.call_soon_threadsafe(_resolve, self.done)
+
+    def _drain(self) -> None:
+        offset = self.offset
+        while True:
+            batch: list[Buffer] = []
+            while self.chunks and len(batch) < IOV_MAX:
+                batch.append(self.chunks.popleft())
+            if batch:
+                size = sum(len(b) for b in batch)
+                if self.error is None:
+                    try:
+                        _pwritev(self.fd, batch, offset)
+                    except OSError as exc:  # e.g. ENOSPC: reported at the end, the rest is skipped
+                        self.error = exc
+                offset += size
+                continue
+            if self.closed and not self.chunks:
+                return  # ``closed`` is set after the last append: nothing can follow
+            self.sleeping = True
+            if self.chunks or self.closed:  # appended meanwhile: no wake-up may be lost
+                self.sleeping = False
+                continue
+            self.wake.get()
+
+    def write(self, chunk: Buffer) -> None:
+        self.chunks.append(chunk)
+        self.waiting += len(chunk)
+        if self.waiting >= WAKE_BYTES:
+            self._wake()
+
+    def _wake(self) -> None:
+        self.waiting = 0
+        if self.sleeping:
+            self.sleeping = False
+            self.wake.put(None)
+
+    async def close(self) -> None:
+        """Wait until every chunk written so far is on disk (or failed)."""
+        self.closed = True
+        self._wake()
+        await asyncio.shield(self.done)
+        if self.error is not None:
+            raise StoreError(f"could not write the part: {self.error}") from self.error
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 async def _write_at(fd: int, offset: int, data: bytes | ByteStream, size: int) -> None:
-    """Write exactly ``size`` bytes of ``data`` at ``offset``; chunks are gathered into
-    batches written by one ``pwritev`` each (no copy), in a thread so the server keeps
-    reading the socket meanwhile. Never writes past ``offset + size``."""
+    """Write exactly ``size`` bytes of ``data`` at ``offset``, in a thread while the
+    server keeps reading the socket (see :class:`_PartFileWriter`). Never writes past
+    ``offset + size``; returns only once every byte is written, also when ``data`` fails."""
     if isinstance(data, bytes | bytearray | memoryview):
         if len(data) != size:
             raise StoreError(f"body was {len(data)} bytes, declared {size}")
         await asyncio.to_thread(_pwritev, fd, [data], offset)
         return
-    written = 0
-    batch: list[bytes | bytearray | memoryview] = []
-    batched = 0
-    async for chunk in data:
-        if not isinstance(chunk, bytes | bytearray | memoryview):
-            chunk = bytes(chunk)  # a ByteChunk held elsewhere
-        if written + batched + len(chunk) > size:
-            raise StoreError(f"body is longer than the declared {size} bytes")
-        batch.append(chunk)
-        batched += len(chunk)
-        if batched >= WRITE_BATCH or len(batch) >= 512:
-            await asyncio.to_thread(_pwritev, fd, batch, offset + written)
-            written += batched
-            batch, batched = [], 0
-    if batch:
-        await asyncio.to_thread(_pwritev, fd, batch, offset + written)
-        written += batched
-    if written != size:
-        raise StoreError(f"body was {written} bytes, declared {size}")
+    writer = _PartFileWriter(fd, offset)
+    received = 0
+    try:
+        async for chunk in data:
+            if not isinstance(chunk, bytes | bytearray | memoryview):
+                chunk = bytes(chunk)  # a ByteChunk held elsewhere
+            if received + len(chunk) > size:
+                raise StoreError(f"body is longer than the declared {size} bytes")
+            received += len(chunk)
+            writer.write(chunk)
+    finally:
+        await writer.close()  # the fd stays open (and flocked) until the thread is done with it
+    if received != size:
+        raise StoreError(f"body was {received} bytes, declared {size}")
 
 
 ZEROCOPY = "http.response.zerocopy"  # ASGI extension: the server sends from a file descriptor
