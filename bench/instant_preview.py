@@ -27,12 +27,15 @@ import argparse
 import io
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
+import httpx
 import psycopg
 from PIL import Image
 
@@ -67,6 +70,17 @@ def make_clip(cache: Path, codec: str, seconds: int) -> Path:
         subprocess.run(["ffmpeg", "-v", "error", "-y", *src, *tone, *args, "-shortest", str(tmp)], check=True)
         tmp.rename(path)
     return path
+
+
+def discard(server: Server, user: str, db: str, file_id: str | None) -> None:
+    """Purge a measured file: its transcode stops (the processor sees the row gone)."""
+    if file_id:
+        httpx.delete(  # purged, not trashed: a trashed file's transcode goes on
+            f"{server.url}/api/files/{file_id}",
+            params={"permanent": "true"},
+            headers={"Authorization": f"Bearer {server.token(user)}"},
+        )
+    wait_idle(db)
 
 
 def wait_idle(db: str, timeout: float = 3600) -> None:
@@ -115,6 +129,37 @@ def first_frame(server: Server, user: str, clip: Path, watch: bool, duration: in
     return json.loads(lines[-1])
 
 
+def phases(db: str, r: dict) -> dict:
+    """Where the time to the first frame went, from the job's timestamps (same clock).
+
+    ``ingest``: last byte → job queued; ``queue``: queued → started; ``to_playable``: started →
+    the first rung published (HLS only); ``viewer``: the rest (status poll, signed link,
+    hls.js or the original's first Range reads, decode).
+    """
+    if not r.get("file_id") or not r.get("last_byte_at") or not r.get("first_frame_at"):
+        return {}
+    with psycopg.connect(db) as conn:
+        row = conn.execute(
+            """SELECT EXTRACT(EPOCH FROM created_at) * 1000, EXTRACT(EPOCH FROM started_at) * 1000,
+                      EXTRACT(EPOCH FROM playable_at) * 1000
+                 FROM processing_jobs WHERE file_id = %s ORDER BY created_at LIMIT 1""",
+            (r["file_id"],),
+        ).fetchone()
+    if not row:
+        return {}
+    last, created, started, playable = float(r["last_byte_at"]), *(float(x) if x else None for x in row)
+    out = {"ingest_ms": round(created - last) if created else None}
+    if created and started:
+        out["queue_ms"] = round(started - created)
+    if r.get("engine_at_first_frame") != "direct" and started and playable:
+        out["to_playable_ms"] = round(playable - started)
+        out["viewer_ms"] = round(float(r["first_frame_at"]) - playable)
+    else:
+        out["viewer_ms"] = round(float(r["first_frame_at"]) - last)
+    out["viewer_open_ms"] = r.get("viewer_open_after_last_byte_ms")
+    return out
+
+
 def jpeg_under_load(server: Server, db: str, user: str, cache: Path) -> dict:
     video = make_clip(cache, "h264", 30).read_bytes()
     ids = [upload(server, user, video, f"load-{i}-{uuid.uuid4().hex[:6]}.mp4") for i in range(3)]
@@ -156,40 +201,58 @@ def main() -> None:
     ap.add_argument("--rungs", default="1080,720,480")
     ap.add_argument("--preset", default="veryfast")
     ap.add_argument("--skip-jpeg", action="store_true")
+    ap.add_argument("--cache", help="directory keeping the generated clips between runs")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; clips are interleaved within each round")
+    ap.add_argument("--keep", action="store_true", help="let each transcode finish instead of deleting the file")
     args = ap.parse_args()
     subprocess.run(["npm", "run", "--silent", "build"], cwd=FRONTEND, check=True, capture_output=True)
-    cache = shared_tmpdir("mediagate-bench-clips-")
+    cache = Path(args.cache) if args.cache else shared_tmpdir("mediagate-bench-clips-")
+    cache.mkdir(parents=True, exist_ok=True)
     artifacts = shared_tmpdir("mediagate-bench-instant-")
     pg = Postgres()
+    data_dir = shared_tmpdir("mediagate-bench-")
     server = processor = None
     try:
         db = pg.create_database("bench_instant")
-        server = Server(db, shared_tmpdir("mediagate-bench-"), env={"FRONTEND_DIR": str(FRONTEND / "dist")}).start()
+        server = Server(db, data_dir, env={"FRONTEND_DIR": str(FRONTEND / "dist")}).start()
         env = {"HLS_RUNGS": args.rungs, "VIDEO_PRESET": args.preset, "LOG_LEVEL": "WARNING"}
         processor = Processor(server, env=env).start()
         user = str(uuid.uuid4())
         print(f"ladder {args.rungs}, preset {args.preset}, cores {os.cpu_count()}", flush=True)
-        for seconds in [int(s) for s in args.durations.split(",") if s.strip()]:
-            for codec in args.codecs.split(","):
-                clip = make_clip(cache, codec, seconds)
-                wait_idle(db)
-                before = load()
-                r = first_frame(server, user, clip, args.watch, seconds, artifacts)
-                fields = {
-                    k: r.get(k)
-                    for k in (
-                        "first_frame_after_last_byte_ms",
-                        "engine_at_first_frame",
-                        "status_at_first_frame",
-                        "progress_at_first_frame",
-                        "stalls",
-                        "stall_ms",
-                        "watched_to",
-                        "error",
+        samples: dict[str, list[float]] = {}
+        for rnd in range(args.repeat):
+            for seconds in [int(s) for s in args.durations.split(",") if s.strip()]:
+                for codec in args.codecs.split(","):
+                    clip = make_clip(cache, codec, seconds)
+                    wait_idle(db)
+                    before = load()
+                    r = first_frame(server, user, clip, args.watch, seconds, artifacts)
+                    fields = {
+                        k: r.get(k)
+                        for k in (
+                            "first_frame_after_last_byte_ms",
+                            "engine_at_first_frame",
+                            "status_at_first_frame",
+                            "progress_at_first_frame",
+                            "stalls",
+                            "stall_ms",
+                            "watched_to",
+                            "error",
+                        )
+                        if r.get(k) is not None
+                    }
+                    fields["phases"] = phases(db, r)
+                    if r.get("first_frame_after_last_byte_ms") is not None:
+                        samples.setdefault(f"{seconds} s {codec}", []).append(r["first_frame_after_last_byte_ms"])
+                    print(
+                        f"[{rnd + 1}] {seconds:4d} s {codec:6s} (load {before:.2f}): {json.dumps(fields)}", flush=True
                     )
-                    if r.get(k) is not None
-                }
-                print(f"{seconds:4d} s {codec:6s} (load {before:.2f}): {json.dumps(fields)}", flush=True)
+                    if args.keep:
+                        wait_idle(db)
+                    else:
+                        discard(server, user, db, r.get("file_id"))
+        for name, values in samples.items():
+            print(f"median first frame {name}: {statistics.median(values):.0f} ms of {sorted(values)}", flush=True)
         if not args.skip_jpeg:
             wait_idle(db)
             print(f"JPEG while 3 videos process: {json.dumps(jpeg_under_load(server, db, user, cache))}", flush=True)
@@ -199,6 +262,7 @@ def main() -> None:
         if server:
             server.stop()
         pg.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)  # the uploads and outputs (clips stay in --cache)
 
 
 if __name__ == "__main__":

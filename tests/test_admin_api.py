@@ -269,3 +269,91 @@ def test_retry_a_job_the_processor_failed(admin_server):
     finally:
         processor.stop()
     assert again["attempts"] == 2 and again["processing_status"] == "failed"
+
+
+def test_stats_on_the_cloudflare_wiring(admin_server, tmp_path):
+    """Cloudflare's QueueStats answers from processing_jobs (Queues cannot be counted from a
+    Worker): depth = jobs not yet acked, dead letters = jobs the dead-letter consumer got.
+    The local queue tables are not read (rows put there are ignored)."""
+    import asyncio
+
+    from mediagate.adapters.cloudflare.queue_stats import JobTableQueueStats
+    from mediagate.adapters.local.fs_store import LocalObjectStore
+    from mediagate.adapters.local.pg_queue import PostgresQueue
+    from mediagate.adapters.local.postgres import PostgresDatabase
+    from mediagate.api.app import create_app
+    from mediagate.config import Settings
+    from mediagate.file_status import FileStatus
+    from mediagate.services import Services
+
+    srv = admin_server
+    lost, _ = insert_job(srv, "queued", file_type="image")
+    insert_job(srv, "queued")
+    insert_job(srv, "processing")
+    insert_job(srv, "completed", finished_ago=60)
+    broken, broken_file = insert_job(srv, "failed", error="decoder said no", finished_ago=30)
+    sql(srv, "INSERT INTO queue_messages (queue, body) VALUES (%s, '{}'), (%s, '{}')", QUEUE, QUEUE)
+
+    async def go() -> dict:
+        db = PostgresDatabase(db_url(srv), max_size=2)
+        await db.open()
+        try:
+            rows = sql(
+                srv,
+                "SELECT id::text AS job, file_id::text AS file FROM processing_jobs WHERE id IN (%s, %s)",
+                lost,
+                broken,
+            )
+            status = FileStatus(db)
+            for row in rows:  # what the dead-letter queue's consumer does per message
+                await status.dead_lettered({"job_id": row["job"], "file_id": row["file"]}, 3)
+            services = Services(
+                settings=Settings(jwt_secret=srv.env["JWT_SECRET"]),
+                store=LocalObjectStore(tmp_path),
+                db=db,
+                queue=PostgresQueue(db, "unused"),
+                queue_stats=JobTableQueueStats(db),
+            )
+            transport = httpx.ASGITransport(app=create_app(services))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                r = await client.get("/api/admin/stats", headers=admin(srv))
+                assert r.status_code == 200, r.text
+                return r.json()
+        finally:
+            await db.close()
+
+    stats = asyncio.run(go())
+    assert stats["dead_letters"] == 2
+    assert stats["queue_depth"] == 2  # one queued + one processing: the dead-lettered one is failed now
+    assert stats["jobs_by_status"] == {"queued": 1, "processing": 1, "completed": 1, "failed": 2}
+    [lost_row] = sql(
+        srv,
+        "SELECT j.status, f.processing_status, f.processing_error FROM processing_jobs j "
+        "JOIN files f ON f.id = j.file_id WHERE j.id = %s",
+        lost,
+    )
+    assert lost_row["status"] == "failed" and lost_row["processing_status"] == "failed"
+    assert "dead-lettered" in lost_row["processing_error"]
+    [broken_row] = sql(srv, "SELECT processing_error FROM files WHERE id = %s", broken_file)
+    assert broken_row["processing_error"] == "decoder said no"  # already settled: left as it was
+
+
+def test_deleting_a_file_purges_its_queued_messages_through_the_queue(admin_server):
+    """Locally the queue can drop a deleted file's message (FileMessagePurge); other files keep theirs."""
+    srv = admin_server
+    user = str(uuid.uuid4())
+    _, gone_file = insert_job(srv, "queued", user=user)
+    _, kept_file = insert_job(srv, "queued", user=user)
+    for file_id in (gone_file, kept_file):
+        sql(
+            srv,
+            "INSERT INTO queue_messages (queue, body) VALUES (%s, %s::jsonb)",
+            QUEUE,
+            json.dumps({"file_id": file_id}),
+        )
+    r = httpx.delete(srv.url + f"/api/files/{gone_file}?permanent=true", headers=auth(srv.token(user)))
+    assert r.status_code in (200, 204), r.text
+    left = sql(srv, "SELECT body->>'file_id' AS f FROM queue_messages")
+    assert [row["f"] for row in left] == [kept_file]
+    stats = httpx.get(srv.url + "/api/admin/stats", headers=admin(srv)).json()
+    assert stats["queue_depth"] == 1

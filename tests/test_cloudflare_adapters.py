@@ -37,6 +37,7 @@ import pytest
 from mediagate.adapters.cloudflare import asgi_bridge, ffi
 from mediagate.adapters.cloudflare.neon_http import NeonDbError, NeonHttpDatabase, make_httpx_fetch, prepare_value
 from mediagate.adapters.cloudflare.queue_producer import CloudflareQueue, QueueSendError
+from mediagate.adapters.cloudflare.queue_stats import JobTableQueueStats
 from mediagate.adapters.cloudflare.r2_store import R2ObjectStore
 from mediagate.adapters.cloudflare.worker import build_services
 from mediagate.adapters.local.fs_store import LocalObjectStore
@@ -411,6 +412,7 @@ def test_signed_downloads_send_r2_streams_with_the_same_headers(tmp_path):
                 store=store,
                 db=SimpleNamespace(),
                 queue=CloudflareQueue(FakeQueue()),
+                queue_stats=JobTableQueueStats(SimpleNamespace()),
                 clock=clock,
                 direct_send=store if direct else None,
             )
@@ -778,7 +780,13 @@ ODD_SIZES = [700_001, 2 * MIB + 3, 3 * MIB + 5, 1, 5 * MIB + 7]  # then the rest
 async def _run_tus_flow(db: Database, tmp_path: Path) -> tuple[Services, FakeR2Bucket, FakeQueue]:
     store, bucket = _r2(tmp_path)
     queue_binding = FakeQueue()
-    services = Services(settings=_settings(), store=store, db=db, queue=CloudflareQueue(queue_binding))
+    services = Services(
+        settings=_settings(),
+        store=store,
+        db=db,
+        queue=CloudflareQueue(queue_binding),
+        queue_stats=JobTableQueueStats(db),
+    )
     app = create_app(services)
     user_id = str(uuid.uuid4())
     token = issue_token(SECRET, user_id)
@@ -842,7 +850,13 @@ def test_tus_patches_through_the_bridge_keep_bytes_in_js(fresh_database_url, tmp
         await db.open()
         try:
             store, bucket = _r2(tmp_path)
-            services = Services(settings=_settings(), store=store, db=db, queue=CloudflareQueue(FakeQueue()))
+            services = Services(
+                settings=_settings(),
+                store=store,
+                db=db,
+                queue=CloudflareQueue(FakeQueue()),
+                queue_stats=JobTableQueueStats(db),
+            )
             app = create_app(services)
             token = issue_token(SECRET, str(uuid.uuid4()))
             auth = {"Authorization": f"Bearer {token}"}
@@ -923,7 +937,12 @@ def test_tus_engine_on_r2_with_neon_http(fresh_database_url, tmp_path):
             store, bucket = _r2(tmp_path / "second")
             clock = FakeClock()
             services = Services(
-                settings=_settings(), store=store, db=neon.db, queue=CloudflareQueue(FakeQueue()), clock=clock
+                settings=_settings(),
+                store=store,
+                db=neon.db,
+                queue=CloudflareQueue(FakeQueue()),
+                queue_stats=JobTableQueueStats(neon.db),
+                clock=clock,
             )
             token = issue_token(SECRET, str(uuid.uuid4()))
             app = create_app(services)
@@ -975,7 +994,14 @@ def test_processing_webhook_is_recorded_and_applied_together_over_neon_http(fres
         )
         settings = Settings(jwt_secret=SECRET, webhook_secret=secret)
         store, _bucket = _r2(tmp_path)
-        app = create_app(Services(settings=settings, store=store, db=db, queue=CloudflareQueue(FakeQueue())))
+        services = Services(
+            settings=settings,
+            store=store,
+            db=db,
+            queue=CloudflareQueue(FakeQueue()),
+            queue_stats=JobTableQueueStats(db),
+        )
+        app = create_app(services)
         event = json.dumps({"id": "evt-neon-1", "file_id": file["id"]}).encode()
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         try:
@@ -1055,7 +1081,7 @@ def test_worker_entry_builds_once_and_runs_cleanup(entry_module, fresh_database_
             (app1, req1, _), (app2, _, _) = entry_module.served
             assert app1 is app2 and req1 == "request-1"  # one app per isolate
             services = app1.state.services
-            assert services.store.bucket is bucket and services.queue.binding is jobs
+            assert services.store.bucket is bucket and services.queue.queues["fast"].binding is jobs
             assert services.settings.part_size == 5 * MIB and services.settings.upload_ttl_seconds == 600
             assert services.db.endpoint == NEON_URL
 
@@ -1083,3 +1109,18 @@ def test_worker_env_requires_database_url():
         build_services(env)
     with pytest.raises(ValueError, match="JWT_SECRET"):
         build_services(SimpleNamespace(DATABASE_URL="postgresql://u@h/db"))
+
+
+def test_the_video_lane_binding_is_named_by_config_never_probed(tmp_path):
+    """VIDEO_QUEUE_BINDING names the video lane's producer; a named binding that is missing
+    fails the wiring instead of silently sending videos to the fast lane."""
+    _store, bucket = _r2(tmp_path)
+    fast, video = FakeQueue(), FakeQueue()
+    base = {"BUCKET": bucket, "JOBS": fast, "JWT_SECRET": SECRET, "DATABASE_URL": "postgresql://u:p@h/db"}
+    services = build_services(SimpleNamespace(**base, VIDEO_QUEUE_BINDING="JOBS_VIDEO", JOBS_VIDEO=video))
+    assert services.queue.queues["video"].binding is video and services.queue.queues["fast"].binding is fast
+    assert isinstance(services.queue_stats, JobTableQueueStats) and services.purge is None
+    shared = build_services(SimpleNamespace(**base, JOBS_VIDEO=video))  # not configured: not used
+    assert shared.queue.queues["video"].binding is fast
+    with pytest.raises(ValueError, match="VIDEO_QUEUE_BINDING"):
+        build_services(SimpleNamespace(**base, VIDEO_QUEUE_BINDING="JOBS_VIDEO"))

@@ -44,6 +44,20 @@ def test_decide():
     assert decide("j", 502, None, None, SETTINGS).delay_seconds == 30
     bad = decide("j", 422, None, {"detail": "job message lacks job_id"}, SETTINGS)
     assert (bad.action, bad.delay_seconds, bad.reason) == ("retry", 0, "job message lacks job_id")
+    # the processor's explicit outcome (mediagate.contracts.JobOutcome) in its answer
+    said = {"ok": True, "outcome": {"action": "dead", "delay_seconds": 0, "reason": "gave up"}}
+    dead = decide("j", 200, None, said, SETTINGS)
+    assert (dead.action, dead.reason) == ("dead", "gave up")
+    acked = {"ok": True, "outcome": {"action": "ack", "delay_seconds": 0, "reason": ""}}
+    assert decide("j", 200, None, acked, SETTINGS).action == "ack"
+
+
+def test_a_dead_outcome_is_retried_at_once_so_queues_dead_letters_it():
+    """Queues has no dead-letter call: on the last delivery a plain retry moves the message."""
+    message = FakeMessage({"job_id": "j"}, attempts=3)
+    consumer = QueueConsumer.__new__(QueueConsumer)
+    run(consumer.settle(message, decide("j", 200, None, {"outcome": {"action": "dead"}}, SETTINGS)))
+    assert message.settled == ("retry", None)
 
 
 def test_instance_name_is_stable_and_spread():

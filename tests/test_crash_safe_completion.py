@@ -43,7 +43,7 @@ def _rows_of(database_url: str, upload_id: str) -> tuple[int, list[tuple[str | N
         ).fetchall()
         messages = conn.execute(
             """SELECT count(*) FROM queue_messages q JOIN files f ON q.body->>'file_id' = f.id::text
-               WHERE f.upload_id = %s""",
+               WHERE f.upload_id = %s AND q.body->>'step' IS NULL""",  # not a video's poster message
             (upload_id,),
         ).fetchone()[0]
     return files, jobs, messages

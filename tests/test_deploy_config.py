@@ -81,7 +81,9 @@ def test_bindings_match_the_adapters():
     assert bucket["binding"] == "BUCKET" and "env.BUCKET" in worker_py
     assert producer["binding"] == "JOBS" and "env.JOBS" in worker_py
     # the video lane: its own queue, named as mediagate.jobs.lane_queue names it
-    assert video_producer["binding"] == "JOBS_VIDEO" and '"JOBS_VIDEO"' in worker_py
+    # named by explicit config (VIDEO_QUEUE_BINDING), never probed for
+    assert video_producer["binding"] == WRANGLER["vars"]["VIDEO_QUEUE_BINDING"] == "JOBS_VIDEO"
+    assert '"VIDEO_QUEUE_BINDING"' in worker_py and "JOBS_VIDEO" not in worker_py.split('"""', 2)[2]
     assert video_producer["queue"] == lane_queue(producer["queue"], "video")
     assert WRANGLER["vars"]["R2_BUCKET"] == bucket["bucket_name"]
     assert WRANGLER["vars"]["QUEUE_NAME"] == producer["queue"]

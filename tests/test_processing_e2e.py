@@ -273,6 +273,36 @@ def test_lanes_quick_work_never_waits_behind_videos(stack, processor, user_id, t
     assert not queues  # every message of both lanes was acked
 
 
+def test_a_queued_videos_poster_comes_from_the_fast_lane(stack, processor, user_id, tmp_path):
+    """With the only video slot busy, the second video's poster is made by its fast-lane poster
+    message at once (its job still queued), and the transcode later keeps the same outputs."""
+    server, db = stack
+    data = make_video(tmp_path / "busy.mp4", seconds=20, size="1280x720")
+    processor({"HLS_RUNGS": "720,360", "VIDEO_CONCURRENCY": "1", "MAX_CONCURRENCY": "2"})
+    first = upload(server, user_id, data, "busy-first.mp4")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and file_row(db, first)["processing_status"] != "processing":
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    second = upload(server, user_id, data, "busy-second.mp4")
+    row = file_row(db, second)
+    while time.monotonic() - t0 < 30 and not (row and row["thumbnail_key"]):
+        time.sleep(0.05)
+        row = file_row(db, second)
+    waited = time.monotonic() - t0
+    assert row["thumbnail_key"], "no early poster for the queued video"
+    assert row["processing_status"] == "pending" and row["started_at"] is None, "the poster waited for a video slot"
+    assert file_row(db, first)["processing_status"] == "processing"
+    assert waited < 15, f"early poster took {waited:.1f} s"
+    assert row["metadata"]["media"]["direct_play"] is True and row["metadata"]["media"]["duration"] > 19
+    assert store_path(server, row["thumbnail_key"]).read_bytes()[:3] == b"\xff\xd8\xff"
+    done = [wait_done(db, i, timeout=300) for i in (first, second)]
+    assert all(r["processing_status"] == "completed" for r in done)
+    assert done[1]["thumbnail_key"] == row["thumbnail_key"] and done[1]["preview_key"] == row["preview_key"]
+    with psycopg.connect(db) as conn:
+        assert not conn.execute("SELECT queue FROM queue_messages").fetchall()  # poster messages acked
+
+
 def test_killed_processor_job_is_redelivered_and_completes(stack, processor, user_id, tmp_path):
     server, db = stack
     data = make_video(tmp_path / "long.mp4", seconds=12, size="960x540")
@@ -350,9 +380,13 @@ def test_push_delivery_endpoint(stack, processor, user_id):
         == 413
     )
     assert file_row(db, upload_id)["processing_status"] == "pending"
+    assert httpx.get(proc.url + "/healthz").json()["processed"] == 0
     r = push(proc, body)
     assert r.status_code == 200, r.text
+    assert r.json()["outcome"]["action"] == "ack"
     assert file_row(db, upload_id)["processing_status"] == "completed"
+    # pushed jobs run in the service's one Runner: its counters are the production ones
+    assert httpx.get(proc.url + "/healthz").json()["processed"] == 1
     assert push(proc, {"job_id": "x"}).status_code == 422
     raw = b"not json"
     assert (
@@ -361,6 +395,31 @@ def test_push_delivery_endpoint(stack, processor, user_id):
         ).status_code
         == 400
     )
+
+
+def test_push_answers_the_jobs_outcome(stack, processor, user_id):
+    """The same outcome the pull loop applies to its lease: retry after N s, then dead."""
+    server, db = stack
+    proc = processor({"PULL_ENABLED": "0", "QUEUE_MAX_ATTEMPTS": "3", "RETRY_BASE_DELAY": "4"})
+    upload_id = upload(server, user_id, jpeg_with_orientation(32, 32, 1), "vanishing.jpg")
+    row = file_row(db, upload_id)
+    store_path(server, row["original_key"]).unlink()  # a transient failure: not the media's fault
+    with psycopg.connect(db) as conn:
+        body = conn.execute(
+            "SELECT body FROM queue_messages WHERE body->>'file_id' = %s", (str(row["id"]),)
+        ).fetchone()[0]
+    first = push(proc, body, attempts=1)
+    assert first.status_code == 503 and first.headers["Retry-After"] == "4"
+    assert first.json()["outcome"]["action"] == "retry" and first.json()["detail"]["retry_after"] == 4
+    assert file_row(db, upload_id)["job_status"] == "queued"
+    second = push(proc, body, attempts=2)
+    assert second.status_code == 503 and second.headers["Retry-After"] == "8"  # backoff doubles
+    last = push(proc, body, attempts=3)
+    assert last.status_code == 200 and last.json()["outcome"]["action"] == "dead"
+    assert "missing" in last.json()["outcome"]["reason"]
+    row = file_row(db, upload_id)
+    assert row["processing_status"] == "failed" and row["job_status"] == "failed"
+    assert httpx.get(proc.url + "/healthz").json()["processed"] == 0
 
 
 def test_a_job_naming_another_users_object_processes_its_own_file(stack, processor, user_id):
@@ -449,7 +508,7 @@ def test_user_webhook_gets_signed_events(stack, processor, user_id):
 def test_deleting_a_file_while_its_job_runs_discards_the_outputs(stack, processor, user_id, tmp_path):
     server, db = stack
     proc = processor({"VIDEO_PRESET": "veryfast", "HLS_RUNGS": "540,360"})
-    upload_id = upload(server, user_id, make_video(tmp_path / "doomed.mp4", seconds=12, size="960x540"), "doomed.mp4")
+    upload_id = upload(server, user_id, make_video(tmp_path / "doomed.mp4", seconds=40, size="960x540"), "doomed.mp4")
     deadline = time.monotonic() + 60
     row = None
     while time.monotonic() < deadline:
@@ -464,10 +523,13 @@ def test_deleting_a_file_while_its_job_runs_discards_the_outputs(stack, processo
     )
     assert r.status_code == 204
     derived = server.data_dir / "store" / "objects" / "derived" / file_id
-    deadline = time.monotonic() + 120
+    deleted_at = time.monotonic()
+    deadline = deleted_at + 120
     while time.monotonic() < deadline and proc.health()["running"]:
         time.sleep(0.3)
     assert proc.health()["running"] == 0
+    # the transcode stopped (progress checks see the file gone), not ran its 40 s clip to the end
+    assert time.monotonic() - deleted_at < 15, "the deleted file's transcode ran on"
     leftovers = [p for p in derived.rglob("*") if p.is_file()] if derived.exists() else []
     assert leftovers == [], f"outputs of a deleted file survived: {leftovers[:5]}"
     assert not store_path(server, row["original_key"]).exists()
@@ -532,12 +594,13 @@ def test_worker_store_without_a_grant_fails_the_job_with_the_reason(grant_stack,
         assert "storage" in body
         bare = {k: v for k, v in body.items() if k != "storage"}
         r = push(proc, bare, attempts=3)
-        assert r.status_code == 503  # retried by the queue, but this was the last attempt
+        # the last attempt: the outcome is dead (the consumer's retry then dead-letters it)
+        assert r.status_code == 200 and r.json()["outcome"]["action"] == "dead"
         row = file_row(db, upload_id)
         assert row["processing_status"] == "failed" and "storage grant" in row["processing_error"]
         # The same message with its grant goes through push delivery.
         r = push(proc, body)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200 and r.json()["outcome"]["action"] == "ack", r.text
         assert file_row(db, upload_id)["processing_status"] == "completed"
     finally:
         proc.stop()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from mediagate.adapters.local.fs_store import LocalObjectStore
-from mediagate.adapters.local.pg_queue import PostgresQueue
+from mediagate.adapters.local.pg_queue import PostgresQueue, PostgresQueueStats
 from mediagate.adapters.local.postgres import PostgresDatabase
 from mediagate.auth import Principal
 from mediagate.config import Settings
@@ -56,6 +56,7 @@ async def _services(database_url: str, root: Path, *, batch: int = 1000) -> Serv
         store=store,
         db=db,
         queue=PostgresQueue(db, "sweep-test"),
+        queue_stats=PostgresQueueStats(db, ["sweep-test"]),
         lister=store,
         multipart_lister=store,
     )

@@ -59,7 +59,9 @@ def fetch_one(database_url: str, sql: str, *params: Any) -> dict[str, Any] | Non
 
 FILE_SQL = "SELECT *, id::text AS id, user_id::text AS user_id FROM files WHERE upload_id = %s"
 JOB_SQL = "SELECT *, id::text AS id, file_id::text AS file_id FROM processing_jobs WHERE file_id = %s::uuid"
-MESSAGE_SQL = "SELECT id::text AS id, queue, body FROM queue_messages WHERE body->>'file_id' = %s"
+MESSAGE_SQL = (  # the job's message, not a video's fast-lane poster message
+    "SELECT id::text AS id, queue, body FROM queue_messages WHERE body->>'file_id' = %s AND body->>'step' IS NULL"
+)
 
 
 def ingested(database_url: str, upload_id: str, timeout: float = 10) -> dict[str, Any]:

@@ -359,7 +359,7 @@ def test_delivery_resolves_checks_and_pins(postgres, receivers):
 def test_a_dead_lettered_job_queues_processing_failed_with_its_status_change(fresh_database_url):
     """The Worker's dead-letter consumer is a status writer too: its one statement queues the event."""
     from mediagate.adapters.local.postgres import PostgresDatabase
-    from mediagate.dead_letters import fail_dead_letter
+    from mediagate.file_status import FileStatus
 
     user = str(uuid.uuid4())
     with psycopg.connect(fresh_database_url, autocommit=True) as conn:
@@ -382,7 +382,8 @@ def test_a_dead_lettered_job_queues_processing_failed_with_its_status_change(fre
         await db.open()
         try:
             message = {"job_id": job_id, "file_id": file_id}
-            return [await fail_dead_letter(db, message, 3), await fail_dead_letter(db, message, 3)]
+            status = FileStatus(db)
+            return [await status.dead_lettered(message, 3), await status.dead_lettered(message, 3)]
         finally:
             await db.close()
 

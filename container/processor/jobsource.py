@@ -1,7 +1,8 @@
 """Where the pull loop gets jobs: the local Postgres queue (``make dev``, tests).
 
-A source gives leased messages that must be acked, retried with a delay, or (after the
-last attempt) dead-lettered; ``extend`` keeps a long job's lease alive. On Cloudflare the
+A source gives leased messages that the runner settles with its :class:`JobOutcome`
+(:func:`apply_outcome`): acked, retried with a delay, or dead-lettered; ``extend`` keeps a
+long job's lease alive. On Cloudflare the
 processor does not pull: the Worker's queue consumer pushes each job to ``POST /jobs``
 (``PULL_ENABLED=0``), so there is no Cloudflare source here.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mediagate.adapters.local.pg_queue import PostgresQueue
+from mediagate.contracts import ACK, DEAD, JobOutcome
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,19 @@ class JobSource(Protocol):
 
     async def retry(self, lease_id: str, delay_seconds: float, reason: str) -> None: ...
 
+    async def dead_letter(self, lease_id: str, reason: str) -> None: ...
+
     async def extend(self, lease_id: str, visibility_timeout: float) -> None: ...
+
+
+async def apply_outcome(source: JobSource, lease: Lease, outcome: JobOutcome) -> None:
+    """Settle a pulled lease as the runner decided."""
+    if outcome.action == ACK:
+        await source.ack(lease.lease_id)
+    elif outcome.action == DEAD:
+        await source.dead_letter(lease.lease_id, outcome.reason)
+    else:
+        await source.retry(lease.lease_id, outcome.delay_seconds, outcome.reason)
 
 
 class PostgresJobSource(JobSource):
@@ -44,6 +58,9 @@ class PostgresJobSource(JobSource):
 
     async def retry(self, lease_id: str, delay_seconds: float, reason: str) -> None:
         await self.queue.retry(lease_id, delay_seconds=delay_seconds, reason=reason)
+
+    async def dead_letter(self, lease_id: str, reason: str) -> None:
+        await self.queue.dead_letter(lease_id, reason)
 
     async def extend(self, lease_id: str, visibility_timeout: float) -> None:
         await self.queue.extend(lease_id, visibility_timeout)

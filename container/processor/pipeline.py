@@ -16,18 +16,22 @@ import logging
 import posixpath
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .media.poster import Poster
 from .media.result import MediaError, ProcessResult
 from .media.video import output_content_type
 from .settings import ProcessorSettings
 from .status import StatusStore
-from .storage import JobStores
+from .storage import JobStores, ProcessorStore
 
 log = logging.getLogger("processor.pipeline")
 
+#: Progress is recorded (and the file's existence checked) at least this often while encoding.
+PROGRESS_EVERY_S = 2.0
 #: Probe facts recorded with the early poster (the list item and viewer read them).
 EARLY_MEDIA_KEYS = ("duration", "width", "height", "display_width", "display_height", "direct_play")
 
@@ -44,7 +48,7 @@ def run_media(
     on_progress: Callable[[float], None],
     on_first_playable: Callable[[str], None],
     on_publish: Callable[[list[tuple[str, Path]]], None] | None = None,
-    on_poster: Callable[[Any, dict], None] | None = None,
+    on_poster: Callable[[Poster, dict[str, Any]], None] | None = None,
 ) -> ProcessResult:
     """Pick and run the processor for this file (blocking; call in a thread)."""
     file_type = message.get("file_type")
@@ -81,11 +85,68 @@ def run_media(
     return ProcessResult(outputs=[], metadata={"note": "stored as-is; download only"})
 
 
+def early_poster(src: Path, out_dir: Path) -> tuple[Poster, dict[str, Any]]:
+    """Probe + one-frame poster of a video, nothing else (the fast lane's poster step)."""
+    from .media.poster import make_poster
+    from .media.probe import probe_video
+
+    info = probe_video(src)
+    return make_poster(src, out_dir, info), info
+
+
 class Pipeline:
     def __init__(self, settings: ProcessorSettings, stores: JobStores, status: StatusStore) -> None:
         self.settings = settings
         self.stores = stores  # per job: with STORE_BACKEND=worker, the job's own grant
         self.status = status
+
+    async def publish_poster(
+        self,
+        store: ProcessorStore,
+        prefix: str,
+        file_id: str,
+        out_dir: Path,
+        poster: Poster,
+        info: dict[str, Any],
+        *,
+        early: bool = False,
+    ) -> bool:
+        """Upload the poster and record it (``early``: only if the file has none yet)."""
+        if early and not await self.status.poster_pending(file_id):
+            return False
+        for o in poster.outputs:
+            await store.upload(out_dir / o.path, prefix + o.path, output_content_type(o.path))
+        fields = {
+            "preview_key": prefix + poster.preview,
+            "thumbnail_key": prefix + poster.thumbnail,
+            "placeholder": poster.placeholder,
+        }
+        media = {k: info.get(k) for k in EARLY_MEDIA_KEYS}
+        return await self.status.poster(file_id, fields, media, only_if_missing=early)
+
+    async def poster(self, message: dict[str, Any]) -> bool:
+        """The fast lane's poster step of a queued video (see ``mediagate.contracts.poster_message``).
+
+        Skipped (False) once the transcode has started or the file has a thumbnail: the
+        transcode makes its own poster a second into the job, so this one only matters while
+        the video waits for a video-lane slot. Made without a LUT (a LOG video's early poster
+        is ungraded until the transcode replaces it)."""
+        file_id, prefix = message["file_id"], message["output_prefix"]
+        if message.get("file_type") != "video" or not await self.status.poster_pending(
+            file_id, job_id=message["job_id"]
+        ):
+            return False
+        store = self.stores.for_job(message)
+        work = Path(tempfile.mkdtemp(prefix="mediagate-poster-"))
+        try:
+            src = work / ("original" + posixpath.splitext(message.get("filename") or "")[1].lower()[:10])
+            await store.download(message["object_key"], src)
+            out_dir = work / "out"
+            out_dir.mkdir()
+            poster, info = await asyncio.to_thread(early_poster, src, out_dir)
+            return await self.publish_poster(store, prefix, file_id, out_dir, poster, info, early=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     async def run(self, message: dict[str, Any]) -> dict[str, Any]:
         """Process one job message; returns the completion fields. Raises MediaError for bad media."""
@@ -103,12 +164,19 @@ class Pipeline:
                 raise MediaError("the file is empty (0 bytes)")
             out_dir = work / "out"
             out_dir.mkdir()
-            last = {"pct": -10.0}
+            last = {"pct": -10.0, "at": time.monotonic()}
 
             def on_progress(pct: float) -> None:
-                if pct - last["pct"] >= 5 or pct >= 100:
-                    last["pct"] = pct
-                    asyncio.run_coroutine_threadsafe(self.status.progress(job_id, file_id, pct), loop).result(30)
+                # every 5 % or 2 s: the list shows progress, and a file deleted meanwhile stops
+                # its transcode (Cancelled kills the encoders) instead of burning the CPU to the end
+                now = time.monotonic()
+                if pct - last["pct"] >= 5 or pct >= 100 or now - last["at"] >= PROGRESS_EVERY_S:
+                    last.update(pct=pct, at=now)
+                    alive = asyncio.run_coroutine_threadsafe(self.status.progress(job_id, file_id, pct), loop).result(
+                        30
+                    )
+                    if not alive:
+                        raise Cancelled(f"file {file_id} was deleted during processing")
 
             published: set[str] = set()  # segments are uploaded once, never rewritten
 
@@ -127,22 +195,25 @@ class Pipeline:
             def on_first_playable(playlist: str) -> None:
                 in_loop(self.status.playable(job_id, file_id, prefix + playlist))
 
-            def on_poster(poster: Any, info: dict) -> None:
-                async def publish() -> None:
-                    await upload_all([(o.path, out_dir / o.path) for o in poster.outputs])
-                    fields = {
-                        "preview_key": prefix + poster.preview,
-                        "thumbnail_key": prefix + poster.thumbnail,
-                        "placeholder": poster.placeholder,
-                    }
-                    media = {k: info.get(k) for k in EARLY_MEDIA_KEYS}
-                    await self.status.poster(file_id, fields, media)
+            def on_poster(poster: Poster, info: dict[str, Any]) -> None:
+                in_loop(self.publish_poster(store, prefix, file_id, out_dir, poster, info))
+                published.update(o.path for o in poster.outputs)
 
-                in_loop(publish())
-
-            result = await asyncio.to_thread(
-                run_media, message, src, out_dir, self.settings, on_progress, on_first_playable, on_publish, on_poster
-            )
+            try:
+                result = await asyncio.to_thread(
+                    run_media,
+                    message,
+                    src,
+                    out_dir,
+                    self.settings,
+                    on_progress,
+                    on_first_playable,
+                    on_publish,
+                    on_poster,
+                )
+            except Cancelled:
+                await store.delete_prefix(prefix)  # the poster and segments published so far
+                raise
 
             # segments before the playlists listing them, the master last: a player reading the
             # (already public) master never meets a rung that is not there yet

@@ -1,10 +1,16 @@
 """The pull loop: lease jobs, run at most N at once, ack, retry with backoff, dead-letter.
 
-Two lanes (see :mod:`mediagate.jobs`): the video lane runs at most ``VIDEO_CONCURRENCY``
+Two lanes (see :mod:`mediagate.jobs`; a video's early poster message rides the fast lane): the video lane runs at most ``VIDEO_CONCURRENCY``
 jobs, and all jobs together at most ``MAX_CONCURRENCY``, so at least
 ``MAX_CONCURRENCY - VIDEO_CONCURRENCY`` slots are always there for quick work (images,
 RAW, other files). Quick jobs may use idle slots too; video jobs are leased first each round
 so they are not starved by a stream of photos (a photo takes a fraction of a second).
+
+Each delivery ends in an explicit :class:`~mediagate.contracts.JobOutcome` (ack, retry after
+N s, dead) that :meth:`Runner.handle` returns and its caller applies: the pull loop to its
+lease (:func:`~processor.jobsource.apply_outcome`), the push endpoint (``POST /jobs``) in
+its answer to the Worker's queue consumer. The service keeps one Runner for both, so its
+counters (``/healthz``) cover every job however it arrived.
 
 A job whose processor is killed is not acked; its lease runs out and the queue delivers
 it again. Outputs have fixed names, so a re-run overwrites them.
@@ -17,10 +23,10 @@ import contextlib
 import logging
 from typing import Any
 
+from mediagate.contracts import ACK, DEAD, RETRY, STORAGE_KEY, JobOutcome, is_poster_message
 from mediagate.crashpoints import crash_point
-from mediagate.jobs import STORAGE_KEY
 
-from .jobsource import JobSource, Lease
+from .jobsource import JobSource, Lease, apply_outcome
 from .media.result import MediaError
 from .notify import Notifier
 from .pipeline import Cancelled, Pipeline
@@ -32,7 +38,7 @@ log = logging.getLogger("processor.runner")
 
 def retry_delay(settings: ProcessorSettings, attempts: int) -> float:
     """Exponential backoff: base, 2×base, 4×base… capped at 10 minutes."""
-    return min(600.0, settings.retry_base_delay * 2 ** max(0, attempts - 1))
+    return min(600.0, settings.retry_base_delay * 2.0 ** max(0, attempts - 1))
 
 
 class Runner:
@@ -57,6 +63,8 @@ class Runner:
         self.peak = 0
         self.processed = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        #: jobs leased here (not poster messages): their early poster is not needed
+        self.active_jobs: set[str] = set()
         self._stop = asyncio.Event()
 
     def free_slots(self, lane: str | None = None) -> int:
@@ -90,6 +98,8 @@ class Runner:
                     continue
                 for lease in leases:
                     self.claim(lane)
+                    if not is_poster_message(lease.body):
+                        self.active_jobs.add(str(lease.body.get("job_id")))
                     task = asyncio.create_task(self._handle(lease, lane, source))
                     self.tasks.add(task)
                     task.add_done_callback(self.tasks.discard)
@@ -106,50 +116,83 @@ class Runner:
     async def _handle(self, lease: Lease, lane: str, source: JobSource) -> None:
         try:
             async with self.slots:
-                await self.handle(lease, source)
+                outcome = await self.handle(lease, source)
+                await apply_outcome(source, lease, outcome)
         except Exception:
             log.exception("job %s could not be settled", lease.body.get("job_id"))
         finally:
             self.release(lane)
+            if not is_poster_message(lease.body):
+                self.active_jobs.discard(str(lease.body.get("job_id")))
 
-    async def handle(self, lease: Lease, source: JobSource | None = None) -> None:
-        """Process one leased message and settle it with the queue.
+    async def run_pushed(self, lease: Lease, lane: str) -> JobOutcome:
+        """Run a job pushed to ``POST /jobs`` in one of this runner's slots (the caller
+        checked :meth:`free_slots`); the outcome goes back to the pusher."""
+        self.claim(lane)
+        job_id = None if is_poster_message(lease.body) else str(lease.body.get("job_id"))
+        if job_id:
+            self.active_jobs.add(job_id)
+        try:
+            async with self.slots:
+                return await self.handle(lease)
+        finally:
+            self.release(lane)
+            if job_id:
+                self.active_jobs.discard(job_id)
 
-        Only the message's job id (and its storage grant, which the Worker signed) is
-        taken from the message; everything else is re-read from the database."""
-        source = source or self.source
+    async def handle(self, lease: Lease, source: JobSource | None = None) -> JobOutcome:
+        """Process one delivered message and decide its outcome; the caller applies it.
+
+        ``source`` (pull delivery) has its lease kept alive while the job runs. Only the
+        message's job id (and its storage grant, which the Worker signed) is taken from the
+        message; everything else is re-read from the database."""
         message = await self.status.job_message(str(lease.body.get("job_id") or ""))
         if message is None:
             log.warning("job %r is not in the database (deleted, or forged): dropped", lease.body.get("job_id"))
-            await source.ack(lease.lease_id)
-            return
+            return JobOutcome(ACK, reason="unknown job")
         if isinstance(lease.body.get(STORAGE_KEY), dict):
             message[STORAGE_KEY] = lease.body[STORAGE_KEY]
-        heartbeat = asyncio.create_task(self._keep_lease(lease.lease_id, source))
+        if is_poster_message(lease.body):
+            return await self.handle_poster(message)
+        heartbeat = asyncio.create_task(self._keep_lease(lease.lease_id, source)) if source else None
+        try:
+            return await self._run(lease, message)
+        finally:
+            if heartbeat:
+                heartbeat.cancel()
+
+    async def _run(self, lease: Lease, message: dict[str, Any]) -> JobOutcome:
         try:
             fields = await self.pipeline.run(message)
         except Cancelled as exc:
             log.info("job %s cancelled: %s", message.get("job_id"), exc)
-            await source.ack(lease.lease_id)
-            return
+            return JobOutcome(ACK, reason=str(exc))
         except MediaError as exc:
             reason = str(exc) or "the file could not be processed"
             await self._fail(lease, message, reason, final=True)
-            await source.ack(lease.lease_id)
-            return
+            return JobOutcome(ACK, reason=reason)  # settled: the file failed with a readable reason
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:1000]
             log.exception("job %s attempt %d failed", message.get("job_id"), lease.attempts)
             final = lease.attempts >= self.settings.max_attempts
             await self._fail(lease, message, reason, final=final)
-            await source.retry(lease.lease_id, retry_delay(self.settings, lease.attempts), reason)
-            return
-        finally:
-            heartbeat.cancel()
+            if final:
+                return JobOutcome(DEAD, reason=reason)
+            return JobOutcome(RETRY, retry_delay(self.settings, lease.attempts), reason)
         crash_point("processor:after-complete")  # tests: status and webhook events committed, no ack
-        await source.ack(lease.lease_id)
         self.processed += 1
         self.notifier.dispatch("processing-complete", message, {"status": "completed", **_public(fields)})
+        return JobOutcome(ACK)
+
+    async def handle_poster(self, message: dict[str, Any]) -> JobOutcome:
+        """A video's early poster (fast lane): best effort, never retried — the transcode
+        makes the poster anyway, so any failure here only loses the head start."""
+        try:
+            made = message["job_id"] not in self.active_jobs and await self.pipeline.poster(message)
+            log.info("job %s: early poster %s", message.get("job_id"), "made" if made else "not needed")
+        except Exception as exc:
+            log.warning("job %s: early poster failed: %s", message.get("job_id"), exc)
+        return JobOutcome(ACK, reason="poster step")
 
     async def _fail(self, lease: Lease, message: dict[str, Any], reason: str, *, final: bool) -> None:
         await self.status.fail(message["job_id"], message["file_id"], reason, final=final)

@@ -1,8 +1,9 @@
 """The processor service (FastAPI): health, push delivery, and the pull loop.
 
-``GET /healthz`` reports readiness and the concurrency counters; ``POST /jobs`` processes
-one job message pushed by a queue consumer (the Worker forwarding from Cloudflare
-Queues, through the container Durable Object); locally the pull loop leases jobs from the
+``GET /healthz`` reports readiness and the concurrency counters of the one Runner;
+``POST /jobs`` runs one job message pushed by a queue consumer (the Worker forwarding from
+Cloudflare Queues, through the container Durable Object) in that Runner and answers its
+outcome (200 ``ack`` or ``dead``, 503 ``retry`` with ``Retry-After``); locally the pull loop leases jobs from the
 Postgres queue instead (off with ``PULL_ENABLED=0``). ``python -m processor.service`` runs
 it with uvicorn.
 """
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator
@@ -21,10 +23,12 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from mediagate.adapters.local.fs_store import LocalObjectStore
 from mediagate.adapters.local.pg_queue import PostgresQueue
 from mediagate.adapters.local.postgres import PostgresDatabase
 from mediagate.api.edge import EdgeGuard
+from mediagate.contracts import REQUIRED_MESSAGE_KEYS, RETRY
 from mediagate.job_delivery import verify_delivery
 from mediagate.jobs import lane_queue, message_lane
 from mediagate.webhooks import SignatureError
@@ -40,7 +44,6 @@ from .storage import GrantStores, JobStores, LocalProcessorStore, S3ProcessorSto
 from .webhook_sender import WebhookSender
 
 log = logging.getLogger("processor")
-REQUIRED_KEYS = ("job_id", "file_id", "user_id", "object_key", "output_prefix", "file_type")
 
 
 def build_stores(settings: ProcessorSettings) -> JobStores:
@@ -62,20 +65,6 @@ def build_source(settings: ProcessorSettings, db: PostgresDatabase, lane: str = 
     """The local Postgres queue of one lane (``mediagate.jobs.lane_queue``)."""
     name = lane_queue(settings.queue_name, lane)
     return PostgresJobSource(PostgresQueue(db, name, max_attempts=settings.max_attempts))
-
-
-class NoRetrySource:
-    """Push delivery: the pushing consumer acks/retries from the HTTP status we answer."""
-
-    async def ack(self, lease_id: str) -> None: ...
-
-    async def retry(self, lease_id: str, delay_seconds: float, reason: str) -> None:
-        raise HTTPException(status_code=503, detail={"retry_after": delay_seconds, "reason": reason})
-
-    async def extend(self, lease_id: str, visibility_timeout: float) -> None: ...
-
-    async def pull(self, batch_size: int, visibility_timeout: float) -> list[Lease]:
-        return []
 
 
 def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
@@ -142,7 +131,7 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
         }
 
     @app.post("/jobs", status_code=200)
-    async def push_job(request: Request) -> dict[str, Any]:
+    async def push_job(request: Request) -> JSONResponse:
         body = await request.body()  # bounded by the edge guard (edge.JSON_BODY_LIMIT) before it is read
         try:
             attempts = verify_delivery(settings.webhook_secret, body, request.headers, now=time.time())
@@ -152,20 +141,21 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
             message = json.loads(body)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail="body must be a JSON job message") from exc
-        missing = [k for k in REQUIRED_KEYS if not isinstance(message, dict) or k not in message]
+        missing = [k for k in REQUIRED_MESSAGE_KEYS if not isinstance(message, dict) or k not in message]
         if missing:
             raise HTTPException(status_code=422, detail=f"job message lacks {', '.join(missing)}")
         lane = message_lane(message)
         if runner.free_slots(lane) <= 0:
             raise HTTPException(status_code=429, detail="at capacity; retry later", headers={"Retry-After": "5"})
-        push_runner = Runner(settings, NoRetrySource(), pipeline, status, notifier)
-        runner.claim(lane)
-        try:
-            async with runner.slots:
-                await push_runner.handle(Lease(lease_id=f"push:{message['job_id']}", body=message, attempts=attempts))
-        finally:
-            runner.release(lane)
-        return {"ok": True, "job_id": message["job_id"]}
+        lease = Lease(lease_id=f"push:{message['job_id']}", body=message, attempts=attempts)
+        outcome = await runner.run_pushed(lease, lane)
+        answer: dict[str, Any] = {"ok": True, "job_id": message["job_id"], "outcome": outcome.as_json()}
+        if outcome.action != RETRY:  # ack, or dead: the pusher dead-letters the message
+            return JSONResponse(answer)
+        # A retry is also a 503 with Retry-After, which any queue consumer understands.
+        delay = outcome.delay_seconds
+        answer.update(ok=False, detail={"retry_after": delay, "reason": outcome.reason})
+        return JSONResponse(answer, status_code=503, headers={"Retry-After": str(max(0, math.ceil(delay)))})
 
     return app
 

@@ -21,7 +21,7 @@ class ProcessorSettings:
     video_concurrency: int = 2  # the video lane (the rest is always free for quick work)
     visibility_timeout: float = 1800.0
     heartbeat_interval: float = 60.0
-    poll_interval: float = 0.5  # an idle pull loop's wait: what a quick job may wait to start
+    poll_interval: float = 0.25  # an idle pull loop's wait: what a job may wait to start
     max_attempts: int = 3
     retry_base_delay: float = 5.0
     hls_rungs: tuple[int, ...] = (1080, 720, 480)
@@ -56,7 +56,7 @@ class ProcessorSettings:
             video_concurrency=int(num("VIDEO_CONCURRENCY", 2)),
             visibility_timeout=num("VISIBILITY_TIMEOUT", 1800),
             heartbeat_interval=num("HEARTBEAT_INTERVAL", 60),
-            poll_interval=num("POLL_INTERVAL", 0.5),
+            poll_interval=num("POLL_INTERVAL", 0.25),
             max_attempts=int(num("QUEUE_MAX_ATTEMPTS", 3)),
             retry_base_delay=num("RETRY_BASE_DELAY", 5),
             hls_rungs=tuple(sorted(rungs, reverse=True)),

@@ -130,6 +130,7 @@ export class App {
       this.selection,
       {
         open: (id) => this.openFile(id),
+        warm: (id) => this.viewer.warm(id),
         requestDelete: (ids) => void (this.scope.kind === "trash" ? this.purgeFiles(ids) : this.trashFiles(ids)),
         selectAll: () => void this.selectAll(),
         refreshItem: (id) => void this.api.getFile(id).then((f) => this.library.upsert(f, true)).catch(() => undefined),

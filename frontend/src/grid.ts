@@ -17,6 +17,8 @@ import type { FileItem } from "./types";
 
 export interface GridCallbacks {
   open(id: string): void;
+  /** A press on a file (before any double-click or Enter): the viewer may start fetching. */
+  warm?(id: string): void;
   requestDelete(ids: string[]): void;
   selectAll(): void;
   refreshItem(id: string): void;
@@ -482,8 +484,9 @@ export class FileGrid {
   private onPointerDown(e: PointerEvent): void {
     this.lastPointer = e.pointerType;
     this.longPressed = false;
-    if (e.pointerType !== "touch") return;
     const hit = this.entryAt(e.target);
+    if (hit?.entry.kind === "file") this.cb.warm?.(hit.entry.id);
+    if (e.pointerType !== "touch") return;
     if (!hit || hit.entry.kind !== "file") return;
     this.longPress = setTimeout(() => {
       this.longPress = null;

@@ -157,7 +157,8 @@ export class Player {
     if (Hls.isSupported()) {
       // hls.js over MSE where available: quality selection and the same behaviour everywhere.
       // startPosition: a growing EVENT playlist is played from its start, not its live edge.
-      const hls = new Hls({ capLevelToPlayerSize: true, maxBufferLength: 30, enableWorker: true, startPosition });
+      // startFragPrefetch: the first segment loads while the media element is still attaching
+      const hls = new Hls({ capLevelToPlayerSize: true, maxBufferLength: 30, enableWorker: true, startPosition, startFragPrefetch: true });
       this.hls = hls;
       this.el.dataset.engine = "hls.js";
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {

@@ -172,9 +172,16 @@ def test_keyframes_align_every_two_seconds(landscape: dict) -> None:
         assert times == pytest.approx(reference, abs=1e-3)
         for t in times:
             assert (t - start) / 2 == pytest.approx(round((t - start) / 2), abs=0.02)
-    # and the segment boundaries are identical across rungs
+    # segment boundaries: identical across the upper (VOD, 6 s) rungs; the progressive rung cuts
+    # at every keyframe (2 s), so each upper-rung boundary is one of its boundaries too
     durations = {n: [s.duration for s in m3u8.load(str(hls / n / "index.m3u8")).segments] for n in per_rung}
-    assert durations["540p"] == durations["360p"] == durations["240p"]
+    assert durations["540p"] == durations["360p"]
+    assert durations["240p"] == pytest.approx([2.0] * 4, abs=0.01)
+
+    def bounds(durs: list[float]) -> set[float]:
+        return {round(sum(durs[: i + 1]), 2) for i in range(len(durs))}
+
+    assert bounds(durations["540p"]) <= bounds(durations["240p"])
 
 
 def test_first_playable_before_return(landscape: dict) -> None:
@@ -220,6 +227,8 @@ def test_growing_playlist_only_appends(tmp_path: Path) -> None:
     assert len(sent) == len(set(sent))  # each segment / init section handed out once
     assert len(snapshots) >= 2, "the rung was published only once"
     assert not snapshots[0].is_endlist and snapshots[-1].is_endlist
+    # short segments: the first is out after 2 s of media, not 6
+    assert snapshots[0].target_duration == 2 and snapshots[0].segments[0].duration == pytest.approx(2.0, abs=0.01)
     previous: list[str] = []
     seq = -1
     for pl in snapshots:

@@ -70,7 +70,9 @@ def test_image_is_processed_in_workerd(server, user_id):
     _wait_delivered(server, "mediagate-jobs")  # the fast lane
 
     # Deleting the file removes the original and every derived object from R2.
-    r = httpx.delete(f"{server.url}/api/files/{row['id']}", headers=auth(server.token(user_id)), timeout=30)
+    r = httpx.delete(
+        f"{server.url}/api/files/{row['id']}?permanent=true", headers=auth(server.token(user_id)), timeout=30
+    )
     assert r.status_code == 204
     assert server.store.keys(f"derived/{row['id']}/") == []
     assert server.store.read(row["original_key"]) is None

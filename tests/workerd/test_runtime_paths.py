@@ -80,7 +80,16 @@ def test_signed_webhooks_are_verified_and_applied_once(server, user_id, workerd)
 
 def test_undeliverable_jobs_are_retried_then_dead_lettered_and_fail_their_file(server, user_id, workerd):
     """The processor is down: the real queue redelivers (QUEUE_MAX_ATTEMPTS = max_retries + 1),
-    moves the message to the dead-letter queue, and its consumer fails the file."""
+    moves the message to the dead-letter queue, and its consumer fails the file. The admin
+    stats count it: on Cloudflare from the jobs the dead-letter consumer stamped."""
+    admin = {"Authorization": f"Bearer {server.token(str(uuid.uuid4()), role='admin')}"}
+
+    def stats() -> dict:
+        r = httpx.get(f"{server.url}/api/admin/stats", headers=admin)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    dead_before = stats()["dead_letters"]
     workerd.children["processor"].stop()
     try:
         file_id = _file_of(server, user_id, os.urandom(2048), "lost.bin")
@@ -93,8 +102,12 @@ def test_undeliverable_jobs_are_retried_then_dead_lettered_and_fail_their_file(s
         log = (workerd.data_dir / "wrangler.log").read_text(errors="replace")
         assert log.count("local processor unreachable") >= 3  # every delivery was attempted
         with psycopg.connect(server.env["DATABASE_URL"]) as conn:
-            job = conn.execute("SELECT status, error_message FROM processing_jobs WHERE file_id = %s", (file_id,))
-            assert job.fetchone()[0] == "failed"
+            job = conn.execute("SELECT status, dead_lettered_at FROM processing_jobs WHERE file_id = %s", (file_id,))
+            status, dead_lettered_at = job.fetchone()
+            assert status == "failed" and dead_lettered_at is not None
+        after = stats()
+        assert after["dead_letters"] >= dead_before + 1  # (other tests' jobs may dead-letter meanwhile)
+        assert after["jobs_by_status"]["failed"] >= 1
     finally:
         workerd.children["processor"].start()
 

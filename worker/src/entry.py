@@ -80,7 +80,7 @@ class Default(WorkerEntrypoint):
         services = _services(self.env)
         queue_name = js_get(unwrap_binding(batch), "queue")
         if queue_name == services.settings.dead_letter_queue:
-            done = await consume_dead_letters(batch, services.db, services.settings.queue_max_attempts)
+            done = await consume_dead_letters(batch, services.file_status, services.settings.queue_max_attempts)
             log.warning("dead letters: %s", ", ".join(done) or "empty")
             return
         outcomes = await QueueConsumer(self.env).consume(batch)

@@ -27,6 +27,9 @@ from .ffrun import FFMPEG
 from .result import MediaError
 
 SEGMENT_SECONDS = 6
+#: Segments of the progressive (EVENT) rung: one keyframe interval, so the first one is out
+#: ~2 s of media into the encode instead of 6 (see media/video.py).
+PROGRESSIVE_SEGMENT_SECONDS = 2
 KEYFRAME_SECONDS = 2
 CRF = 21
 AUDIO_BITRATE = "128k"
@@ -129,6 +132,7 @@ def build_ladder_command(
     preset: str = "veryfast",
     event: bool = False,
     decode_args: Sequence[str] = (),
+    segment_seconds: int = SEGMENT_SECONDS,
 ) -> list[str]:
     """One ffmpeg run encoding ``rungs`` (and the AAC rendition if ``audio``) to HLS fMP4.
 
@@ -138,8 +142,11 @@ def build_ladder_command(
     (see :func:`safe_filter_path`). ``event``: media playlists are ``EVENT`` playlists that
     ffmpeg rewrites (atomically, ``temp_file``) after every finished segment and closes with
     ``EXT-X-ENDLIST``, so they can be published while the run goes on. ``decode_args`` are
-    input (decoder) options placed before ``-i``.
+    input (decoder) options placed before ``-i``. ``segment_seconds`` must be a multiple of
+    the keyframe interval so rungs with different segment lengths still switch on keyframes.
     """
+    if segment_seconds % KEYFRAME_SECONDS:
+        raise ValueError(f"segment length {segment_seconds} s is not a multiple of {KEYFRAME_SECONDS} s")
     if not rungs and not audio:
         raise ValueError("nothing to encode")
     hls_dir = Path(hls_dir)
@@ -186,7 +193,7 @@ def build_ladder_command(
         "-f",
         "hls",
         "-hls_time",
-        str(SEGMENT_SECONDS),
+        str(segment_seconds),
         "-hls_playlist_type",
         "event" if event else "vod",
         "-hls_segment_type",

@@ -30,44 +30,14 @@ from typing import Any
 
 import numpy as np
 import rawpy
+from mediagate import contracts
 from PIL import Image
 
 from .image import decode, decode_errors, fit, write_previews
 from .result import MediaError, ProcessResult
 
-#: Extensions routed here (informational; LibRaw sniffs the content itself).
-RAW_EXTENSIONS = frozenset(
-    [
-        ".3fr",
-        ".ari",
-        ".arw",
-        ".cr2",
-        ".cr3",
-        ".crw",
-        ".dcr",
-        ".dng",
-        ".erf",
-        ".fff",
-        ".iiq",
-        ".k25",
-        ".kdc",
-        ".mef",
-        ".mos",
-        ".mrw",
-        ".nef",
-        ".nrw",
-        ".orf",
-        ".pef",
-        ".raf",
-        ".raw",
-        ".rw2",
-        ".rwl",
-        ".sr2",
-        ".srf",
-        ".srw",
-        ".x3f",
-    ]
-)
+#: Extensions routed here (the shared contract; LibRaw sniffs the content itself).
+RAW_EXTENSIONS = frozenset(contracts.RAW_EXTENSIONS)
 #: Largest accepted RAW (developed pixels). Above the image limit: medium-format sensors
 #: reach 100–150 MP, and RAW file size grows with the pixel count (no bomb ratio).
 MAX_RAW_PIXELS = int(os.environ.get("MEDIAGATE_MAX_RAW_PIXELS", "250000000"))

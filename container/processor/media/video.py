@@ -28,17 +28,60 @@ A viewer should get a playable video long before the whole ladder is encoded. Me
 Progressive first rung, poster first (instant preview)
 -----------------------------------------------------
 The run carrying the lowest rung (and the audio) writes HLS ``EVENT`` playlists
-(``-hls_playlist_type event``, ``temp_file``: rewritten atomically after each finished 6 s
+(``-hls_playlist_type event``, ``temp_file``: rewritten atomically after each finished
 segment, closed with ``EXT-X-ENDLIST``). While it runs, :class:`_Publisher` hands the caller
 (``on_publish``) each new init section/segment once, then a snapshot of the playlists listing
 only what was handed out before, then — as soon as every rendition has a segment — a
-provisional master listing that rung (``on_first_playable``). So the video is playable ~one
-segment after the encode starts, whatever its length; the rung is produced at ~3x real time
-on 2 cores (nice 0, while the upper rungs run niced), so a player starting on the first
-segment does not catch up with it. The full ladder joins the master when the upper rungs
-finish (players reload it then: the web app swaps in place at the same position). The same
-publishing happens in the single-run case (4K, one rung): the lowest rung still grows, only
-slower.
+provisional master listing that rung (``on_first_playable``). The full ladder joins the master
+when the upper rungs finish (together: they share one run and one decode; joining each rung as
+it completes would take a run, i.e. a decode, per rung — +11–15 % CPU each for 1080p H.264 —
+for a master that is better only minutes earlier). Players reload the master then: the web
+app swaps in place at the same position. The same publishing happens in the single-run case (4K, one rung).
+
+Where the time to the first frame went (non-direct-play source, 30 s 1080p MPEG-2, measured
+with ``bench/instant_preview.py``'s phases and ``timings`` here) and what changed:
+
+* **the first segment** dominated: with 6 s segments ffmpeg closes the first one only at the
+  keyframe after 6 s of media — 7.1 s into the job on the loaded box (the poster, at nice 0,
+  competing). The progressive rung now uses ``PROGRESSIVE_SEGMENT_SECONDS`` = 2 s segments
+  (one keyframe interval; ``-hls_init_time`` cannot do "short first, long later" for an EVENT
+  playlist: ffmpeg 5.1 applies it to every segment when the list is unbounded). First rung
+  playable 1.2 s into ``process_video`` vs 2.85 s with 6 s segments (medians of 3, interleaved,
+  30 s 1080p MPEG-2, 1080/720/480, load ~4; probe 0.08 s, poster 0.6 s of it concurrent). The upper rungs
+  keep 6 s segments (fewer objects); their boundaries are a subset of the low rung's, so ABR
+  switches stay on keyframes. Cost: 3x the objects for the low rung and audio, and growing
+  playlists re-sent after every 2 s segment (O(n²) playlist bytes: ~50 MB over a 1 h video).
+* **status polling**: the viewer polled every 1 s (0.5 s on average); a video that waits
+  for its first rung now polls its own row every 300 ms (one small GET, only while waiting).
+  Push (SSE, or a Durable Object's WebSocket) would save those ~150 ms but needs a status
+  channel the app does not have yet; polling only while waiting is the cheap trade.
+* **hls.js startup**: the module is fetched when a video opens (or is pressed in the grid),
+  ``startFragPrefetch`` loads the first segment while the media element attaches; the first
+  2 s segment is small (~0.3 MB), so startup buffer settings matter less than its existence.
+* **queue latency**: the idle local pull loop polls every 0.25 s (Cloudflare pushes each
+  message at once: ``max_batch_size = 1``); originals in the local store are hard-linked into
+  the job instead of copied (a 5 min 1080p original is ~450 MB).
+* **direct play** (browser-playable originals) does not wait for processing at all: the time
+  is the app's (list refresh after the upload, the signed link, the first Range reads); a press
+  on a tile now fetches the signed link before the double-click completes.
+
+End to end (``bench/instant_preview.py``, 30 s 1080p, medians of 3 interleaved, shared box at
+load 5–12): HLS first frame 6.3 s after the last byte (job start → playable 4.5–5.9 s there,
+vs 1.2 s for ``process_video`` alone at load 4: the aim of ≤ 3 s is not met on this box),
+direct play 1.7 s (~1.4 s of it the app opening the viewer after the upload). At load 25–30
+the HLS figure is ~17 s: the low run at nice 4 is starved by foreign nice-0 processes.
+
+The rung is produced at ~2.5–3x real time on 2 idle cores (nice 4, the upper rungs at nice
+10), so a player starting on its first segment does not catch up with it; under heavy
+*foreign* load (other programs at nice 0, load 25 on this shared 2-core box) it is starved and
+the first frame takes ~10 s — in the container the only competitors are other jobs.
+
+Poster first, even when the video lane is full: the transcode makes the poster right after its
+runs start (keyframes of the first seconds only, see :mod:`.poster`) and hands it out through
+``on_poster`` with the probe's ``direct_play`` verdict, ~1 s into the job. A video queued behind
+busy video slots gets it from its fast-lane *poster message* instead
+(``mediagate.contracts.poster_message``; the processor's ``Pipeline.poster``), made only while the
+transcode has not started, so the grid shows it at once either way.
 
 Quick work first: the low-rung run runs at ``nice +LOW_RUNG_NICE`` (4), the upper rungs at
 ``+UPPER_RUNGS_NICE`` (10), while images, RAW and posters run at 0 in the processor, so a
@@ -89,7 +132,17 @@ from pathlib import Path
 import m3u8
 
 from .ffrun import TRUNCATION_MARKERS, FfmpegRun, ProcessingTimeout
-from .hls import AUDIO_DIR, Rung, build_ladder_command, plan_ladder, rendition_files, safe_filter_path, write_master
+from .hls import (
+    AUDIO_DIR,
+    PROGRESSIVE_SEGMENT_SECONDS,
+    SEGMENT_SECONDS,
+    Rung,
+    build_ladder_command,
+    plan_ladder,
+    rendition_files,
+    safe_filter_path,
+    write_master,
+)
 from .poster import Poster, make_poster
 from .probe import probe_video
 from .result import MediaError, MediaOutput, ProcessResult
@@ -340,6 +393,7 @@ def process_video(
                     preset=preset,
                     event=event,
                     decode_args=LOW_RUN_DECODE_ARGS if split and event else (),
+                    segment_seconds=PROGRESSIVE_SEGMENT_SECONDS if event else SEGMENT_SECONDS,
                 ),
                 what="encoding " + "/".join(r.name for r in rs),
                 timeout=timeout,

@@ -12,47 +12,9 @@ from dataclasses import dataclass
 
 import filetype
 
-SNIFF_BYTES = 8192
+from .contracts import IMAGE_EXTENSIONS, RAW_EXTENSIONS, VIDEO_EXTENSIONS
 
-VIDEO_EXTENSIONS = {
-    ".mp4": "video/mp4",
-    ".m4v": "video/x-m4v",
-    ".mov": "video/quicktime",
-    ".avi": "video/x-msvideo",
-    ".mkv": "video/x-matroska",
-    ".webm": "video/webm",
-    ".mxf": "application/mxf",
-}
-IMAGE_EXTENSIONS = {
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-    ".gif": "image/gif",
-    ".tif": "image/tiff",
-    ".tiff": "image/tiff",
-    ".heic": "image/heic",
-    ".avif": "image/avif",
-}
-RAW_EXTENSIONS = {
-    ".cr2": "image/x-canon-cr2",
-    ".cr3": "image/x-canon-cr3",
-    ".crw": "image/x-canon-crw",
-    ".nef": "image/x-nikon-nef",
-    ".nrw": "image/x-nikon-nrw",
-    ".arw": "image/x-sony-arw",
-    ".srf": "image/x-sony-srf",
-    ".sr2": "image/x-sony-sr2",
-    ".dng": "image/x-adobe-dng",
-    ".raf": "image/x-fuji-raf",
-    ".orf": "image/x-olympus-orf",
-    ".rw2": "image/x-panasonic-rw2",
-    ".pef": "image/x-pentax-pef",
-    ".srw": "image/x-samsung-srw",
-    ".3fr": "image/x-hasselblad-3fr",
-    ".iiq": "image/x-phaseone-iiq",
-    ".x3f": "image/x-sigma-x3f",
-}
+SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,40 @@ class JobQueue(Protocol):
         """Enqueue a JSON message and return its message id (may be synthetic)."""
 
 
+# -- what a job queue can tell and do besides sending --------------------------------------
+#
+# The same composition as the store's abilities: each is an interface of its own, the
+# runtime's wiring hands Services the object that provides it, and nothing probes a queue
+# for methods. Each runtime answers from what it really has: locally the queue tables,
+# on Cloudflare what Queues exposes plus the ``processing_jobs`` rows.
+
+
+class QueueDepth(Protocol):
+    """How many job messages the queue still holds (waiting or delivered but not acked)."""
+
+    async def depth(self) -> int: ...
+
+
+class DeadLetterCount(Protocol):
+    """How many job messages exhausted their deliveries and were dead-lettered."""
+
+    async def dead_letters(self) -> int: ...
+
+
+class QueueStats(QueueDepth, DeadLetterCount, Protocol):
+    """Both figures the admin stats show; every runtime has them."""
+
+
+class FileMessagePurge(Protocol):
+    """Drop the queued messages of deleted files before they are delivered.
+
+    Optional: Cloudflare Queues cannot remove a message once sent; there a deleted file's
+    message is dropped when delivered (its job row is gone with the file)."""
+
+    async def purge_files(self, file_ids: Sequence[str]) -> int:
+        """Remove messages whose ``file_id`` is one of ``file_ids``; returns how many."""
+
+
 class Clock(Protocol):
     def now(self) -> float:
         """Seconds since the epoch."""

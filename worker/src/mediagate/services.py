@@ -7,17 +7,32 @@ from typing import Any
 
 from .albums.repository import AlbumRepository
 from .config import Settings
+from .enqueue import Enqueuer
+from .file_status import FileStatus
 from .files.deletion import FileDeleter
 from .files.grants import grant_for
 from .files.links import LinkSigner
 from .files.regions import RegionMap
 from .files.repository import FileRepository
 from .ingest import Ingest
-from .ports import Clock, Database, DirectSend, JobQueue, MultipartLister, ObjectLister, ObjectStore, SystemClock
+from .job_repository import JobRepository
+from .ports import (
+    Clock,
+    Database,
+    DirectSend,
+    FileMessagePurge,
+    JobQueue,
+    MultipartLister,
+    ObjectLister,
+    ObjectStore,
+    QueueStats,
+    SystemClock,
+)
 from .shares.repository import ShareRepository
 from .storage_sweep import StorageSweep
 from .tus.engine import TusEngine
 from .tus.state import UploadRepository
+from .user_webhooks import UserWebhookRepository
 
 
 @dataclass
@@ -26,7 +41,11 @@ class Services:
     store: ObjectStore
     db: Database
     queue: JobQueue
+    # What the queue can tell (depth, dead letters): every runtime answers from what it has.
+    queue_stats: QueueStats
     clock: Clock = field(default_factory=SystemClock)
+    # Optional queue ability: drop a deleted file's queued messages (local queue only).
+    purge: FileMessagePurge | None = None
     # Optional store abilities (ports.py), handed over by the runtime's wiring when its store
     # has them (tusd-style composition: the core never probes the store for methods).
     direct_send: DirectSend | None = None
@@ -37,9 +56,13 @@ class Services:
         self.links = LinkSigner(self.settings.signing_secret, self.clock)
         self.uploads = UploadRepository(self.db)
         grants = self.storage_grant if self.settings.job_storage_grants else None
-        self.ingest = Ingest(self.db, self.store, self.queue, grants)
+        self.jobs = JobRepository(self.db)
+        self.file_status = FileStatus(self.db)
+        self.enqueuer = Enqueuer(self.queue, self.jobs, grants)
+        self.ingest = Ingest(self.store, self.jobs, self.enqueuer)
         self.files = FileRepository(self.db)
-        self.deleter = FileDeleter(self.files, self.store)
+        self.user_webhooks = UserWebhookRepository(self.db)
+        self.deleter = FileDeleter(self.files, self.store, self.purge)
         self.albums = AlbumRepository(self.db)
         self.shares = ShareRepository(self.db)
         self.tus = TusEngine(

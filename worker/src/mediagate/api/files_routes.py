@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..contracts import output_prefix
 from ..files.cursor import CursorError
-from ..jobs import output_prefix
 from ..services import Services
 from ..strict import InputError, has_control
 from .bodies import read_json, read_patch

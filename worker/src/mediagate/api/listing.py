@@ -11,8 +11,9 @@ from datetime import date, datetime, time, timedelta
 
 from starlette.datastructures import QueryParams
 
+from ..contracts import FILE_TYPES, PROCESSING_STATUSES
 from ..files.cursor import ORDERS, SORTS
-from ..files.repository import FILE_TYPES, STATUSES, ListQuery
+from ..files.repository import ListQuery
 from ..strict import InputError, check_text, parse_bounded_int, parse_timestamp
 
 MAX_PAGE = 200
@@ -88,7 +89,7 @@ def list_query(params: QueryParams) -> ListQuery:
         sort=sort,
         order=order,
         file_type=choice(params, "type", FILE_TYPES),
-        status=choice(params, "status", STATUSES),
+        status=choice(params, "status", PROCESSING_STATUSES),
         search=check_text("q", (params.get("q") or "").strip(), max_length=200) or None,
         favourite=flag(params, "favourite"),
         album_id=uuid_param(params, "album"),

@@ -20,20 +20,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..contracts import OUTPUT_CONTENT_TYPES
 from ..files.links import LinkError
 from ..ports import SendableBody, StoreError
 from ..services import Services
 from ..strict import InputError, check_path, parse_uint_saturating
 from .errors import json_error
 
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
-    ".vtt": "text/vtt; charset=utf-8",
-    ".webp": "image/webp",
-    ".jpg": "image/jpeg",
-}
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 MAX_TOKEN = 4096
 
@@ -80,8 +73,8 @@ def content_disposition(name: str) -> str:
 
 def guess_type(key: str, stored: str | None) -> str:
     ext = posixpath.splitext(key)[1].lower()
-    if ext in CONTENT_TYPES:
-        return CONTENT_TYPES[ext]
+    if ext in OUTPUT_CONTENT_TYPES:
+        return OUTPUT_CONTENT_TYPES[ext]
     return stored or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 

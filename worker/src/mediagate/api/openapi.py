@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .. import contracts
 from ..ratelimit import budgets_for
 from ..tus.protocol import CHECKSUM_ALGORITHMS, EXTENSIONS, TUS_VERSION
 from ..webhooks import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -25,9 +26,9 @@ OCTET = "application/offset+octet-stream"
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 PUBLIC: list[dict[str, list[str]]] = []
 
-FILE_TYPES = ["video", "image", "other"]
-PROCESSING_STATUSES = ["pending", "processing", "completed", "failed"]
-JOB_STATUSES = ["queued", "processing", "completed", "failed"]
+FILE_TYPES = list(contracts.FILE_TYPES)
+PROCESSING_STATUSES = list(contracts.PROCESSING_STATUSES)
+JOB_STATUSES = list(contracts.JOB_STATUSES)
 
 
 def ref(kind: str, name: str) -> dict[str, str]:
@@ -1051,11 +1052,10 @@ def _components() -> dict[str, Any]:
                     "queue_depth": {
                         "type": "integer",
                         "description": (
-                            "Messages not yet acked (local Postgres queue: includes leased ones); on Cloudflare "
-                            "Queues, the number of queued jobs"
+                            "Job messages the queue still holds, waiting or delivered but not acked (local "
+                            "Postgres queue: its rows; Cloudflare Queues: jobs queued or processing)"
                         ),
                     },
-                    "queue_messages": {"type": "integer", "description": "Rows in the local queue table"},
                     "queued_jobs": {"type": "integer"},
                     "jobs_by_status": {
                         "type": "object",
@@ -1093,7 +1093,13 @@ def _components() -> dict[str, Any]:
                             },
                         },
                     },
-                    "dead_letters": {"type": "integer", "description": "Messages in the local dead-letter table"},
+                    "dead_letters": {
+                        "type": "integer",
+                        "description": (
+                            "Job messages that exhausted their deliveries (local: the dead-letter table; "
+                            "Cloudflare: jobs the dead-letter queue's consumer received)"
+                        ),
+                    },
                 },
             },
             "RetryAccepted": {

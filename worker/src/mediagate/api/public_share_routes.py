@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..contracts import output_prefix
 from ..files.cursor import CursorError
 from ..files.links import ShareBinding
 from ..files.repository import ListQuery
-from ..jobs import output_prefix
 from ..services import Services
 from ..strict import InputError
 from .errors import json_error

@@ -57,26 +57,8 @@ async def processing_event(request: Request) -> Response:
     except InputError as exc:
         return json_error(exc.status, f"invalid webhook event: {exc.message}")
     status = STATUS_BY_EVENT[kind]
-    # One statement: recording the event and applying it commit together. As two, a failure
-    # between them would leave the event recorded but unapplied, and every retried delivery
-    # would then be answered "duplicate".
-    inserted = await services.db.fetch(
-        """WITH event AS (
-             INSERT INTO webhook_events (id, event, file_id, payload) VALUES ($1, $2, $3::uuid, $4::jsonb)
-             ON CONFLICT (id) DO NOTHING RETURNING id
-           ), applied AS (
-             UPDATE files SET processing_status = $5, processing_error = $6, updated_at = NOW()
-             WHERE id = $3::uuid AND processing_status IS DISTINCT FROM $5 AND EXISTS (SELECT 1 FROM event)
-           )
-           SELECT id FROM event""",
-        event_id,
-        kind,
-        file_id,
-        body.decode(),
-        status,
-        error if status == "failed" else None,
-    )
-    return JSONResponse({"ok": True, "duplicate": not inserted})
+    applied = await services.file_status.apply_event(event_id, kind, file_id, body.decode(), status, error)
+    return JSONResponse({"ok": True, "duplicate": not applied})
 
 
 def _parse_event(body: bytes) -> tuple[str, str, str | None]:
@@ -113,22 +95,14 @@ async def register_webhook(request: Request) -> Response:
     except UrlRejected as exc:
         return json_error(422, f"invalid webhook: {exc}")
     secret = new_secret()
-    rows = await services.db.fetch(
-        "INSERT INTO user_webhooks (user_id, url, secret) VALUES ($1::uuid, $2, $3) RETURNING id::text AS id",
-        principal.user_id,
-        url,
-        secret,
-    )
-    return JSONResponse({"id": rows[0]["id"], "url": url, "secret": secret}, status_code=201)
+    hook_id = await services.user_webhooks.add(principal.user_id, url, secret)
+    return JSONResponse({"id": hook_id, "url": url, "secret": secret}, status_code=201)
 
 
 async def list_webhooks(request: Request) -> Response:
     services = request.app.state.services
     principal = authenticate(request)
-    rows = await services.db.fetch(
-        "SELECT id::text AS id, url FROM user_webhooks WHERE user_id = $1::uuid ORDER BY created_at", principal.user_id
-    )
-    return JSONResponse({"webhooks": rows})
+    return JSONResponse({"webhooks": await services.user_webhooks.list(principal.user_id)})
 
 
 async def delete_webhook(request: Request) -> Response:
@@ -138,10 +112,7 @@ async def delete_webhook(request: Request) -> Response:
         hook_id = str(uuid.UUID(request.path_params["hook_id"]))
     except ValueError:
         return json_error(404, "webhook not found")
-    n = await services.db.execute(
-        "DELETE FROM user_webhooks WHERE id::text = $1 AND user_id = $2::uuid", hook_id, principal.user_id
-    )
-    if n == 0:
+    if not await services.user_webhooks.delete(principal.user_id, hook_id):
         return json_error(404, "webhook not found")
     return Response(status_code=204)
 

@@ -1,7 +1,8 @@
 """Deleting files: the one place that knows everything a file owns.
 
 A file owns its ``files`` row (jobs, album memberships and shares cascade), its pending
-queue messages, its original and every derived object under ``derived/<file_id>/``.
+queue messages (where the queue can drop them: ``FileMessagePurge``; elsewhere they are
+dropped at delivery), its original and every derived object under ``derived/<file_id>/``.
 Permanent deletes (``DELETE /api/files/{id}?permanent=true``, bulk purge, emptying the
 trash, the cron trash sweep) and tus termination of a completed upload all delete through
 here, so none can forget a piece.
@@ -9,8 +10,8 @@ here, so none can forget a piece.
 
 from __future__ import annotations
 
-from ..jobs import output_prefix
-from ..ports import ObjectStore
+from ..contracts import output_prefix
+from ..ports import FileMessagePurge, ObjectStore
 from .repository import FileRepository
 
 DELETE_BATCH = 1000  # R2/S3 DeleteObjects takes at most 1000 keys
@@ -18,9 +19,10 @@ EMPTY_BATCH = 500  # files purged per round when the trash is emptied
 
 
 class FileDeleter:
-    def __init__(self, files: FileRepository, store: ObjectStore) -> None:
+    def __init__(self, files: FileRepository, store: ObjectStore, purge: FileMessagePurge | None = None) -> None:
         self.files = files
         self.store = store
+        self.purge = purge  # None where the queue cannot drop sent messages (Cloudflare)
 
     async def delete(self, user_id: str, file_ids: list[str], *, extra_keys: list[str] | None = None) -> list[str]:
         """Remove the user's files and everything they own; returns the ids deleted.
@@ -28,6 +30,8 @@ class FileDeleter:
         ``extra_keys`` are objects to delete as well (tus termination passes the upload's
         original, which exists even when the files row was never written)."""
         rows = await self.files.delete(user_id, file_ids) if file_ids else []
+        if rows and self.purge is not None:
+            await self.purge.purge_files([r["id"] for r in rows])
         keys: list[str] = list(extra_keys or [])
         for row in rows:
             keys.append(row["original_key"])

@@ -16,7 +16,7 @@ until ``expires``. A leaked grant exposes one job's original and outputs, not th
 The same URLs work against the local server and in workerd, so the processor's storage
 path is the same locally and in production.
 
-Minted from the job message (:mod:`mediagate.jobs` owns its shape): on Cloudflare by the
+Minted from the job message (:mod:`mediagate.contracts` owns its shape): on Cloudflare by the
 queue consumer on every delivery (fresh expiry), locally by the ingest when
 ``JOB_STORAGE_GRANTS=1``. Pure Python (PyJWT), Pyodide-safe.
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
-from ..jobs import output_prefix
+from ..contracts import output_prefix
 from .links import LinkError, LinkSigner
 
 GRANT_AUDIENCE = "mediagate-processor-storage"

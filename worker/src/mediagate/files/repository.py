@@ -8,9 +8,6 @@ from typing import Any
 from ..ports import Database, Row, json_value
 from .cursor import Cursor, decode_cursor, encode_cursor
 
-FILE_TYPES = ("video", "image", "other")
-STATUSES = ("pending", "processing", "completed", "failed")
-
 COLUMNS = """f.id::text AS id, f.filename, COALESCE(f.original_filename, f.filename) AS original_filename,
   f.file_size, f.file_type, f.mime_type, f.upload_status,
   f.processing_status, f.processing_progress, f.processing_error, f.original_key, f.preview_key,
@@ -300,16 +297,11 @@ class FileRepository:
         return [r["id"] for r in rows]
 
     async def delete(self, user_id: str, file_ids: list[str]) -> list[Row]:
-        """Delete rows (jobs, album memberships and shares cascade) and pending queue messages;
-        returns what was deleted."""
-        rows = await self.db.fetch(
+        """Delete rows (jobs, album memberships and shares cascade); returns what was deleted.
+        Their queued messages are the queue's (``FileDeleter`` purges them where it can)."""
+        return await self.db.fetch(
             """DELETE FROM files WHERE id::text = ANY($1::text[]) AND user_id = $2::uuid
                RETURNING id::text AS id, original_key""",
             file_ids,
             user_id,
         )
-        if rows:
-            await self.db.execute(
-                "DELETE FROM queue_messages WHERE body->>'file_id' = ANY($1::text[])", [r["id"] for r in rows]
-            )
-        return rows

@@ -27,11 +27,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from ..adapters.local.fs_store import LocalObjectStore
-from ..adapters.local.pg_queue import PostgresQueue
+from ..adapters.local.pg_queue import PostgresQueue, PostgresQueueStats
 from ..adapters.local.postgres import PostgresDatabase
 from ..api.app import create_app
 from ..config import Settings
-from ..jobs import LANES, LaneQueues, lane_queue
+from ..contracts import LANES
+from ..jobs import LaneQueues, lane_queue, lane_queues
 from ..services import Services
 from .http_limits import HEADER_TIMEOUT_SECONDS, MAX_HEADER_BYTES, bounded_protocol
 from .priority import GATE
@@ -59,11 +60,14 @@ def build_services(env: dict[str, str]) -> Services:
     queue = LaneQueues(
         {lane: PostgresQueue(db, lane_queue(settings.queue_name, lane), max_attempts=attempts) for lane in LANES}
     )
+    stats = PostgresQueueStats(db, lane_queues(settings.queue_name))
     return Services(
         settings=settings,
         store=store,
         db=db,
         queue=queue,
+        queue_stats=stats,
+        purge=stats,
         direct_send=store,
         lister=store,
         multipart_lister=store,

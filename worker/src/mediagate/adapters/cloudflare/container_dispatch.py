@@ -7,11 +7,14 @@
         --> ProcessorContainer.fetch (ProcessorGateway, in the Durable Object)
               ctx.container.start({env}) when not running, wait for GET /healthz == 200,
               ctx.container.getTcpPort(8080).fetch(request)
-        --> the processor's POST /jobs: 200 done · 503 retry (detail.retry_after) · 429 full
+        --> the processor's POST /jobs: 200 + outcome ack/dead · 503 retry (Retry-After) · 429 full
 
-The consumer acks a message on 200 and otherwise calls ``message.retry`` with the delay
-the processor asked for (``Retry-After`` or ``detail.retry_after``), or ``retry_delay``
-when the container could not be reached. Cloudflare moves a message to the dead-letter
+The processor answers the job's :class:`~mediagate.contracts.JobOutcome`. The consumer acks
+on ``ack``; on ``dead`` it retries without delay: Queues has no call that dead-letters a
+message, and the processor says ``dead`` only on the last delivery, whose retry moves the
+message to the dead-letter queue. Otherwise it calls ``message.retry`` with the delay the
+processor asked for (``Retry-After`` or ``detail.retry_after``), or ``retry_delay`` when the
+container could not be reached. Cloudflare moves a message to the dead-letter
 queue after ``max_retries`` (wrangler.toml), i.e. after ``QUEUE_MAX_ATTEMPTS`` deliveries;
 the processor gets the delivery count in ``X-Attempts`` and marks the file failed on the
 last one. ``max_concurrency = 3`` with batches of one keeps at most three jobs in flight,
@@ -40,6 +43,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...config import env_int
+from ...contracts import DEAD, JobOutcome
 from ...job_delivery import delivery_headers
 from ...webhooks.outbox import OutboxRepository
 from . import ffi
@@ -216,7 +220,7 @@ def _to_py(value: Any) -> Any:
 @dataclass(frozen=True)
 class Outcome:
     job_id: str
-    action: str  # "ack" or "retry"
+    action: str  # "ack", "retry" or "dead"
     delay_seconds: int = 0
     status: int | None = None
     reason: str = ""
@@ -241,6 +245,9 @@ def decide(job_id: str, status: int, retry_after: str | None, data: Any, setting
     400/422 (a malformed message) are retried too, without delay: they reach the
     dead-letter queue after ``max_retries`` and stay there to be inspected."""
     if status == 200:
+        said = JobOutcome.from_json(data.get("outcome")) if isinstance(data, dict) else None
+        if said is not None and said.action == DEAD:
+            return Outcome(job_id, "dead", 0, status, said.reason[:300])
         return Outcome(job_id, "ack", status=status)
     detail = data.get("detail") if isinstance(data, dict) else data
     reason = json.dumps(detail)[:300] if not isinstance(detail, str) else detail[:300]
@@ -310,6 +317,8 @@ class QueueConsumer:
     async def settle(self, message: Any, outcome: Outcome) -> None:
         if outcome.action == "ack":
             await maybe_await(message.ack())
+        elif outcome.action == "dead":  # the last delivery: its retry is the dead-lettering
+            await maybe_await(message.retry())
         elif outcome.delay_seconds > 0:
             await maybe_await(message.retry(to_js_obj({"delaySeconds": outcome.delay_seconds})))
         else:
@@ -329,6 +338,8 @@ class QueueConsumer:
             await self.settle(message, outcome)
             if outcome.action == "ack":
                 log.info("job %s done", outcome.job_id)
+            elif outcome.action == "dead":
+                log.warning("job %s: dead (%s)", outcome.job_id, outcome.reason)
             else:
                 log.warning(
                     "job %s: retry in %ss (%s %s)",

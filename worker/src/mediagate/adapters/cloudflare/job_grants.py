@@ -11,9 +11,9 @@ import logging
 from typing import Any
 
 from ...config import Settings
+from ...contracts import with_storage
 from ...files.grants import grant_for
 from ...files.links import LinkSigner
-from ...jobs import with_storage
 from ...ports import SystemClock
 
 log = logging.getLogger("mediagate.dispatch")

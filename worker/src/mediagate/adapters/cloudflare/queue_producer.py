@@ -3,7 +3,7 @@
 ``Queue.send`` resolves to nothing (the message is durably written when it resolves) and
 the runtime does not tell the producer the message id. ``send`` therefore returns a
 *synthetic* id: the body's ``job_id`` when present (job messages always carry one, see
-:mod:`mediagate.jobs`), else a random UUID. The consumer correlates by ``job_id`` in the
+:mod:`mediagate.contracts`), else a random UUID. The consumer correlates by ``job_id`` in the
 body, never by the Queues message id.
 
 Messages are sent with ``contentType: "json"``: the Worker's own consumer gets the same

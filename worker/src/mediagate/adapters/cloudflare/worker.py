@@ -6,7 +6,10 @@ wiring is testable under CPython.
 Bindings and variables read from ``env``:
 
 * ``BUCKET``: R2 bucket (originals, staging chunks, derived outputs),
-* ``JOBS``: Queues producer for processing jobs,
+* ``JOBS``: Queues producer for processing jobs (the fast lane),
+* the video lane's producer, named by the var ``VIDEO_QUEUE_BINDING`` (wrangler.toml:
+  ``"JOBS_VIDEO"``); unset or empty, videos share ``JOBS``. A configured binding that is
+  missing is an error, not a silent fallback,
 * ``DATABASE_URL`` (secret): the Neon ``postgresql://`` connection string,
 * ``JWT_SECRET`` (secret) and the plain vars :meth:`mediagate.config.Settings.from_env`
   reads (``MAX_UPLOAD_SIZE``, ``UPLOAD_PART_SIZE``, ``UPLOAD_TTL_SECONDS``, ...),
@@ -25,6 +28,7 @@ from ...services import Services
 from .ffi import is_nullish
 from .neon_http import Fetch, NeonHttpDatabase
 from .queue_producer import CloudflareQueue
+from .queue_stats import JobTableQueueStats
 from .r2_store import R2ObjectStore
 
 
@@ -63,9 +67,13 @@ def build_services(env: Any, *, fetch: Fetch | None = None) -> Services:
     db = NeonHttpDatabase(database_url, fetch, endpoint=vars_.get("NEON_SQL_ENDPOINT") or None)
     store = R2ObjectStore(env.BUCKET)
     fast = CloudflareQueue(env.JOBS)
-    # the video lane's queue (wrangler.toml JOBS_VIDEO); without the binding videos share JOBS
-    video_binding = getattr(env, "JOBS_VIDEO", None)
-    video = fast if video_binding is None or is_nullish(video_binding) else CloudflareQueue(video_binding)
+    video = fast
+    video_binding_name = vars_.get("VIDEO_QUEUE_BINDING") or ""
+    if video_binding_name:
+        video_binding = getattr(env, video_binding_name, None)
+        if video_binding is None or is_nullish(video_binding):
+            raise ValueError(f"VIDEO_QUEUE_BINDING names {video_binding_name!r}, but env has no such binding")
+        video = CloudflareQueue(video_binding)
     # R2's binding lists objects (with a cursor) but not multipart uploads: R2 aborts
     # abandoned ones itself after 7 days.
     return Services(
@@ -73,6 +81,9 @@ def build_services(env: Any, *, fetch: Fetch | None = None) -> Services:
         store=store,
         db=db,
         queue=LaneQueues({"fast": fast, "video": video}),
+        # Queues cannot count its backlog or dead letters from a Worker, nor remove a
+        # sent message: the figures come from processing_jobs, and there is no purge.
+        queue_stats=JobTableQueueStats(db),
         direct_send=store,
         lister=store,
     )

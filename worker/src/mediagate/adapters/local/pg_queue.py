@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...ports import Clock, Database, JobQueue, SystemClock, json_value
+from ...ports import Clock, Database, FileMessagePurge, JobQueue, QueueStats, SystemClock, json_value
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,19 @@ class PostgresQueue(JobQueue):
         )
         return "retried" if n == 1 else "unknown"
 
+    async def dead_letter(self, lease_id: str, reason: str) -> bool:
+        """Move a leased message to the dead letters now (its consumer gave up on it)."""
+        rows = await self.db.fetch(
+            """WITH gone AS (
+                 DELETE FROM queue_messages WHERE lease_id = $1
+                 RETURNING id, queue, body, attempts, created_at)
+               INSERT INTO queue_dead_letters (id, queue, body, attempts, reason, created_at)
+               SELECT id, queue, body, attempts, $2, created_at FROM gone RETURNING id""",
+            lease_id,
+            reason,
+        )
+        return bool(rows)
+
     async def extend(self, lease_id: str, visibility_timeout: float) -> bool:
         """Keep a long-running job's lease: it stays invisible for another ``visibility_timeout``."""
         n = await self.db.execute(
@@ -121,3 +135,35 @@ class PostgresQueue(JobQueue):
     async def depth(self) -> int:
         rows = await self.db.fetch("SELECT count(*) AS n FROM queue_messages WHERE queue = $1", self.name)
         return int(rows[0]["n"])
+
+
+class PostgresQueueStats(QueueStats, FileMessagePurge):
+    """QueueStats and FileMessagePurge of the local queues (every lane), from their tables.
+
+    Depth counts messages not yet acked, leased ones included; dead letters are the rows
+    of ``queue_dead_letters``."""
+
+    def __init__(self, db: Database, queues: Sequence[str]) -> None:
+        self.db = db
+        self.queues = list(queues)
+
+    async def depth(self) -> int:
+        rows = await self.db.fetch(
+            "SELECT count(*) AS n FROM queue_messages WHERE queue = ANY($1::text[])", self.queues
+        )
+        return int(rows[0]["n"])
+
+    async def dead_letters(self) -> int:
+        rows = await self.db.fetch(
+            "SELECT count(*) AS n FROM queue_dead_letters WHERE queue = ANY($1::text[])", self.queues
+        )
+        return int(rows[0]["n"])
+
+    async def purge_files(self, file_ids: Sequence[str]) -> int:
+        if not file_ids:
+            return 0
+        return await self.db.execute(
+            "DELETE FROM queue_messages WHERE queue = ANY($1::text[]) AND body->>'file_id' = ANY($2::text[])",
+            self.queues,
+            list(file_ids),
+        )
