@@ -962,10 +962,8 @@ export interface components {
             duplicate?: boolean;
         };
         AdminStats: {
-            /** @description Messages not yet acked (local Postgres queue: includes leased ones); on Cloudflare Queues, the number of queued jobs */
+            /** @description Job messages the queue still holds, waiting or delivered but not acked (local Postgres queue: its rows; Cloudflare Queues: jobs queued or processing) */
             queue_depth: number;
-            /** @description Rows in the local queue table */
-            queue_messages?: number;
             queued_jobs?: number;
             jobs_by_status: {
                 queued: number;
@@ -995,7 +993,7 @@ export interface components {
                 /** @description Average completions per minute over the last hour */
                 per_minute_last_hour?: number;
             };
-            /** @description Messages in the local dead-letter table */
+            /** @description Job messages that exhausted their deliveries (local: the dead-letter table; Cloudflare: jobs the dead-letter queue's consumer received) */
             dead_letters: number;
         };
         RetryAccepted: {
