@@ -2,7 +2,8 @@
 """Benchmark the image and RAW processors.
 
 1. RAW: time to previews for a 24 MP DNG via the embedded-preview path and via the
-   half-size demosaic path, against rawpy's full ``postprocess()`` of the same file.
+   half-size demosaic path, against rawpy's full ``postprocess()`` of the same file;
+   the camera metadata read (ExifTool) per file.
 2. Images: previews per second of ``process_image`` (4 previews + metadata + ThumbHash
    per photo) against Debian's ``vipsthumbnail`` making the same 4 previews (grid 480 and
    viewer 2048, WebP q80 + JPEG q85) of the same photos: the libjxl-testdata photos
@@ -33,6 +34,7 @@ sys.path[:0] = [str(ROOT / "container"), str(ROOT / "tests" / "processor")]
 
 import image_media  # noqa: E402  (test media generators, shared with the tests)
 from processor.media.image import process_image  # noqa: E402
+from processor.media.metadata import exif_fields  # noqa: E402
 from processor.media.raw import _embedded_preview, process_raw  # noqa: E402
 
 FLOWER = Path("/usr/share/libjxl-testdata/jxl/flower")
@@ -99,6 +101,9 @@ def bench_raw(work: Path, photo: Image.Image, repeat: int) -> None:
     print("pixels only (no preview encoding):")
     print(f"  embedded: extract_thumb + draft decode    : {t_emb_px:7.3f} s  -> full is {t_full / t_emb_px:5.1f}x")
     print(f"  postprocess(half_size=True)               : {t_half_px:7.3f} s  -> full is {t_full / t_half_px:5.1f}x")
+    t_meta = timed(lambda: exif_fields(with_preview), repeat * 10)  # the warm-up run starts exiftool
+    assert exif_fields(with_preview)["exif"]["make"] == "Mediagate"
+    print(f"camera metadata (exif_fields, running exiftool): {t_meta * 1000:6.1f} ms per file")
     print()
 
 

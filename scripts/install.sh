@@ -8,7 +8,7 @@ STAMPS="$ROOT/.stamps"
 mkdir -p "$STAMPS"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-APT_PACKAGES=(ffmpeg postgresql libjxl-testdata libvips-tools zip unzip chromium)
+APT_PACKAGES=(ffmpeg postgresql libjxl-testdata libvips-tools zip unzip chromium libimage-exiftool-perl strace)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 from support.stack import WORKER_SRC, Postgres, Server, shared_tmpdir
+from support.tools import pytest_configure, pytest_runtest_setup  # the `requires` mark
 
 sys.path.insert(0, str(WORKER_SRC))
+
+__all__ = ["pytest_configure", "pytest_runtest_setup"]
 
 
 @pytest.fixture(scope="session")

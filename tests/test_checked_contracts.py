@@ -22,6 +22,7 @@ from mediagate.adapters.local.pg_queue import PostgresQueue
 from mediagate.adapters.local.postgres import PostgresDatabase
 from processor import jobsource, storage
 from support.stack import REPO
+from support.tools import requires
 
 # Each adapter names the ports it implements as bases: mypy then checks every method
 # against the port's signature ([override]) and flags an instantiated adapter missing one.
@@ -84,7 +85,7 @@ def _api_types_check(out: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.skipif(not (REPO / "node_modules" / "openapi-typescript").is_dir(), reason="run scripts/install.sh")
+@requires((REPO / "node_modules" / "openapi-typescript").is_dir(), "node_modules/openapi-typescript")
 def test_generated_api_types_are_fresh_and_a_stale_copy_fails(tmp_path):
     committed = REPO / "frontend" / "src" / "api-types.gen.ts"
     fresh = tmp_path / "fresh.ts"

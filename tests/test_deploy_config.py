@@ -186,6 +186,7 @@ def test_dockerfile_builds_from_the_repository_layout():
     assert match and (int(match[1]), int(match[2])) >= (3, 11)  # pyproject requires-python
     apt = " ".join(i.args for i in df.all("RUN") if "apt-get install" in i.args)
     assert "ffmpeg" in apt.split()  # ffmpeg and ffprobe: container/processor/media/ffrun.py
+    assert "libimage-exiftool-perl" in apt.split()  # exiftool: container/processor/media/metadata.py
     copies = {tuple(i.words()[:-1]): i.words()[-1] for i in df.all("COPY")}
     assert copies[("worker/src/mediagate",)] == "/app/mediagate"
     assert copies[("container/processor",)] == "/app/processor"

@@ -12,6 +12,7 @@ import uuid
 import httpx
 import psycopg
 import pytest
+from support.tools import require, requires
 from tus_helpers import auth, create, patch
 
 
@@ -382,7 +383,7 @@ def test_batch_download_links_and_bad_bodies(api, user_id):
         assert r.json()["error"]
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (apt-get install strace)")
+@requires(shutil.which("strace"), "`strace`")
 def test_downloads_leave_through_sendfile(api, user_id, tmp_path):
     """Item 3 of issue #13: whole files and ranges reach the socket by sendfile(2) (the
     local server's zerocopy extension), not as read()/write() pairs through Python."""
@@ -399,7 +400,7 @@ def test_downloads_leave_through_sendfile(api, user_id, tmp_path):
     try:
         time.sleep(1.0)  # attached
         if tracer.poll() is not None:
-            pytest.skip(f"strace cannot attach here: {tracer.stderr.read().decode()[-300:]}")
+            require(False, f"strace attaching to the server ({tracer.stderr.read().decode()[-300:]})")
         whole = httpx.get(url)
         ranged = httpx.get(url, headers={"Range": "bytes=1000-2000999"})
         time.sleep(0.5)

@@ -25,11 +25,12 @@ import m3u8
 import psycopg
 import pytest
 from support.stack import Processor, Server, shared_tmpdir
+from support.tools import requires
 from test_web_e2e import CHROMIUM, FRONTEND, build_frontend
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and (FRONTEND / "node_modules" / "playwright-core").is_dir()),
-    reason="needs /usr/bin/chromium and frontend/node_modules",
+pytestmark = requires(
+    Path(CHROMIUM).exists() and (FRONTEND / "node_modules" / "playwright-core").is_dir(),
+    "/usr/bin/chromium and frontend/node_modules",
 )
 
 

@@ -24,6 +24,7 @@ import httpx
 import psycopg
 import pytest
 from support.stack import REPO, free_port
+from support.tools import requires
 
 NODE = shutil.which("node")
 DRIVER = REPO / "node_modules" / "@neondatabase" / "serverless"
@@ -65,7 +66,7 @@ def post(endpoint: str, dsn: str | None, body: object, **headers: str) -> httpx.
     return httpx.post(endpoint, content=content, headers=sent, timeout=30)
 
 
-@pytest.mark.skipif(not (NODE and DRIVER.is_dir()), reason="node and npm packages (make test installs them)")
+@requires(NODE and DRIVER.is_dir(), "node and node_modules/@neondatabase/serverless (make test installs them)")
 def test_real_driver_against_the_fixture(neon_endpoint, fresh_database_url):
     run = subprocess.run(
         [NODE, "tests/js/neon_driver_check.mjs", neon_endpoint, fresh_database_url],

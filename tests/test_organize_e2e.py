@@ -23,14 +23,15 @@ import httpx
 import pytest
 from PIL import Image
 from support.stack import Server
+from support.tools import requires
 from test_web_e2e import CHROMIUM, FRONTEND, REPO, run_script, served_web_app
 from tus_helpers import create, patch
 
 ARTIFACTS = REPO / "test-artifacts" / "organize"
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and (FRONTEND / "node_modules" / "playwright-core").is_dir()),
-    reason="needs /usr/bin/chromium and frontend/node_modules",
+pytestmark = requires(
+    Path(CHROMIUM).exists() and (FRONTEND / "node_modules" / "playwright-core").is_dir(),
+    "/usr/bin/chromium and frontend/node_modules",
 )
 
 

@@ -115,11 +115,13 @@ def jpeg_with_orientation(width: int, height: int, orientation: int) -> bytes:
     return buf.getvalue()
 
 
-def make_video(path: Path, *, seconds: float = 3, size: str = "640x360", audio: bool = True) -> bytes:
+def make_video(
+    path: Path, *, seconds: float = 3, size: str = "640x360", audio: bool = True, extra: tuple[str, ...] = ()
+) -> bytes:
     cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30:duration={seconds}"]
     if audio:
         cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac"]
-    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-shortest", str(path)]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-shortest", *extra, str(path)]
     subprocess.run(cmd, check=True, timeout=120)
     return path.read_bytes()
 
@@ -134,6 +136,7 @@ def test_image_is_processed_with_previews_metadata_and_webhook(stack, processor,
     assert row["processing_progress"] == 100
     media = row["metadata"]["media"]
     assert (media["width"], media["height"]) == (400, 800)  # EXIF orientation 6 applied
+    assert media["exif"] == {"make": "MediagateCam"}  # read by the processor's exiftool
     preview = store_path(server, row["preview_key"])
     thumb = store_path(server, row["thumbnail_key"])
     assert row["preview_key"].startswith(f"derived/{row['id']}/")
@@ -192,7 +195,8 @@ def test_bad_media_fails_with_reasons_and_webhooks_while_good_jobs_go_on(stack, 
 def test_video_full_path_hls_poster_and_first_playable(stack, processor, user_id, tmp_path):
     server, db = stack
     processor()
-    upload_id = upload(server, user_id, make_video(tmp_path / "clip.mov", seconds=4), "clip.mov")
+    shot = ("-metadata", "creation_time=2024-05-06T07:08:09Z", "-metadata", "location=+52.5200-001.5000/")
+    upload_id = upload(server, user_id, make_video(tmp_path / "clip.mov", seconds=4, extra=shot), "clip.mov")
     row = wait_done(db, upload_id, timeout=180)
     assert row["processing_status"] == "completed", row["processing_error"]
     master = store_path(server, row["hls_playlist_key"])
@@ -205,6 +209,10 @@ def test_video_full_path_hls_poster_and_first_playable(stack, processor, user_id
     assert store_path(server, row["preview_key"]).stat().st_size > 0
     assert row["playable_at"] is not None and row["playable_at"] <= row["completed_at"]
     assert row["metadata"]["media"]["duration"] == pytest.approx(4, abs=0.2)
+    assert row["metadata"]["media"]["exif"] == {
+        "taken_at": "2024-05-06T07:08:09+00:00",
+        "gps": {"latitude": 52.52, "longitude": -1.5},
+    }
 
     # The preview API's signed HLS link covers the whole rendition tree (relative URIs).
     preview = httpx.get(f"{server.url}/api/files/{row['id']}/preview", headers=auth(server.token(user_id))).json()

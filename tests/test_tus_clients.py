@@ -27,6 +27,7 @@ import pytest
 from psycopg.rows import dict_row
 from support.files import sha256_file, write_random_file
 from support.stack import REPO, Server, shared_tmpdir
+from support.tools import requires
 from tusclient import client as tus_client
 
 MB = 1_000_000
@@ -34,7 +35,7 @@ BIG = 50 * MB
 NODE = shutil.which("node")
 TUS_JS = REPO / "tests" / "js" / "tus_upload.mjs"
 HAVE_TUS_JS = NODE is not None and (REPO / "node_modules" / "tus-js-client").is_dir()
-needs_tus_js = pytest.mark.skipif(not HAVE_TUS_JS, reason="node or node_modules/tus-js-client missing (npm install)")
+needs_tus_js = requires(HAVE_TUS_JS, "node and node_modules/tus-js-client (npm install)")
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def test_tuspy_png_metadata_and_sniffed_type(
 
 
 @needs_tus_js
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+@requires(shutil.which("ffmpeg"), "`ffmpeg`")
 def test_tus_js_client_mp4_is_a_video(
     tus_server: Server, database_url: str, user_id: str, token: str, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ import httpx
 import psycopg
 import pytest
 from support.stack import REPO
+from support.tools import requires
 from tus_helpers import OCTET, TUS, auth, create, head, patch, stored_object
 
 NODE = shutil.which("node")
@@ -55,7 +56,7 @@ def _queued(server, file_id: str) -> int:
         return conn.execute("SELECT count(*) FROM queue_messages WHERE body->>'file_id' = %s", (file_id,)).fetchone()[0]
 
 
-@pytest.mark.skipif(not HAVE_TUS_JS, reason="node or tus-js-client missing")
+@requires(HAVE_TUS_JS, "node and node_modules/tus-js-client")
 def test_tus_js_client_terminates_a_completed_upload_at_the_first_try(server, user_id, tmp_path):
     token = server.token(user_id)
     path = tmp_path / "done.bin"
@@ -70,7 +71,7 @@ def test_tus_js_client_terminates_a_completed_upload_at_the_first_try(server, us
     assert not stored_object(server.data_dir, user_id, out["url"]).exists()
 
 
-@pytest.mark.skipif(not HAVE_TUS_JS, reason="node or tus-js-client missing")
+@requires(HAVE_TUS_JS, "node and node_modules/tus-js-client")
 def test_tus_js_client_abort_true_terminates_an_unfinished_upload(server, user_id, tmp_path):
     token = server.token(user_id)
     path = tmp_path / "partial.bin"

@@ -34,6 +34,7 @@ import psycopg
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from support.stack import REPO, Processor, Server, shared_tmpdir
+from support.tools import requires
 
 FRONTEND = REPO / "frontend"
 DIST = FRONTEND / "dist"
@@ -43,9 +44,9 @@ SAMPLE_PHOTO = Path("/usr/share/libjxl-testdata/jxl/flower/flower.png.im_q85_444
 RESUME_SIZE = 120 * 1024 * 1024  # > 2 tus chunks of 50 MiB
 BIG_LIBRARY = 10_050
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and shutil.which("node") and (FRONTEND / "node_modules" / "playwright-core").is_dir()),
-    reason="needs /usr/bin/chromium, node and frontend/node_modules (make install)",
+pytestmark = requires(
+    Path(CHROMIUM).exists() and shutil.which("node") and (FRONTEND / "node_modules" / "playwright-core").is_dir(),
+    "/usr/bin/chromium, node and frontend/node_modules (make install)",
 )
 
 

@@ -35,13 +35,13 @@ from mediagate.files.zipstream import (
     stream_zip,
     zip_size,
 )
+from support.tools import require_tool
 
 KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
 ZIP64_LIMIT = 0xFFFFFFFF
 ZERO_CHUNK = bytes(MIB)
-UNZIP = shutil.which("unzip") or "unzip"  # scripts/install.sh installs Info-ZIP's unzip
 UTF8_ENV = {**os.environ, "LC_ALL": "C.UTF-8"}
 NOW = calendar.timegm((2024, 5, 6, 7, 8, 9))
 
@@ -78,12 +78,15 @@ async def collect(members: list[ZipMember]) -> bytes:
     return b"".join([chunk async for chunk in stream_zip(members)])
 
 
+def unzip() -> str:
+    """Info-ZIP's unzip (scripts/install.sh installs it): under CI=true its absence fails."""
+    return require_tool("unzip")
+
+
 def start_unzip_test(path: Path, *names: str) -> subprocess.Popen:
-    """`unzip -t` (of all members, or of ``names``) in the background. scripts/install.sh
-    installs Info-ZIP's unzip; without it these checks fail rather than pass silently."""
-    assert shutil.which(UNZIP), "Info-ZIP unzip is not installed (scripts/install.sh installs it)"
+    """`unzip -t` (of all members, or of ``names``) in the background."""
     return subprocess.Popen(
-        [UNZIP, "-t", str(path), *names], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=UTF8_ENV
+        [unzip(), "-t", str(path), *names], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=UTF8_ENV
     )
 
 
@@ -372,7 +375,7 @@ def test_small_archive_round_trips(tmp_path: Path) -> None:
     unzip_test(path)
     # extract: exactly the sanitised names, nothing outside the target
     out = tmp_path / "out"
-    subprocess.run([UNZIP, "-q", str(path), "-d", str(out)], check=True, env=UTF8_ENV)
+    subprocess.run([unzip(), "-q", str(path), "-d", str(out)], check=True, env=UTF8_ENV)
     extracted = {p.relative_to(out).as_posix(): p for p in out.rglob("*")}
     assert sorted(extracted) == sorted(names)
     for name, data in zip(names, sources, strict=True):
@@ -390,7 +393,7 @@ def test_zero_members(tmp_path: Path) -> None:
         assert zf.namelist() == []
         assert zf.testzip() is None
     parse_archive(path)
-    proc = subprocess.run([UNZIP, "-t", str(path)], capture_output=True, text=True)
+    proc = subprocess.run([unzip(), "-t", str(path)], capture_output=True, text=True)
     assert proc.returncode == 1 and "zipfile is empty" in proc.stdout + proc.stderr  # unzip's verdict
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
+import re
 import shutil
 import tempfile
 import time
@@ -157,7 +158,8 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         work = Path(tempfile.mkdtemp(prefix="mediagate-job-"))
         try:
-            ext = posixpath.splitext(message.get("filename") or "")[1].lower()[:10]
+            # the extension only: tools sniff content, and a name never reaches a command line
+            ext = re.sub(r"[^a-z0-9.]", "", posixpath.splitext(message.get("filename") or "")[1].lower())[:10]
             src = work / f"original{ext}"
             await store.download(message["object_key"], src)
             if src.stat().st_size == 0:

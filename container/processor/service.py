@@ -35,6 +35,7 @@ from mediagate.webhooks import SignatureError
 from mediagate.webhooks.outbox import OutboxRepository
 
 from .jobsource import JobSource, Lease, PostgresJobSource
+from .media.metadata import close_pool
 from .notify import Notifier
 from .pipeline import Pipeline
 from .runner import Runner
@@ -108,6 +109,7 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
             await sender.close()
             await stores.close()
             await db.close()
+            await asyncio.to_thread(close_pool)  # the exiftool processes
 
     app = FastAPI(title="Mediagate processor", lifespan=lifespan)
     # The API's edge guard bounds job bodies too (Content-Length up front, then while

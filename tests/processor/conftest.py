@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import video_media
 from PIL import Image
+from support.tools import require
 
 LIBJXL_PHOTOS = Path("/usr/share/libjxl-testdata/jxl/flower")
 
@@ -62,10 +63,9 @@ def image_bad_files(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.fixture()
 def image_libjxl_photo() -> Path:
-    """A real 2268x1512 photo JPEG from Debian's libjxl-testdata (skips if not installed)."""
+    """A real 2268x1512 photo JPEG from Debian's libjxl-testdata (support.tools.require)."""
     path = LIBJXL_PHOTOS / "flower.png.im_q85_420.jpg"
-    if not path.exists():
-        pytest.skip("libjxl-testdata not installed")
+    require(path.exists(), "Debian's libjxl-testdata")
     return path
 
 

@@ -14,6 +14,7 @@ import thumbhash
 from PIL import Image
 from processor.media.image import process_image
 from processor.media.result import MediaError
+from support.tools import require
 
 
 def close(actual: tuple[int, ...], expected: tuple[int, ...], tol: int = 40) -> bool:
@@ -123,8 +124,7 @@ def test_alpha_png_flattened_for_jpeg_kept_for_webp(image_alpha_png: Path, tmp_p
 
 def test_real_alpha_photo(tmp_path: Path) -> None:
     src = Path("/usr/share/libjxl-testdata/jxl/flower/flower_alpha.png")
-    if not src.exists():
-        pytest.skip("libjxl-testdata not installed")
+    require(src.exists(), "Debian's libjxl-testdata")
     res = process_image(src, tmp_path, viewer_size=1024)
     assert res.metadata["has_alpha"] is True
     assert res.metadata["exif"]["make"] == "Google"  # real phone EXIF, incl. GPS
@@ -184,8 +184,7 @@ def test_missing_file_is_not_a_media_error(tmp_path: Path) -> None:
 def test_embedded_icc_profile_converted_to_srgb(tmp_path: Path) -> None:
     """A Display-P3-tagged image comes out as untagged sRGB with converted pixel values."""
     p3_source = Path("/usr/share/libjxl-testdata/external/wide-gamut-tests/P3-sRGB-red.png")
-    if not p3_source.exists():
-        pytest.skip("libjxl-testdata not installed")
+    require(p3_source.exists(), "Debian's libjxl-testdata")
     from PIL import ImageCms
 
     icc = Image.open(p3_source).info["icc_profile"]

@@ -15,6 +15,7 @@ from processor.media import log
 from processor.media.image import process_image
 from processor.media.raw import process_raw
 from processor.media.result import MediaError
+from support.tools import requires
 
 with warnings.catch_warnings():  # colour-science warns that SciPy/Matplotlib are absent
     warnings.simplefilter("ignore")
@@ -180,7 +181,7 @@ def test_bake_lut_writes_a_valid_cube(tmp_path: Path) -> None:
         log.bake_lut("nope", tmp_path / "x.cube")
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+@requires(shutil.which("ffmpeg"), "`ffmpeg`")
 def test_ffmpeg_accepts_the_lut(tmp_path: Path) -> None:
     cube = log.bake_lut("slog3", tmp_path / "slog3.cube")
     subprocess.run(
@@ -204,7 +205,7 @@ def test_ffmpeg_accepts_the_lut(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+@requires(shutil.which("ffmpeg"), "`ffmpeg`")
 @pytest.mark.parametrize("curve", ["slog3", "logc3"])
 def test_ffmpeg_lut_matches_ocio(tmp_path: Path, curve: str) -> None:
     """Coloured RGB pixels through ffmpeg lut3d ≈ the exact OCIO conversion (channel order)."""

@@ -3,7 +3,8 @@
 Each image yields four previews — grid (default 480 px long side) and viewer (2048 px)
 in both WebP and JPEG, never upscaled, EXIF orientation applied, colour converted to
 untagged sRGB (embedded ICC profiles honoured) and alpha flattened on white for JPEG —
-plus a ThumbHash placeholder and JSON-safe metadata (dimensions, format, EXIF summary).
+plus a ThumbHash placeholder and JSON-safe metadata (dimensions, format; camera, lens,
+date and GPS from :mod:`.metadata`).
 
 Untrusted input is bounded: only the formats in :data:`SAFE_FORMATS` are opened, Pillow's
 decompression-bomb guard is on (:data:`MAX_IMAGE_PIXELS`, env
@@ -15,7 +16,6 @@ decoder failure becomes a :class:`MediaError` with a readable reason.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import io
 import math
 import os
@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 import thumbhash
-from PIL import Image, ImageCms, ImageOps, TiffImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from .metadata import exif_fields
 from .result import MediaError, MediaOutput, ProcessResult
 
 #: Largest accepted image, in pixels (100 MP by default).
@@ -248,108 +249,6 @@ def write_previews(
     )
 
 
-# --- EXIF -----------------------------------------------------------------------------
-
-_IFD0_TAGS = {0x010F: "make", 0x0110: "model", 0x0131: "software"}
-_EXIF_TAGS = {
-    0x829A: "exposure_time",
-    0x829D: "f_number",
-    0x8827: "iso",
-    0x9003: "taken_at",
-    0x9011: "offset_time",
-    0x9204: "exposure_bias",
-    0x9209: "flash",
-    0x920A: "focal_length",
-    0xA405: "focal_length_35mm",
-    0xA433: "lens_make",
-    0xA434: "lens_model",
-}
-_MAX_STR = 256
-
-
-def _json_value(value: Any) -> Any:
-    """Decode one EXIF value (rationals, bytes, tuples) to a JSON-safe value or None."""
-    if isinstance(value, TiffImagePlugin.IFDRational):
-        if value.denominator == 0:
-            return None
-        value = float(value)
-    if isinstance(value, bytes):
-        value = value.split(b"\0", 1)[0].decode("utf-8", "replace")
-    if isinstance(value, str):
-        value = value.replace("\0", "").strip()[:_MAX_STR]
-        return value or None
-    if isinstance(value, tuple | list):
-        items = [_json_value(v) for v in value[:16]]
-        return items[0] if len(items) == 1 else items
-    if isinstance(value, bool | int):
-        return int(value)
-    if isinstance(value, float):
-        return round(value, 6) if math.isfinite(value) else None
-    return None
-
-
-def _exif_datetime(value: Any, offset: Any = None) -> str | None:
-    """EXIF "YYYY:MM:DD HH:MM:SS" (+ optional "+HH:MM") → ISO 8601 string."""
-    if not isinstance(value, str):
-        return None
-    try:
-        stamp = dt.datetime.strptime(value[:19], "%Y:%m:%d %H:%M:%S").isoformat()
-    except ValueError:
-        return value
-    if isinstance(offset, str) and len(offset) == 6 and offset[0] in "+-":
-        stamp += offset
-    return stamp
-
-
-def _gps_coord(dms: Any, ref: Any, negative: str) -> float | None:
-    values = _json_value(dms)
-    if not isinstance(values, list) or len(values) != 3 or None in values:
-        return None
-    deg = values[0] + values[1] / 60 + values[2] / 3600
-    if str(_json_value(ref) or "").upper().startswith(negative):
-        deg = -deg
-    return round(deg, 7)
-
-
-def _gps(gps_ifd: dict) -> dict | None:
-    lat = _gps_coord(gps_ifd.get(2), gps_ifd.get(1), "S")
-    lon = _gps_coord(gps_ifd.get(4), gps_ifd.get(3), "W")
-    if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180:
-        return None
-    out: dict[str, float] = {"latitude": lat, "longitude": lon}
-    alt = _json_value(gps_ifd.get(6))
-    if isinstance(alt, float | int):
-        ref = gps_ifd.get(5)
-        below = ref in (1, b"\x01") or (isinstance(ref, bytes) and ref[:1] == b"\x01")
-        out["altitude"] = round(-alt if below else alt, 2)
-    return out
-
-
-def exif_metadata(exif: Image.Exif) -> dict:
-    """Summarise EXIF as a JSON-safe dict: camera, lens, exposure, ISO, date, GPS."""
-    result: dict[str, Any] = {}
-    try:
-        for tag, key in _IFD0_TAGS.items():
-            if (value := _json_value(exif.get(tag))) is not None:
-                result[key] = value
-        sub = exif.get_ifd(0x8769)
-        for tag, key in _EXIF_TAGS.items():
-            if (value := _json_value(sub.get(tag))) is not None:
-                result[key] = value
-        if isinstance(result.get("iso"), list):
-            result["iso"] = result["iso"][0]
-        if "taken_at" not in result and (value := _json_value(exif.get(0x0132))):
-            result["taken_at"] = value  # IFD0 DateTime as a fallback
-        if "taken_at" in result:
-            result["taken_at"] = _exif_datetime(result["taken_at"], result.pop("offset_time", None))
-        result.pop("offset_time", None)
-        if gps := _gps(exif.get_ifd(0x8825)):
-            result["gps"] = gps
-    except _DECODE_ERRORS:
-        pass  # malformed EXIF never fails the upload; keep what was decoded
-    return result
-
-
 # --- entry point ----------------------------------------------------------------------
 
 
@@ -378,9 +277,7 @@ def process_image(
         fmt, mode, (w, h) = im.format, im.mode, im.size
         frames = getattr(im, "n_frames", 1)
         with decode_errors():
-            exif = im.getexif()
-            orientation = exif.get(0x0112, 1)
-            exif_summary = exif_metadata(exif)
+            orientation = im.getexif().get(0x0112, 1)
         icc = im.info.get("icc_profile")
         decode(im, viewer_size)
         with decode_errors():
@@ -403,7 +300,7 @@ def process_image(
         "orientation": orientation if isinstance(orientation, int) else 1,
         "has_alpha": has_alpha,
         "icc_profile": icc_desc,
-        "exif": exif_summary,
+        **exif_fields(src),
         "previews": previews.sizes,
     }
     if frames > 1:

@@ -13,18 +13,16 @@ Preview source, chosen per file (recorded as ``metadata["preview_source"]``):
 2. **Half-size demosaic** otherwise: ``postprocess(half_size=True, use_camera_wb=True,
    output_bps=8)`` — LibRaw already applies the flip and renders BT.709-gamma sRGB.
 
-Previews are written by :func:`image.write_previews` (same sizes/formats as images).
+Previews are written by :func:`image.write_previews` (same sizes/formats as images);
+camera metadata comes from :mod:`.metadata` (ExifTool reads every RAW format LibRaw does).
 LibRaw failures become :class:`MediaError` with a readable reason.
 """
 
 from __future__ import annotations
 
-import ctypes
-import datetime as dt
 import io
 import os
 import warnings
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from mediagate import contracts
 from PIL import Image
 
 from .image import decode, decode_errors, fit, write_previews
+from .metadata import exif_fields
 from .result import MediaError, ProcessResult
 
 #: Extensions routed here (the shared contract; LibRaw sniffs the content itself).
@@ -70,189 +69,6 @@ def raw_error(exc: Exception) -> MediaError:
         if isinstance(exc, cls):
             return MediaError(f"{reason} ({_libraw_message(exc)})")
     return MediaError(f"RAW decoding failed: {_libraw_message(exc)}")
-
-
-# --- camera metadata ------------------------------------------------------------------
-# rawpy exposes no make/model, and its ``other``/``lens`` properties force a full
-# ``unpack()`` of the sensor data (0.2–1 s for compressed RAWs) even when the embedded
-# preview is used. LibRaw's C API has all of it right after ``open_file`` (~1 ms), so we
-# read it through rawpy's bundled library with ctypes (struct heads stable since 0.19).
-
-
-class _IParams(ctypes.Structure):
-    """Head of ``libraw_iparams_t``."""
-
-    _fields_ = [
-        ("guard", ctypes.c_char * 4),
-        ("make", ctypes.c_char * 64),
-        ("model", ctypes.c_char * 64),
-        ("software", ctypes.c_char * 64),
-        ("normalized_make", ctypes.c_char * 64),
-        ("normalized_model", ctypes.c_char * 64),
-        ("maker_index", ctypes.c_uint),
-        ("raw_count", ctypes.c_uint),
-        ("dng_version", ctypes.c_uint),
-    ]
-
-
-class _GPS(ctypes.Structure):
-    """``libraw_gps_info_t``."""
-
-    _fields_ = [
-        ("latitude", ctypes.c_float * 3),
-        ("longitude", ctypes.c_float * 3),
-        ("gpstimestamp", ctypes.c_float * 3),
-        ("altitude", ctypes.c_float),
-        ("altref", ctypes.c_char),
-        ("latref", ctypes.c_char),
-        ("longref", ctypes.c_char),
-        ("gpsstatus", ctypes.c_char),
-        ("gpsparsed", ctypes.c_char),
-    ]
-
-
-class _ImgOther(ctypes.Structure):
-    """Head of ``libraw_imgother_t``."""
-
-    _fields_ = [
-        ("iso_speed", ctypes.c_float),
-        ("shutter", ctypes.c_float),
-        ("aperture", ctypes.c_float),
-        ("focal_len", ctypes.c_float),
-        ("timestamp", ctypes.c_int64),  # time_t
-        ("shot_order", ctypes.c_uint),
-        ("gpsdata", ctypes.c_uint * 32),
-        ("parsed_gps", _GPS),
-        ("desc", ctypes.c_char * 512),
-        ("artist", ctypes.c_char * 64),
-    ]
-
-
-class _LensInfo(ctypes.Structure):
-    """Head of ``libraw_lensinfo_t``."""
-
-    _fields_ = [
-        ("min_focal", ctypes.c_float),
-        ("max_focal", ctypes.c_float),
-        ("max_ap_min_focal", ctypes.c_float),
-        ("max_ap_max_focal", ctypes.c_float),
-        ("exif_max_ap", ctypes.c_float),
-        ("lens_make", ctypes.c_char * 128),
-        ("lens", ctypes.c_char * 128),
-        ("lens_serial", ctypes.c_char * 128),
-        ("internal_lens_serial", ctypes.c_char * 128),
-        ("focal_35mm", ctypes.c_ushort),
-    ]
-
-
-@lru_cache(maxsize=1)
-def _libraw() -> ctypes.CDLL | None:
-    """rawpy's bundled LibRaw, for the C API calls rawpy does not wrap (None if absent)."""
-    if tuple(rawpy.libraw_version) < (0, 19) or ctypes.sizeof(ctypes.c_void_p) != 8:
-        return None
-    pkg = Path(rawpy.__file__).parent
-    for path in sorted(pkg.glob("libraw*.so*")) + sorted(pkg.glob("libraw*.dylib")):
-        try:
-            lib = ctypes.CDLL(str(path))
-            lib.libraw_init.restype = ctypes.c_void_p
-        except (OSError, AttributeError):
-            continue
-        lib.libraw_init.argtypes = [ctypes.c_uint]
-        lib.libraw_open_file.restype = ctypes.c_int
-        lib.libraw_open_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        for fn, struct_type in (
-            (lib.libraw_get_iparams, _IParams),
-            (lib.libraw_get_imgother, _ImgOther),
-            (lib.libraw_get_lensinfo, _LensInfo),
-        ):
-            fn.restype = ctypes.POINTER(struct_type)
-            fn.argtypes = [ctypes.c_void_p]
-        lib.libraw_close.argtypes = [ctypes.c_void_p]
-        return lib
-    return None
-
-
-def _text(raw: bytes) -> str | None:
-    return raw.decode("utf-8", "replace").strip()[:256] or None
-
-
-def _num(value: float, digits: int = 6) -> float | None:
-    return round(float(value), digits) if value and np.isfinite(value) and value > 0 else None
-
-
-def _gps(g: _GPS) -> dict[str, float] | None:
-    if not g.gpsparsed:
-        return None
-    lat = g.latitude[0] + g.latitude[1] / 60 + g.latitude[2] / 3600
-    lon = g.longitude[0] + g.longitude[1] / 60 + g.longitude[2] / 3600
-    lat, lon = (-lat if g.latref == b"S" else lat), (-lon if g.longref == b"W" else lon)
-    if not (np.isfinite(lat) and np.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
-        return None
-    out = {"latitude": round(lat, 7), "longitude": round(lon, 7)}
-    if np.isfinite(g.altitude) and g.altitude:
-        out["altitude"] = round(-g.altitude if g.altref == b"\x01" else g.altitude, 2)
-    return out
-
-
-def camera_info(src: str | Path) -> dict[str, Any] | None:
-    """EXIF-like camera summary (same keys as :func:`image.exif_metadata`) + DNG version.
-
-    Read by LibRaw's metadata parse only (~1 ms, no sensor data). None when the bundled
-    LibRaw cannot be used; never raises.
-    """
-    lib = _libraw()
-    if lib is None:
-        return None
-    handle = lib.libraw_init(0)
-    if not handle:
-        return None
-    try:
-        if lib.libraw_open_file(handle, os.fsencode(src)) != 0:
-            return None
-        ip = lib.libraw_get_iparams(handle).contents
-        other = lib.libraw_get_imgother(handle).contents
-        lens = lib.libraw_get_lensinfo(handle).contents
-        info: dict[str, Any] = {
-            "make": _text(ip.normalized_make) or _text(ip.make),
-            "model": _text(ip.normalized_model) or _text(ip.model),
-            "software": _text(ip.software),
-            "exposure_time": _num(other.shutter),
-            "f_number": _num(other.aperture, 2),
-            "iso": int(other.iso_speed) if _num(other.iso_speed) else None,
-            "focal_length": _num(other.focal_len, 2),
-            "focal_length_35mm": lens.focal_35mm or None,
-            "lens_make": _text(lens.lens_make),
-            "lens_model": _text(lens.lens),
-            "artist": _text(other.artist),
-            "gps": _gps(other.parsed_gps),
-        }
-        if other.timestamp > 0:
-            # LibRaw turned the EXIF local time into time_t with mktime(); undo that.
-            info["taken_at"] = dt.datetime.fromtimestamp(other.timestamp).isoformat()
-        if ip.dng_version:
-            v = ip.dng_version
-            info["dng_version"] = ".".join(str((v >> s) & 0xFF) for s in (24, 16, 8, 0))
-        return {k: v for k, v in info.items() if v is not None}
-    except (ValueError, OverflowError, OSError):
-        return None
-    finally:
-        lib.libraw_close(handle)
-
-
-def _rawpy_camera_info(raw: rawpy.RawPy) -> dict[str, Any]:
-    """Fallback summary from rawpy (no make/model; forces a sensor-data unpack)."""
-    other, lens = raw.other, raw.lens
-    info: dict[str, Any] = {
-        "exposure_time": _num(other.shutter_speed),
-        "f_number": _num(other.aperture, 2),
-        "iso": int(other.iso_speed) if _num(other.iso_speed) else None,
-        "focal_length": _num(other.focal_length, 2),
-        "lens_make": (lens.make or "").strip() or None,
-        "lens_model": (lens.model or "").strip() or None,
-    }
-    if isinstance(other.timestamp, dt.datetime) and other.timestamp.year > 1970:
-        info["taken_at"] = other.timestamp.replace(microsecond=0).isoformat()
-    return {k: v for k, v in info.items() if v is not None}
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -356,11 +172,8 @@ def process_raw(
             raise MediaError(f"RAW file has invalid dimensions {s.width}x{s.height}")
         if width * height > MAX_RAW_PIXELS:
             raise MediaError(f"RAW image is too large to process: {width}x{height} exceeds {MAX_RAW_PIXELS:,} pixels")
-        info = camera_info(src)
         img, thumb_info = _embedded_preview(raw, viewer_size, (s.width, s.height))
         source = f"embedded_{thumb_info.get('format')}"
-        if info is None:  # no C API access: rawpy's fields (costs an unpack)
-            info = _rawpy_camera_info(raw)
         if img is None:
             source = "half_size_demosaic"
             try:
@@ -368,9 +181,11 @@ def process_raw(
             except rawpy.LibRawError as exc:
                 raise raw_error(exc) from exc
             img = Image.fromarray(rgb)
+        camera = exif_fields(src)
+        dng_version = camera["exif"].pop("dng_version", None)
         metadata: dict[str, Any] = {
             "kind": "raw",
-            "format": "DNG" if "dng_version" in info else Path(src).suffix[1:].upper(),
+            "format": "DNG" if dng_version else Path(src).suffix[1:].upper(),
             "width": width,
             "height": height,
             "raw_width": s.raw_width,
@@ -379,10 +194,10 @@ def process_raw(
             "cfa": raw.color_desc.decode("ascii", "replace"),
             "preview_source": source,
             "embedded_preview": thumb_info,
-            "exif": {k: v for k, v in info.items() if k != "dng_version"},
+            **camera,
         }
-        if "dng_version" in info:
-            metadata["dng_version"] = info["dng_version"]
+        if dng_version:
+            metadata["dng_version"] = dng_version
     embedded = source.startswith("embedded")
     previews = write_previews(
         img,

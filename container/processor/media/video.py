@@ -143,6 +143,7 @@ from .hls import (
     safe_filter_path,
     write_master,
 )
+from .metadata import exif_fields
 from .poster import Poster, make_poster
 from .probe import probe_video
 from .result import MediaError, MediaOutput, ProcessResult
@@ -458,6 +459,7 @@ def process_video(
     metadata = {
         "kind": "video",
         **info,
+        **exif_fields(src),  # date taken, camera, GPS (QuickTime/MP4 tags)
         "rungs": stats,
         "audio": {"codec": "aac", "bitrate": 128000, "playlist": f"{AUDIO_DIR}/index.m3u8"} if audio else None,
         "poster": poster.sizes,
