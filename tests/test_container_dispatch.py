@@ -359,3 +359,60 @@ def test_gateway_alarm_stops_an_idle_container_only():
         assert await gateway.alarm() == "not running"
 
     run(go())
+
+
+def test_gateway_wake_starts_the_container_for_webhooks():
+    async def go() -> None:
+        container = FakeContainer(boot_polls=1)
+        gateway, storage, clock = _gateway(container, PROCESSOR_IDLE_SECONDS="120")
+        r = await gateway.fetch(_request("/wake"))
+        assert r.status == 200 and len(container.starts) == 1 and container.forwarded == []
+        assert storage.alarm == int(clock.t * 1000) + 120_000  # it stays up for its outbox loop
+        assert (await gateway.fetch(_request("/wake"))).status == 200 and len(container.starts) == 1
+
+    run(go())
+
+
+def test_cron_wakes_a_processor_only_when_webhook_events_are_due(fresh_database_url):
+    import psycopg
+    from mediagate.adapters.cloudflare.container_dispatch import wake_for_webhooks
+    from mediagate.adapters.local.postgres import PostgresDatabase
+    from mediagate.webhooks.outbox import OutboxRepository
+
+    woken: list[tuple[str, str]] = []
+
+    class Namespace:
+        def getByName(self, name: str) -> FakeStub:
+            async def fetch(url: str, init: dict) -> PyResponse:
+                woken.append((name, url))
+                return PyResponse('{"running": true}', 200, {})
+
+            return FakeStub(fetch)
+
+    env = SimpleNamespace(PROCESSOR=Namespace())
+
+    async def go() -> list[str]:
+        db = PostgresDatabase(fresh_database_url, max_size=1)
+        await db.open()
+        try:
+            outbox = OutboxRepository(db)
+            results = [await wake_for_webhooks(env, outbox, 2)]
+            with psycopg.connect(fresh_database_url, autocommit=True) as conn:
+                hook = conn.execute(
+                    "INSERT INTO user_webhooks (user_id, url, secret) VALUES (gen_random_uuid(), 'https://h.example/', 's')"
+                    " RETURNING id"
+                ).fetchone()[0]
+                conn.execute(
+                    """INSERT INTO webhook_outbox (event_id, webhook_id, event_type, payload, next_at)
+                       VALUES ('msg_later', %s, 'processing-complete', '{}', NOW() + interval '1 hour')""",
+                    (hook,),
+                )
+                results.append(await wake_for_webhooks(env, outbox, 2))
+                conn.execute("UPDATE webhook_outbox SET next_at = NOW()")
+                results.append(await wake_for_webhooks(env, outbox, 2))
+            return results
+        finally:
+            await db.close()
+
+    assert run(go()) == ["none due", "none due", "woke a processor: HTTP 200"]
+    assert woken == [(instance_name("webhooks", 2), "http://container/wake")]

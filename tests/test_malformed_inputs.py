@@ -173,7 +173,7 @@ def test_signed_webhook_events_are_validated(server, event):
 @pytest.mark.parametrize("stamp", ["²", "١٧٠٠٠٠٠٠٠٠", FIVE_THOUSAND_DIGITS])
 def test_webhook_timestamp_must_be_ascii_digits(server, stamp):
     body = b'{"id":"t","file_id":"00000000-0000-4000-8000-000000000000"}'
-    headers = {**_signed_event(body), "X-Mediagate-Timestamp": _raw(stamp)}
+    headers = {**_signed_event(body), "webhook-timestamp": _raw(stamp)}
     r = httpx.post(server.url + "/webhook/processing-complete", content=body, headers=headers)
     _assert_json_4xx(r)
     assert r.status_code == 401

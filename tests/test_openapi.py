@@ -95,7 +95,7 @@ def test_key_protocol_details_are_described():
     assert paths["/api/objects/{token}/{path}"]["get"]["security"] == []
     assert "403" in paths["/api/admin/stats"]["get"]["responses"]
     hook_headers = {p["name"] for p in paths["/webhook/{kind}"]["post"]["parameters"]}
-    assert {"X-Mediagate-Timestamp", "X-Mediagate-Signature"} <= hook_headers
+    assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= hook_headers
     assert set(SPEC["webhooks"]) == {"processing-complete", "processing-failed"}
     batch = paths["/api/files/batch-download"]["post"]
     assert {"application/json", "application/zip"} <= set(batch["responses"]["200"]["content"])

@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import psycopg
 import pytest
+import standardwebhooks
 from mediagate.job_delivery import delivery_headers
 from mediagate.webhooks import sign, signed_headers, verify
 from PIL import Image
@@ -458,7 +459,10 @@ def test_worker_webhook_rejects_bad_signatures_and_replays(stack):
     body = json.dumps({"id": "evt-1", "file_id": "00000000-0000-4000-8000-000000000000"}).encode()
     url = server.url + "/webhook/processing-complete"
     now = int(time.time())
-    forged = {**signed_headers(WEBHOOK_SECRET, now, body), "X-Mediagate-Signature": sign("wrong", now, body)}
+    forged = {
+        **signed_headers(WEBHOOK_SECRET, now, body, event_id="e1"),
+        "webhook-signature": sign("wrong", "e1", now, body),
+    }
     assert httpx.post(url, content=body, headers=forged).status_code == 401
     stale = signed_headers(WEBHOOK_SECRET, now - 3600, body)
     r = httpx.post(url, content=body, headers=stale)
@@ -501,8 +505,10 @@ def test_user_webhook_gets_signed_events(stack, processor, user_id):
         while time.monotonic() < deadline and not _Receiver.received:
             time.sleep(0.2)
         headers, body = _Receiver.received[0]
-        verify(secret, body, headers["X-Mediagate-Timestamp"], headers["X-Mediagate-Signature"], now=time.time())
-        assert json.loads(body)["event"] == "processing-complete"
+        assert secret.startswith("whsec_")
+        event = standardwebhooks.Webhook(secret).verify(body, headers)  # as a receiver would
+        assert event["type"] == "processing-complete" and event["data"]["status"] == "completed"
+        assert verify(secret, body, {k.lower(): v for k, v in headers.items()}, now=time.time()).startswith("msg_")
     finally:
         httpd.shutdown()
 

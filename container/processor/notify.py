@@ -1,10 +1,11 @@
-"""Completion webhooks: signed POSTs to the Worker and to users' own endpoints, with retries.
+"""Completion webhooks to the Worker: signed POSTs (Standard Webhooks, see
+:mod:`mediagate.webhooks`) with a few retries.
 
-Delivery never escapes the job: whatever goes wrong (a refused or malformed URL, DNS,
-TLS, timeouts, a receiver answering garbage) is caught, retried when it may be
-transient, and recorded in ``webhook_deliveries``; the job settles regardless. Users'
-URLs go through ``outbound.vetted_target`` (the address policy, after DNS resolution);
-the Worker's own URL (``WORKER_URL``) is operator configuration and is trusted.
+Delivery never escapes the job and never holds its slot: it runs in the background, and
+whatever goes wrong is caught and logged (the processor has written the file's status
+itself). Users' webhooks do not
+go through here: they are queued in the outbox with the status change and sent by
+:mod:`processor.webhook_sender`, outside the job's slot.
 """
 
 from __future__ import annotations
@@ -12,18 +13,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from mediagate.netpolicy import UrlRejected, allow_private
+from mediagate.netpolicy import UrlRejected
 from mediagate.webhooks import signed_headers
 
-from .outbound import Target, vetted_target
-from .status import StatusStore
+from .outbound import Target
 
 log = logging.getLogger("processor.notify")
 
@@ -39,39 +39,58 @@ async def _trusted(url: str) -> Target:
     return Target(url, {})
 
 
-async def post_signed(
+@dataclass(frozen=True)
+class Attempt:
+    """One POST's outcome: ``status`` (None without an answer), ``error`` (None on 2xx), and
+    whether trying again could help (network errors, 5xx, 408, 429; not a refused URL)."""
+
+    status: int | None
+    error: str | None
+    retryable: bool
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+async def post_once(
     client: httpx.AsyncClient,
     url: str,
     secret: str,
-    payload: dict[str, Any],
+    body: bytes,
+    event_id: str,
     *,
     target: Resolver = _trusted,
-) -> tuple[int, int | None, str | None]:
-    """POST with retries on any error and on 5xx/429; returns (attempts, status, error).
+) -> Attempt:
+    """One signed POST. ``target`` turns the URL into where to connect (for users' URLs:
+    the vetted, pinned address). Never raises."""
+    try:
+        where = await target(url)
+        headers = {**signed_headers(secret, int(time.time()), body, event_id=event_id), **where.headers}
+        async with client.stream("POST", where.url, content=body, headers=headers, extensions=where.extensions) as r:
+            if r.is_success:
+                return Attempt(r.status_code, None, False)
+            retryable = r.status_code >= 500 or r.status_code in (408, 429)
+            return Attempt(r.status_code, await _excerpt(r), retryable)
+    except UrlRejected as exc:  # the policy's answer would not change
+        return Attempt(None, f"refused: {exc}"[:MAX_ERROR_TEXT], False)
+    except Exception as exc:  # any failure is a failed attempt, never the caller's failure
+        return Attempt(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT], True)
 
-    ``target`` turns the URL into where to connect (for users' URLs: the vetted, pinned
-    address). A URL the policy refuses is not retried: the answer would not change."""
+
+async def post_signed(
+    client: httpx.AsyncClient, url: str, secret: str, payload: dict[str, Any], *, event_id: str
+) -> tuple[int, int | None, str | None]:
+    """POST with a few quick retries (same event id); returns (attempts, status, error)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
-    status: int | None = None
-    error: str | None = None
+    result = Attempt(None, None, True)
     for attempt in range(1, ATTEMPTS + 1):
-        try:
-            where = await target(url)
-            headers = {**signed_headers(secret, int(time.time()), body), **where.headers}
-            async with client.stream(
-                "POST", where.url, content=body, headers=headers, extensions=where.extensions
-            ) as r:
-                status, error = r.status_code, None
-                if r.status_code < 500 and r.status_code != 429:
-                    return attempt, status, None if r.is_success else await _excerpt(r)
-                error = await _excerpt(r)
-        except UrlRejected as exc:
-            return attempt, None, f"refused: {exc}"[:MAX_ERROR_TEXT]
-        except Exception as exc:  # any failure is a failed attempt, never the job's failure
-            status, error = None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
+        result = await post_once(client, url, secret, body, event_id)
+        if not result.retryable:
+            return attempt, result.status, result.error
         if attempt < ATTEMPTS:
             await asyncio.sleep(BASE_DELAY * 2 ** (attempt - 1))
-    return ATTEMPTS, status, error
+    return ATTEMPTS, result.status, result.error
 
 
 async def _excerpt(response: httpx.Response) -> str:
@@ -85,23 +104,18 @@ async def _excerpt(response: httpx.Response) -> str:
 
 
 class Notifier:
-    def __init__(self, worker_url: str, secret: str, status: StatusStore, *, allow_private: bool | None = None) -> None:
+    def __init__(self, worker_url: str, secret: str) -> None:
         self.worker_url = worker_url
         self.secret = secret
-        self.status = status
         self.client = httpx.AsyncClient(timeout=TIMEOUT)
-        # Users' endpoints: no proxies from the environment (they would resolve names
-        # themselves), no redirects, no pooled connections shared between names on one IP.
-        self.user_client = httpx.AsyncClient(
-            timeout=TIMEOUT,
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
-        self.allow_private = _env_allow_private() if allow_private is None else allow_private
+        self.tasks: set[asyncio.Task[None]] = set()
 
-    async def _user_target(self, url: str) -> Target:
-        return await vetted_target(url, allow_private=self.allow_private)
+    def dispatch(self, event: str, message: dict[str, Any], extra: dict[str, Any]) -> None:
+        """Send in the background: a slow or unreachable Worker must not hold the job's
+        processing slot (the file's status is already in the database)."""
+        task = asyncio.create_task(self.send(event, message, extra))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def send(self, event: str, message: dict[str, Any], extra: dict[str, Any]) -> None:
         """event: 'processing-complete' or 'processing-failed'. Never raises."""
@@ -111,9 +125,12 @@ class Notifier:
             log.exception("webhook %s for job %s could not be delivered", event, message.get("job_id"))
 
     async def _send(self, event: str, message: dict[str, Any], extra: dict[str, Any]) -> None:
+        if not (self.worker_url and self.secret):
+            return
+        event_id = f"{message['job_id']}:{event}:{uuid.uuid4().hex[:12]}"
         payload = {
             # One id per event (its deliveries retry with the same id; a later attempt is a new event).
-            "id": f"{message['job_id']}:{event}:{uuid.uuid4().hex[:12]}",
+            "id": event_id,
             "event": event,
             "job_id": message["job_id"],
             "file_id": message["file_id"],
@@ -123,25 +140,13 @@ class Notifier:
             "occurred_at": int(time.time()),
             **extra,
         }
-        if self.worker_url and self.secret:
-            attempts, status, error = await post_signed(
-                self.client, f"{self.worker_url}/webhook/{event}", self.secret, payload
-            )
-            if error or status is None or status >= 300:
-                log.warning("webhook %s to the Worker failed after %d attempts: %s %s", event, attempts, status, error)
-        for hook in await self.status.user_webhooks(message["user_id"]):
-            try:
-                attempts, status, error = await post_signed(
-                    self.user_client, hook["url"], hook["secret"], payload, target=self._user_target
-                )
-                await self.status.record_delivery(hook["id"], payload["id"], attempts, status, error)
-            except Exception:
-                log.exception("delivery to user webhook %s could not be recorded", hook.get("id"))
+        attempts, status, error = await post_signed(
+            self.client, f"{self.worker_url}/webhook/{event}", self.secret, payload, event_id=event_id
+        )
+        if error or status is None or status >= 300:
+            log.warning("webhook %s to the Worker failed after %d attempts: %s %s", event, attempts, status, error)
 
     async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
         await self.client.aclose()
-        await self.user_client.aclose()
-
-
-def _env_allow_private() -> bool:
-    return allow_private(os.environ)

@@ -14,12 +14,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mediagate.netpolicy import UrlRejected, check_address, host_and_port, normalize_webhook_url
 
 RESOLVE_TIMEOUT = 5.0
+
+# host, port -> every address of the host. The system resolver in production; tests pass
+# their own to make a name resolve to loopback or change its answer between lookups.
+AddressResolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -50,17 +55,30 @@ async def resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
-async def vetted_target(url: str, *, allow_private: bool = False) -> Target:
+async def vetted_target(url: str, *, allow_private: bool = False, resolver: AddressResolver | None = None) -> Target:
     """The pinned target for ``url``; UrlRejected if the URL or any address is not allowed."""
     normalized = normalize_webhook_url(url, allow_private_addresses=allow_private)
     host, port, scheme = host_and_port(normalized)
     rest = normalized.split("/", 3)[3] if normalized.count("/") >= 3 else ""
-    return await pin(host, port, scheme, rest, allow_private=allow_private)
+    return await pin(host, port, scheme, rest, allow_private=allow_private, resolver=resolver)
 
 
-async def pin(host: str, port: int, scheme: str, path_and_query: str = "", *, allow_private: bool = False) -> Target:
-    """Resolve ``host``, check every address, and aim the request at the first one."""
-    addresses = await resolve(host, port)
+async def pin(
+    host: str,
+    port: int,
+    scheme: str,
+    path_and_query: str = "",
+    *,
+    allow_private: bool = False,
+    resolver: AddressResolver | None = None,
+) -> Target:
+    """Resolve ``host`` once, check every address, and aim the request at the first one."""
+    try:
+        addresses = [str(ipaddress.ip_address(host))]  # a literal needs no resolver
+    except ValueError:
+        addresses = await (resolver or resolve)(host, port)
+    if not addresses:
+        raise OSError(f"{host!r} has no addresses")
     for address in addresses:  # all of them: a name must not mix public and private answers
         check_address(address, allow_private_addresses=allow_private)
     ip = ipaddress.ip_address(addresses[0])
@@ -73,4 +91,4 @@ async def pin(host: str, port: int, scheme: str, path_and_query: str = "", *, al
     return Target(f"{scheme}://{ip_host}{suffix}/{path_and_query}", {"Host": f"{name_host}{suffix}"}, extensions)
 
 
-__all__ = ["RESOLVE_TIMEOUT", "Target", "UrlRejected", "pin", "resolve", "vetted_target"]
+__all__ = ["RESOLVE_TIMEOUT", "AddressResolver", "Target", "UrlRejected", "pin", "resolve", "vetted_target"]

@@ -24,6 +24,7 @@ import logging
 from typing import Any
 
 from mediagate.contracts import ACK, DEAD, RETRY, STORAGE_KEY, JobOutcome, is_poster_message
+from mediagate.crashpoints import crash_point
 
 from .jobsource import JobSource, Lease, apply_outcome
 from .media.result import MediaError
@@ -178,8 +179,9 @@ class Runner:
             if final:
                 return JobOutcome(DEAD, reason=reason)
             return JobOutcome(RETRY, retry_delay(self.settings, lease.attempts), reason)
+        crash_point("processor:after-complete")  # tests: status and webhook events committed, no ack
         self.processed += 1
-        await self.notifier.send("processing-complete", message, {"status": "completed", **_public(fields)})
+        self.notifier.dispatch("processing-complete", message, {"status": "completed", **_public(fields)})
         return JobOutcome(ACK)
 
     async def handle_poster(self, message: dict[str, Any]) -> JobOutcome:
@@ -195,7 +197,7 @@ class Runner:
     async def _fail(self, lease: Lease, message: dict[str, Any], reason: str, *, final: bool) -> None:
         await self.status.fail(message["job_id"], message["file_id"], reason, final=final)
         if final:
-            await self.notifier.send(
+            self.notifier.dispatch(
                 "processing-failed", message, {"status": "failed", "error": reason, "attempts": lease.attempts}
             )
 

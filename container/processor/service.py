@@ -32,6 +32,7 @@ from mediagate.contracts import REQUIRED_MESSAGE_KEYS, RETRY
 from mediagate.job_delivery import verify_delivery
 from mediagate.jobs import lane_queue, message_lane
 from mediagate.webhooks import SignatureError
+from mediagate.webhooks.outbox import OutboxRepository
 
 from .jobsource import JobSource, Lease, PostgresJobSource
 from .media.metadata import close_pool
@@ -41,6 +42,7 @@ from .runner import Runner
 from .settings import ProcessorSettings
 from .status import StatusStore
 from .storage import GrantStores, JobStores, LocalProcessorStore, S3ProcessorStore, SharedStore
+from .webhook_sender import WebhookSender
 
 log = logging.getLogger("processor")
 
@@ -70,7 +72,14 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
     settings = settings or ProcessorSettings.from_env()
     db = PostgresDatabase(settings.database_url, max_size=settings.max_concurrency * 2 + 2)
     status = StatusStore(db)
-    notifier = Notifier(settings.worker_url, settings.webhook_secret, status)
+    notifier = Notifier(settings.worker_url, settings.webhook_secret)
+    outbox = OutboxRepository(db)
+    sender = WebhookSender(
+        outbox,
+        policy=settings.webhook_policy,
+        poll_interval=settings.webhook_poll_interval,
+        allow_private=settings.webhook_allow_private,
+    )
     stores = build_stores(settings)
     pipeline = Pipeline(settings, stores, status)
     runner = Runner(
@@ -86,13 +95,18 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await db.open()
         loop_task = asyncio.create_task(runner.run_forever()) if settings.pull_enabled else None
+        # users' webhooks: their own loop on both runtimes, never in a job's slot
+        sender_task = asyncio.create_task(sender.run_forever())
         try:
             yield
         finally:
             await runner.stop()
+            await sender.stop()
             if loop_task:
                 loop_task.cancel()
+            sender_task.cancel()
             await notifier.close()
+            await sender.close()
             await stores.close()
             await db.close()
             await asyncio.to_thread(close_pool)  # the exiftool processes
@@ -114,6 +128,8 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
             "peak_running": runner.peak,
             "max_concurrency": settings.max_concurrency,
             "processed": runner.processed,
+            "webhooks_sent": sender.sent,
+            "webhooks_pending": await outbox.due_count(),
         }
 
     @app.post("/jobs", status_code=200)

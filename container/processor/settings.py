@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from mediagate.netpolicy import allow_private
+from mediagate.webhooks.outbox import RetryPolicy
+
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,10 @@ class ProcessorSettings:
     r2_access_key_id: str = ""
     r2_secret_access_key: str = ""
     pull_enabled: bool = True  # False on Cloudflare: jobs are pushed to POST /jobs
+    # users' webhooks (processor.webhook_sender): retries, how often the idle loop looks
+    webhook_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    webhook_poll_interval: float = 1.0
+    webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE: tests and local development only
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorSettings:
@@ -60,4 +69,12 @@ class ProcessorSettings:
             r2_access_key_id=e.get("R2_ACCESS_KEY_ID", ""),
             r2_secret_access_key=e.get("R2_SECRET_ACCESS_KEY", ""),
             pull_enabled=e.get("PULL_ENABLED", "1") != "0",
+            webhook_policy=RetryPolicy(
+                base=num("WEBHOOK_RETRY_BASE_SECONDS", RetryPolicy.base),
+                max_attempts=int(num("WEBHOOK_MAX_ATTEMPTS", RetryPolicy.max_attempts)),
+                max_age=num("WEBHOOK_MAX_AGE_SECONDS", RetryPolicy.max_age),
+                retention=num("WEBHOOK_RETENTION_DAYS", RetryPolicy.retention / DAY) * DAY,
+            ),
+            webhook_poll_interval=num("WEBHOOK_POLL_INTERVAL", 1.0),
+            webhook_allow_private=allow_private(e),
         )

@@ -109,25 +109,6 @@ class StatusStore(FileStatus):
             "UPDATE files SET hls_playlist_key = $2, updated_at = NOW() WHERE id = $1::uuid", file_id, hls_key
         )
 
-    async def user_webhooks(self, user_id: str) -> list[dict[str, Any]]:
-        return await self.db.fetch(
-            "SELECT id::text AS id, url, secret FROM user_webhooks WHERE user_id = $1::uuid", user_id
-        )
-
-    async def record_delivery(
-        self, webhook_id: str, event_id: str, attempts: int, status: int | None, error: str | None
-    ) -> None:
-        await self.db.execute(
-            """INSERT INTO webhook_deliveries (webhook_id, event_id, attempts, status_code, error, delivered)
-               VALUES ($1::uuid, $2, $3::int, $4::int, $5, $6::boolean)""",
-            webhook_id,
-            event_id,
-            attempts,
-            status,
-            error,
-            status is not None and 200 <= status < 300,
-        )
-
     async def job_message(self, job_id: str) -> dict[str, Any] | None:
         """The job message as the database says it is (None for an unknown job).
 

@@ -280,6 +280,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhooks/{hook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The registration's id */
+                hook_id: string;
+            };
+            cookie?: never;
+        };
+        /** The registration's events and their delivery state, newest first */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/webhooks/{hook_id}": {
         parameters: {
             query?: never;
@@ -692,7 +712,7 @@ export interface webhooks {
         put?: never;
         /**
          * A file finished processing
-         * @description Delivered to every URL a user registered (`POST /api/webhooks`), signed with that registration's `secret`: verify the HMAC and reject timestamps older than a few minutes. Non-2xx answers and timeouts are retried a few times with backoff. `id` is stable per job and event: apply it once.
+         * @description Delivered to every URL a user registered (`POST /api/webhooks`) in the Standard Webhooks format (https://www.standardwebhooks.com/), signed with that registration's `whsec_` secret: any Standard Webhooks library verifies it. Events are queued with the status change and sent from an outbox: network errors, 5xx, 408 and 429 are retried with exponential backoff (same `webhook-id`) for up to a day; redirects are not followed. `GET /api/webhooks/{hook_id}/deliveries` shows each event's state.
          */
         post: operations["userWebhook_processing_complete"];
         delete?: never;
@@ -712,7 +732,7 @@ export interface webhooks {
         put?: never;
         /**
          * A file could not be processed
-         * @description Delivered to every URL a user registered (`POST /api/webhooks`), signed with that registration's `secret`: verify the HMAC and reject timestamps older than a few minutes. Non-2xx answers and timeouts are retried a few times with backoff. `id` is stable per job and event: apply it once.
+         * @description Delivered to every URL a user registered (`POST /api/webhooks`) in the Standard Webhooks format (https://www.standardwebhooks.com/), signed with that registration's `whsec_` secret: any Standard Webhooks library verifies it. Events are queued with the status change and sent from an outbox: network errors, 5xx, 408 and 429 are retried with exponential backoff (same `webhook-id`) for up to a day; redirects are not followed. `GET /api/webhooks/{hook_id}/deliveries` shows each event's state.
          */
         post: operations["userWebhook_processing_failed"];
         delete?: never;
@@ -845,7 +865,7 @@ export interface components {
             id?: string;
             /** Format: uri */
             url?: string;
-            /** @description Shown once: the HMAC key of this registration */
+            /** @description Shown once: the Standard Webhooks secret (`whsec_<base64 key>`) */
             secret?: string;
         };
         WebhookList: {
@@ -882,6 +902,60 @@ export interface components {
             thumbnail_key?: string | null;
             hls_playlist_key?: string | null;
             placeholder?: string | null;
+        };
+        UserEvent: {
+            /** @enum {unknown} */
+            type: "processing-complete" | "processing-failed";
+            /** Format: date-time */
+            timestamp: string;
+            data: {
+                /** Format: uuid */
+                file_id?: string;
+                /** Format: uuid */
+                job_id?: string;
+                filename?: string | null;
+                /** @enum {unknown} */
+                file_type?: "video" | "image" | "other";
+                /** @enum {unknown} */
+                status?: "completed" | "failed";
+                /** @description processing-failed: why */
+                error?: string | null;
+                /** @description processing-failed: attempts made */
+                attempts?: number;
+                preview_key?: string | null;
+                thumbnail_key?: string | null;
+                hls_playlist_key?: string | null;
+                placeholder?: string | null;
+            };
+        };
+        WebhookDeliveries: {
+            deliveries?: {
+                /** @description The `webhook-id` header */
+                event_id?: string;
+                /** @enum {unknown} */
+                type?: "processing-complete" | "processing-failed";
+                /**
+                 * @description failed: given up (a final answer, or attempts/age used up)
+                 * @enum {unknown}
+                 */
+                state?: "pending" | "delivered" | "failed";
+                attempts?: number;
+                last_status?: number | null;
+                last_error?: string | null;
+                /**
+                 * Format: date-time
+                 * @description pending: the next attempt
+                 */
+                next_at?: string | null;
+                /** Format: date-time */
+                last_attempt_at?: string | null;
+                /** Format: date-time */
+                delivered_at?: string | null;
+                /** Format: date-time */
+                failed_at?: string | null;
+                /** Format: date-time */
+                created_at?: string;
+            }[];
         };
         EventAck: {
             ok?: boolean;
@@ -2427,6 +2501,43 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
         };
     };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The registration's id */
+                hook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveries"];
+                };
+            };
+            /** @description `limit` is not a number from 1 to the maximum */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
     deleteWebhook: {
         parameters: {
             query?: never;
@@ -2455,10 +2566,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
+                /** @description The event id: the same on every retry of one event (deduplicate on it) */
+                "webhook-id": string;
                 /** @description Unix seconds when the event was signed */
-                "X-Mediagate-Timestamp": string;
-                /** @description `v1=` + hex HMAC-SHA256 of `<timestamp>.<raw body>`; several comma-separated signatures are allowed */
-                "X-Mediagate-Signature": string;
+                "webhook-timestamp": string;
+                /** @description Standard Webhooks: `v1,` + base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<raw body>`; several space-separated signatures are allowed */
+                "webhook-signature": string;
             };
             path: {
                 /** @description The event */
@@ -3572,17 +3685,19 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
+                /** @description The event id: the same on every retry of one event (deduplicate on it) */
+                "webhook-id": string;
                 /** @description Unix seconds when the event was signed */
-                "X-Mediagate-Timestamp": string;
-                /** @description `v1=` + hex HMAC-SHA256 of `<timestamp>.<raw body>`; several comma-separated signatures are allowed */
-                "X-Mediagate-Signature": string;
+                "webhook-timestamp": string;
+                /** @description Standard Webhooks: `v1,` + base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<raw body>`; several space-separated signatures are allowed */
+                "webhook-signature": string;
             };
             path?: never;
             cookie?: never;
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ProcessingEvent"];
+                "application/json": components["schemas"]["UserEvent"];
             };
         };
         responses: {
@@ -3599,17 +3714,19 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
+                /** @description The event id: the same on every retry of one event (deduplicate on it) */
+                "webhook-id": string;
                 /** @description Unix seconds when the event was signed */
-                "X-Mediagate-Timestamp": string;
-                /** @description `v1=` + hex HMAC-SHA256 of `<timestamp>.<raw body>`; several comma-separated signatures are allowed */
-                "X-Mediagate-Signature": string;
+                "webhook-timestamp": string;
+                /** @description Standard Webhooks: `v1,` + base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<raw body>`; several space-separated signatures are allowed */
+                "webhook-signature": string;
             };
             path?: never;
             cookie?: never;
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ProcessingEvent"];
+                "application/json": components["schemas"]["UserEvent"];
             };
         };
         responses: {

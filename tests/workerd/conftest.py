@@ -61,12 +61,16 @@ def workerd(postgres) -> Iterator[WorkerdStack]:
             # Short, so test_completion_in_workerd can show the cron trigger's sweep
             # collecting an orphan; rows still protect everything in use.
             "STORAGE_SWEEP_GRACE_SECONDS": "3",
+            # test_runtime_paths' webhook receiver listens on 127.0.0.1
+            "WEBHOOK_ALLOW_PRIVATE": "1",
         },
         processor_env={
             "HLS_RUNGS": "720,480,360",
             "VIDEO_PRESET": "ultrafast",
             "RETRY_BASE_DELAY": "0.5",
             "LOG_LEVEL": "WARNING",
+            "WEBHOOK_ALLOW_PRIVATE": "1",
+            "WEBHOOK_POLL_INTERVAL": "0.2",
         },
     )
     try:

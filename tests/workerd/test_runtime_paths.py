@@ -110,3 +110,79 @@ def test_undeliverable_jobs_are_retried_then_dead_lettered_and_fail_their_file(s
         assert after["jobs_by_status"]["failed"] >= 1
     finally:
         workerd.children["processor"].start()
+
+
+def _worker_output(workerd) -> str:
+    """What the Worker printed (wrangler writes console.log lines to its own log files)."""
+    paths = [workerd.data_dir / "wrangler.log", *sorted((workerd.data_dir / "wrangler-logs").glob("*.log"))]
+    return "".join(p.read_text(errors="replace") for p in paths if p.exists())
+
+
+def test_users_webhooks_are_sent_from_the_outbox_and_the_cron_wakes_a_sender(server, user_id, workerd):
+    """Registration and the delivery state through the Worker in workerd (Neon over HTTP);
+    the processor's outbox loop sends a Standard Webhooks event; with every processor asleep,
+    the cron trigger finds the due event and wakes one (POST /wake on its Durable Object)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import standardwebhooks
+    from support.stack import free_port
+
+    hits: list[tuple[dict[str, str], bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            hits.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", free_port()), Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    auth = {"Authorization": f"Bearer {server.token(user_id)}"}
+    try:
+        r = httpx.post(
+            f"{server.url}/api/webhooks", json={"url": f"http://127.0.0.1:{httpd.server_port}/in"}, headers=auth
+        )
+        assert r.status_code == 201, r.text
+        hook = r.json()
+        assert hook["secret"].startswith("whsec_")
+        file_id = _file_of(server, user_id, b"plain bytes\n" * 40, "hooked.bin")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not hits:
+            time.sleep(0.2)
+        event = standardwebhooks.Webhook(hook["secret"]).verify(hits[0][1], hits[0][0])
+        assert event["type"] == "processing-complete" and event["data"]["file_id"] == file_id
+        listed = httpx.get(f"{server.url}/api/webhooks/{hook['id']}/deliveries", headers=auth)
+        assert listed.status_code == 200, listed.text
+        (delivery,) = listed.json()["deliveries"]
+        assert delivery["state"] == "delivered" and delivery["event_id"] == hits[0][0]["webhook-id"]
+        assert delivery["delivered_at"] and delivery["last_status"] == 204
+
+        workerd.children["processor"].stop()  # every sender asleep
+        try:
+            with psycopg.connect(server.env["DATABASE_URL"]) as conn:
+                conn.execute(
+                    """INSERT INTO webhook_outbox (event_id, webhook_id, event_type, payload)
+                       VALUES ('msg_cron', %s, 'processing-complete', '{"type": "processing-complete", "data": {}}')""",
+                    (hook["id"],),
+                )
+            r = httpx.get(
+                f"{server.url}/cdn-cgi/local/scheduled", params={"cron": "*/15 * * * *", "format": "json"}, timeout=60
+            )
+            assert r.status_code == 200 and r.json()["outcome"] == "ok", r.text
+            woke = "webhooks (*/15 * * * *): woke a processor: HTTP 200"
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and woke not in _worker_output(workerd):
+                time.sleep(0.2)  # console.log reaches wrangler's log file a little later
+            assert woke in _worker_output(workerd)
+        finally:
+            workerd.children["processor"].start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(hits) < 2:
+            time.sleep(0.2)
+        assert hits[1][0]["webhook-id"] == "msg_cron"
+    finally:
+        httpd.shutdown()

@@ -3,7 +3,8 @@
 ``Default`` is the Worker: ``fetch`` serves the shared Starlette app through the streaming
 ASGI bridge (:mod:`mediagate.adapters.cloudflare.asgi_bridge`: request and response
 bodies flow through it, never buffered whole); ``scheduled`` (the cron trigger) expires
-stale uploads, finishes interrupted ones and collects unreferenced objects; ``queue`` consumes processing jobs and pushes
+stale uploads, finishes interrupted ones, collects unreferenced objects and starts a
+processor container when users' webhook events are due (its loop sends them); ``queue`` consumes processing jobs and pushes
 each one to the processor container (see
 :mod:`mediagate.adapters.cloudflare.container_dispatch`), and fails the jobs that reach the
 dead-letter queue (:mod:`mediagate.adapters.cloudflare.dead_letter_consumer`). The app and its Services are
@@ -22,12 +23,18 @@ import logging
 from typing import Any
 
 from mediagate.adapters.cloudflare import asgi_bridge
-from mediagate.adapters.cloudflare.container_dispatch import ProcessorGateway, QueueConsumer
+from mediagate.adapters.cloudflare.container_dispatch import (
+    DispatchSettings,
+    ProcessorGateway,
+    QueueConsumer,
+    wake_for_webhooks,
+)
 from mediagate.adapters.cloudflare.dead_letter_consumer import consume_dead_letters
 from mediagate.adapters.cloudflare.ffi import js_get, unwrap_binding
-from mediagate.adapters.cloudflare.worker import build_services
+from mediagate.adapters.cloudflare.worker import EnvVars, build_services
 from mediagate.api.app import create_app
 from mediagate.services import Services
+from mediagate.webhooks.outbox import OutboxRepository
 from workers import DurableObject, WorkerEntrypoint
 
 log = logging.getLogger("mediagate.worker")
@@ -59,8 +66,15 @@ class Default(WorkerEntrypoint):
         return await asgi_bridge.fetch(app, request, self.ctx)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
-        result = await _services(self.env).maintenance()
+        services = _services(self.env)
+        result = await services.maintenance()
         log.info("upload cleanup (%s): %s", getattr(controller, "cron", "?"), result)
+        try:  # users' webhook events due while every processor container slept
+            instances = DispatchSettings.from_env(EnvVars(self.env)).instances
+            woke = await wake_for_webhooks(self.env, OutboxRepository(services.db), instances)
+            print(f"webhooks ({getattr(controller, 'cron', '?')}): {woke}")  # console.log, like the queue line
+        except Exception:
+            log.exception("could not wake a processor for due webhooks")
 
     async def queue(self, batch: Any, env: Any = None, ctx: Any = None) -> None:
         services = _services(self.env)

@@ -29,6 +29,12 @@ POINTS = (
     "ingest:after-send",  # message sent, its id not yet recorded on the job
 )
 
+# The processor's points (container/processor), exercised by tests/test_webhook_outbox.py
+# rather than by the server's chaos runs, so kept out of POINTS.
+PROCESSOR_POINTS = (
+    "processor:after-complete",  # file completed and its webhook events queued, job not acked
+)
+
 EXIT_CODE = 70  # what a test sees from the killed server
 
 _armed = frozenset(p.strip() for p in os.environ.get("MEDIAGATE_CRASH_AT", "").split(",") if p.strip())

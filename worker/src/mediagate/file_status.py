@@ -9,7 +9,8 @@ admin page and retries read. Every transition of either lives here, whoever trig
 * an admin retry: :meth:`reset_for_retry`, and :meth:`fail_unqueued` when the queue
   refuses the retried message.
 
-A file starts ``pending`` (the ingest's insert). Every method is single statements that
+The transitions to ``completed`` and ``failed`` queue the owner's webhook events in the same
+statement (:mod:`mediagate.webhooks.outbox`). A file starts ``pending`` (the ingest's insert). Every method is single statements that
 each commit on their own (Neon's SQL-over-HTTP has no interactive transactions).
 """
 
@@ -20,7 +21,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from .ports import Database, Row
+from .webhooks.outbox import FILE_EVENT_COLUMNS, event_rows
 
+# The owner's webhook events, queued in the statement that changes the status (mediagate.webhooks.outbox).
+COMPLETED_EVENTS = event_rows("changed", event_type="'processing-complete'", job_id="$12::text")
+FAILED_EVENTS = event_rows(
+    "changed",
+    event_type="'processing-failed'",
+    job_id="$3::text",
+    extra="jsonb_build_object('attempts', (SELECT attempts FROM processing_jobs WHERE id = $3::text::uuid))",
+)
+DEAD_LETTER_EVENTS = event_rows(
+    "changed",
+    event_type="'processing-failed'",
+    job_id="$1::text",
+    extra="jsonb_build_object('attempts', $4::int)",  # deliveries made
+)
 DEAD_LETTER_REASON = "processing did not run: the job exhausted its {attempts} deliveries (dead-lettered)"
 
 # Resets the job and its file in one statement; no row when the job is not failed
@@ -75,15 +91,18 @@ class FileStatus:
         """Record outputs (and ``camera``: ``taken_at``, ``camera_make``, ``camera_model``,
         ``lens`` when known); False when the file disappeared meanwhile (outputs must be discarded)."""
         camera = camera or {}
-        n = await self.db.execute(
-            """UPDATE files SET processing_status = 'completed', processing_progress = 100, processing_error = NULL,
-                 preview_key = $2, thumbnail_key = $3, hls_playlist_key = COALESCE($4, hls_playlist_key),
-                 placeholder = $5, metadata = COALESCE(metadata, '{}'::jsonb)
-                   || jsonb_build_object('media', $6::jsonb, 'outputs', $7::jsonb),
-                 taken_at = COALESCE($8::timestamp, taken_at), camera_make = COALESCE($9, camera_make),
-                 camera_model = COALESCE($10, camera_model), lens = COALESCE($11, lens),
-                 updated_at = NOW()
-               WHERE id = $1::uuid""",
+        rows = await self.db.fetch(
+            f"""WITH changed AS (
+                 UPDATE files SET processing_status = 'completed', processing_progress = 100, processing_error = NULL,
+                   preview_key = $2, thumbnail_key = $3, hls_playlist_key = COALESCE($4, hls_playlist_key),
+                   placeholder = $5, metadata = COALESCE(metadata, '{{}}'::jsonb)
+                     || jsonb_build_object('media', $6::jsonb, 'outputs', $7::jsonb),
+                   taken_at = COALESCE($8::timestamp, taken_at), camera_make = COALESCE($9, camera_make),
+                   camera_model = COALESCE($10, camera_model), lens = COALESCE($11, lens),
+                   updated_at = NOW()
+                 WHERE id = $1::uuid RETURNING {FILE_EVENT_COLUMNS}
+               ), events AS ({COMPLETED_EVENTS})
+               SELECT count(*) AS n FROM changed""",
             file_id,
             fields.get("preview_key"),
             fields.get("thumbnail_key"),
@@ -95,13 +114,14 @@ class FileStatus:
             camera.get("camera_make"),
             camera.get("camera_model"),
             camera.get("lens"),
+            job_id,
         )
         await self.db.execute(
             """UPDATE processing_jobs SET status = 'completed', progress = 100, completed_at = NOW(),
                  error_message = NULL WHERE id = $1::uuid""",
             job_id,
         )
-        return n == 1
+        return int(rows[0]["n"]) == 1
 
     async def fail(self, job_id: str, file_id: str, reason: str, *, final: bool) -> None:
         """A failed attempt: final ones fail the file; others go back to 'queued' for a retry."""
@@ -113,12 +133,16 @@ class FileStatus:
             status,
             reason,
         )
-        if final:
+        if final:  # the owner's processing-failed webhook events are queued with the change
             await self.db.execute(
-                """UPDATE files SET processing_status = 'failed', processing_error = $2, updated_at = NOW()
-                   WHERE id = $1::uuid""",
+                f"""WITH changed AS (
+                     UPDATE files SET processing_status = 'failed', processing_error = $2, updated_at = NOW()
+                     WHERE id = $1::uuid RETURNING {FILE_EVENT_COLUMNS}
+                   ), events AS ({FAILED_EVENTS})
+                   SELECT count(*) FROM changed""",
                 file_id,
                 reason,
+                job_id,
             )
 
     async def apply_event(
@@ -158,7 +182,7 @@ class FileStatus:
             return False
         reason = DEAD_LETTER_REASON.format(attempts=attempts)
         rows = await self.db.fetch(
-            """WITH job AS (
+            f"""WITH job AS (
                  UPDATE processing_jobs j SET dead_lettered_at = COALESCE(j.dead_lettered_at, NOW()),
                    status = CASE WHEN o.settled THEN j.status ELSE 'failed' END,
                    error_message = CASE WHEN o.settled THEN j.error_message ELSE $3 END,
@@ -166,12 +190,16 @@ class FileStatus:
                  FROM (SELECT id, COALESCE(status, 'queued') IN ('completed', 'failed') AS settled
                        FROM processing_jobs WHERE id::text = $1 AND file_id::text = $2) o
                  WHERE j.id = o.id
-                 RETURNING j.file_id, o.settled)
-               UPDATE files SET processing_status = 'failed', processing_error = $3, updated_at = NOW()
-               WHERE id IN (SELECT file_id FROM job WHERE NOT settled) RETURNING id::text AS id""",
+                 RETURNING j.file_id, o.settled
+               ), changed AS (
+                 UPDATE files SET processing_status = 'failed', processing_error = $3, updated_at = NOW()
+                 WHERE id IN (SELECT file_id FROM job WHERE NOT settled) RETURNING {FILE_EVENT_COLUMNS}
+               ), events AS ({DEAD_LETTER_EVENTS})
+               SELECT id::text AS id FROM changed""",
             job_id,
             file_id,
             reason,
+            attempts,
         )
         return bool(rows)
 

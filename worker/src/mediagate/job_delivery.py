@@ -1,8 +1,8 @@
 """Authenticated job delivery: the Worker signs each job it pushes to a processor.
 
 The processor's ``POST /jobs`` runs whatever job it is handed, so it accepts only
-deliveries signed by the Worker: HMAC-SHA256 (the webhook scheme of :mod:`.webhooks`) over
-``"<timestamp>.<attempts>.<body>"`` with a key derived from ``WEBHOOK_SECRET`` for this
+deliveries signed by the Worker: the Standard Webhooks scheme of :mod:`.webhooks` over
+``"<attempts>.<body>"`` (so the signed content is ``"<id>.<timestamp>.<attempts>.<body>"``) with a key derived from ``WEBHOOK_SECRET`` for this
 purpose alone — a webhook signature cannot be replayed as a job, and the delivery count
 (which decides when a failure is final) cannot be changed. Within the tolerance window a
 delivery can be replayed; jobs are idempotent and the processor trusts only the job id and
@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from .webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, sign, verify
+from .webhooks import SignatureError, signed_headers, verify
 
 ATTEMPTS_HEADER = "X-Attempts"
 MAX_ATTEMPTS_DIGITS = 4
@@ -30,12 +30,8 @@ def _signed(attempts: int, body: bytes) -> bytes:
 
 
 def delivery_headers(secret: str, timestamp: int, attempts: int, body: bytes) -> dict[str, str]:
-    return {
-        "content-type": "application/json",
-        ATTEMPTS_HEADER.lower(): str(attempts),
-        TIMESTAMP_HEADER.lower(): str(timestamp),
-        SIGNATURE_HEADER.lower(): sign(_key(secret), timestamp, _signed(attempts, body)),
-    }
+    signed = signed_headers(_key(secret), timestamp, _signed(attempts, body))
+    return {name.lower(): value for name, value in signed.items()} | {ATTEMPTS_HEADER.lower(): str(attempts)}
 
 
 def verify_delivery(secret: str, body: bytes, headers: Mapping[str, str], *, now: float) -> int:
@@ -44,11 +40,5 @@ def verify_delivery(secret: str, body: bytes, headers: Mapping[str, str], *, now
     if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= MAX_ATTEMPTS_DIGITS):
         raise SignatureError(f"{ATTEMPTS_HEADER} must be a positive integer")
     attempts = int(raw)
-    verify(
-        _key(secret),
-        _signed(attempts, body),
-        headers.get(TIMESTAMP_HEADER) or headers.get(TIMESTAMP_HEADER.lower()),
-        headers.get(SIGNATURE_HEADER) or headers.get(SIGNATURE_HEADER.lower()),
-        now=now,
-    )
+    verify(_key(secret), _signed(attempts, body), headers, now=now)
     return attempts

@@ -18,7 +18,8 @@ from starlette.routing import Route
 from .. import contracts
 from ..ratelimit import budgets_for
 from ..tus.protocol import CHECKSUM_ALGORITHMS, EXTENSIONS, TUS_VERSION
-from ..webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from ..webhooks import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from ..webhooks.outbox import MAX_LISTED
 
 JSON = "application/json"
 OCTET = "application/offset+octet-stream"
@@ -331,11 +332,13 @@ IDS_BODY = {"required": True, **json_body(schema("FileIds"))}
 # -- webhooks ---------------------------------------------------------------------------
 
 SIGNATURE_PARAMS = [
+    header_param(ID_HEADER, "The event id: the same on every retry of one event (deduplicate on it)", required=True),
     header_param(TIMESTAMP_HEADER, "Unix seconds when the event was signed", {"type": "string"}, required=True),
     header_param(
         SIGNATURE_HEADER,
-        "`v1=` + hex HMAC-SHA256 of `<timestamp>.<raw body>`; several comma-separated signatures are allowed",
-        {"type": "string", "pattern": "^v1=[0-9a-f]{64}"},
+        "Standard Webhooks: `v1,` + base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<raw body>`; "
+        "several space-separated signatures are allowed",
+        {"type": "string", "pattern": "^v1,[A-Za-z0-9+/=]{44}"},
         required=True,
     ),
 ]
@@ -348,13 +351,15 @@ def _user_webhook(event: str, summary: str) -> dict[str, Any]:
             "summary": summary,
             "tags": ["webhooks"],
             "description": (
-                "Delivered to every URL a user registered (`POST /api/webhooks`), signed with that "
-                "registration's `secret`: verify the HMAC and reject timestamps older than a few minutes. "
-                "Non-2xx answers and timeouts are retried a few times with backoff. `id` is stable per job "
-                "and event: apply it once."
+                "Delivered to every URL a user registered (`POST /api/webhooks`) in the Standard Webhooks "
+                "format (https://www.standardwebhooks.com/), signed with that registration's `whsec_` "
+                "secret: any Standard Webhooks library verifies it. Events are queued with the status "
+                "change and sent from an outbox: network errors, 5xx, 408 and 429 are retried with "
+                "exponential backoff (same `webhook-id`) for up to a day; redirects are not followed. "
+                "`GET /api/webhooks/{hook_id}/deliveries` shows each event's state."
             ),
             "parameters": SIGNATURE_PARAMS,
-            "requestBody": {"required": True, **json_body(schema("ProcessingEvent"))},
+            "requestBody": {"required": True, **json_body(schema("UserEvent"))},
             "responses": {"2XX": {"description": "Received"}},
         }
     }
@@ -608,6 +613,26 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body={"required": True, **json_body(schema("WebhookRequest"))},
             ),
         },
+        "/api/webhooks/{hook_id}/deliveries": {
+            "parameters": [path_param("hook_id", "The registration's id", {"type": "string", "format": "uuid"})],
+            "get": op(
+                "listWebhookDeliveries",
+                "The registration's events and their delivery state, newest first",
+                "webhooks",
+                {
+                    "200": ok("Events", schema("WebhookDeliveries")),
+                    "400": error("`limit` is not a number from 1 to the maximum"),
+                    "404": ref("responses", "NotFound"),
+                },
+                parameters=[
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED, "default": 50},
+                    }
+                ],
+            ),
+        },
         "/api/webhooks/{hook_id}": {
             "parameters": [path_param("hook_id", "The registration's id", {"type": "string", "format": "uuid"})],
             "delete": op(
@@ -672,6 +697,7 @@ def _paths() -> dict[str, dict[str, Any]]:
 
 def _components() -> dict[str, Any]:
     nullable_str = {"type": ["string", "null"]}
+    nullable_time = {"type": ["string", "null"], "format": "date-time"}
     nullable_url = {"type": ["string", "null"], "format": "uri"}
     file_item = {
         "type": "object",
@@ -941,7 +967,11 @@ def _components() -> dict[str, Any]:
                 "properties": {
                     "id": {"type": "string", "format": "uuid"},
                     "url": {"type": "string", "format": "uri"},
-                    "secret": {"type": "string", "description": "Shown once: the HMAC key of this registration"},
+                    "secret": {
+                        "type": "string",
+                        "pattern": "^whsec_",
+                        "description": "Shown once: the Standard Webhooks secret (`whsec_<base64 key>`)",
+                    },
                 },
             },
             "WebhookList": {
@@ -960,6 +990,57 @@ def _components() -> dict[str, Any]:
                 },
             },
             "ProcessingEvent": processing_event,
+            "UserEvent": {
+                "type": "object",
+                "required": ["type", "timestamp", "data"],
+                "properties": {
+                    "type": {"enum": ["processing-complete", "processing-failed"]},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                    "data": {
+                        "type": "object",
+                        "properties": {
+                            "file_id": {"type": "string", "format": "uuid"},
+                            "job_id": {"type": "string", "format": "uuid"},
+                            "filename": nullable_str,
+                            "file_type": {"enum": FILE_TYPES},
+                            "status": {"enum": ["completed", "failed"]},
+                            "error": {**nullable_str, "description": "processing-failed: why"},
+                            "attempts": {"type": "integer", "description": "processing-failed: attempts made"},
+                            "preview_key": nullable_str,
+                            "thumbnail_key": nullable_str,
+                            "hls_playlist_key": nullable_str,
+                            "placeholder": nullable_str,
+                        },
+                    },
+                },
+            },
+            "WebhookDeliveries": {
+                "type": "object",
+                "properties": {
+                    "deliveries": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "event_id": {"type": "string", "description": "The `webhook-id` header"},
+                                "type": {"enum": ["processing-complete", "processing-failed"]},
+                                "state": {
+                                    "enum": ["pending", "delivered", "failed"],
+                                    "description": "failed: given up (a final answer, or attempts/age used up)",
+                                },
+                                "attempts": {"type": "integer"},
+                                "last_status": {"type": ["integer", "null"]},
+                                "last_error": nullable_str,
+                                "next_at": {**nullable_time, "description": "pending: the next attempt"},
+                                "last_attempt_at": nullable_time,
+                                "delivered_at": nullable_time,
+                                "failed_at": nullable_time,
+                                "created_at": {"type": "string", "format": "date-time"},
+                            },
+                        },
+                    }
+                },
+            },
             "EventAck": {
                 "type": "object",
                 "properties": {"ok": {"type": "boolean"}, "duplicate": {"type": "boolean"}},

@@ -7,12 +7,13 @@ capped at 64 KiB by the edge guard before anything is read, signed or not.
 
 ``POST /api/webhooks`` registers a user's URL only when ``netpolicy`` allows it (http(s),
 valid port, no private/loopback/metadata address); the processor checks it again after
-DNS resolution when it delivers.
+DNS resolution when it delivers. Each registration gets a Standard Webhooks secret
+(``whsec_…``); ``GET /api/webhooks/{id}/deliveries`` shows the state of its events in the
+outbox (attempts, last answer, next attempt, delivered or given up).
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Any
 
@@ -21,8 +22,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..netpolicy import UrlRejected, normalize_webhook_url
-from ..strict import InputError, check_text, loads_json, scrub_controls
-from ..webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from ..strict import InputError, check_text, loads_json, parse_bounded_int, scrub_controls
+from ..webhooks import SignatureError, new_secret, verify
+from ..webhooks.outbox import MAX_LISTED, OutboxRepository
 from .bodies import read_json
 from .errors import authenticate, json_error
 
@@ -44,8 +46,7 @@ async def processing_event(request: Request) -> Response:
         verify(
             settings.webhook_secret,
             body,
-            request.headers.get(TIMESTAMP_HEADER),
-            request.headers.get(SIGNATURE_HEADER),
+            request.headers,
             now=services.clock.now(),
             tolerance=settings.webhook_tolerance_seconds,
         )
@@ -93,7 +94,7 @@ async def register_webhook(request: Request) -> Response:
         )
     except UrlRejected as exc:
         return json_error(422, f"invalid webhook: {exc}")
-    secret = secrets.token_urlsafe(32)
+    secret = new_secret()
     hook_id = await services.user_webhooks.add(principal.user_id, url, secret)
     return JSONResponse({"id": hook_id, "url": url, "secret": secret}, status_code=201)
 
@@ -116,9 +117,35 @@ async def delete_webhook(request: Request) -> Response:
     return Response(status_code=204)
 
 
+DEFAULT_DELIVERIES = 50
+
+
+def _uuid_text(raw: str) -> str | None:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return None
+
+
+async def list_deliveries(request: Request) -> Response:
+    """The registration's events and their delivery state (404 for another user's)."""
+    principal = authenticate(request)
+    try:
+        limit = parse_bounded_int("limit", request.query_params.get("limit"), DEFAULT_DELIVERIES, 1, MAX_LISTED)
+    except InputError as exc:
+        return json_error(exc.status, exc.message)
+    hook_id = _uuid_text(request.path_params["hook_id"])
+    outbox = OutboxRepository(request.app.state.services.db)
+    rows = None if hook_id is None else await outbox.deliveries(principal.user_id, hook_id, limit)
+    if rows is None:
+        return json_error(404, "webhook not found")
+    return JSONResponse({"deliveries": rows})
+
+
 routes = [
     Route("/webhook/{kind}", processing_event, methods=["POST"]),
     Route("/api/webhooks", register_webhook, methods=["POST"]),
     Route("/api/webhooks", list_webhooks, methods=["GET"]),
     Route("/api/webhooks/{hook_id}", delete_webhook, methods=["DELETE"]),
+    Route("/api/webhooks/{hook_id}/deliveries", list_deliveries, methods=["GET"]),
 ]

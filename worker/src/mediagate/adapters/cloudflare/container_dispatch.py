@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 from ...config import env_int
 from ...contracts import DEAD, JobOutcome
 from ...job_delivery import delivery_headers
+from ...webhooks.outbox import OutboxRepository
 from . import ffi
 from .ffi import is_nullish, js_get, maybe_await, to_js_obj, unwrap_binding
 from .job_grants import with_storage_grant
@@ -90,7 +91,18 @@ class DispatchSettings:
 # The container's environment: the processor's settings (container/processor/settings.py).
 REQUIRED_SECRETS = ("DATABASE_URL", "WEBHOOK_SECRET", "WORKER_URL")
 R2_SECRETS = ("R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY")  # only with PROCESSOR_STORE_BACKEND=r2
-PASSED_THROUGH = ("HLS_RUNGS", "VIDEO_PRESET", "RETRY_BASE_DELAY", "LOG_LEVEL", "VISIBILITY_TIMEOUT")
+PASSED_THROUGH = (
+    "HLS_RUNGS",
+    "VIDEO_PRESET",
+    "RETRY_BASE_DELAY",
+    "LOG_LEVEL",
+    "VISIBILITY_TIMEOUT",
+    # users' webhooks (processor.webhook_sender)
+    "WEBHOOK_RETRY_BASE_SECONDS",
+    "WEBHOOK_MAX_ATTEMPTS",
+    "WEBHOOK_MAX_AGE_SECONDS",
+    "WEBHOOK_RETENTION_DAYS",
+)
 
 
 def container_env(env: Mapping[str, str], settings: DispatchSettings) -> dict[str, str]:
@@ -341,6 +353,17 @@ class QueueConsumer:
         return list(await asyncio.gather(*(one(m) for m in messages)))
 
 
+async def wake_for_webhooks(env: Any, outbox: OutboxRepository, instances: int) -> str:
+    """Cron: when users' webhook events are due and no processor may be running to send
+    them (containers stop when idle), start one. Returns what it did (for the log)."""
+    if not await outbox.has_due():
+        return "none due"
+    namespace = unwrap_binding(env.PROCESSOR)
+    stub = namespace.getByName(instance_name("webhooks", instances))
+    response = await stub.fetch(f"{CONTAINER_ORIGIN}/wake", to_js_obj({"method": "POST"}))
+    return f"woke a processor: HTTP {int(response.status)}"
+
+
 # -- the Durable Object ------------------------------------------------------------------------
 
 
@@ -455,13 +478,16 @@ class ProcessorGateway:
             await maybe_await(storage.setAlarm(now_ms + self.settings.idle_seconds * 1000))
 
     async def fetch(self, request: Any) -> Any:
-        """``POST /jobs``: forward to the processor (starting it first); ``GET /status``."""
+        """``POST /jobs``: forward to the processor (starting it first); ``GET /status``;
+        ``POST /wake``: start the processor so its loop sends users' due webhook events."""
         request = getattr(request, "js_object", request)  # a workers.Request wrapper, or the JS Request
         path = urlsplit(str(request.url)).path
         method = str(request.method).upper()
         if path == "/status" and method == "GET":
             container = js_get(self.ctx, "container")
             return make_response(200, {"running": bool(container is not None and container.running)})
+        if path == "/wake" and method == "POST":
+            return await self.wake()
         if path != "/jobs" or method != "POST":
             return make_response(404, {"detail": "not found"})
         if js_get(self.ctx, "container") is None and self.local_processor_url:
@@ -478,6 +504,19 @@ class ProcessorGateway:
         finally:
             await self.touch()
         return response
+
+    async def wake(self) -> Any:
+        """Start the container (if it is not running) and count that as activity, so it
+        stays up at least ``idle_seconds``: long enough for its outbox loop to send."""
+        if js_get(self.ctx, "container") is None and self.local_processor_url:
+            return make_response(200, {"running": True})  # a local processor runs all the time
+        try:
+            await self.ensure_running()
+        except ContainerUnavailable as exc:
+            log.error("processor container unavailable: %s", exc)
+            return make_response(503, {"detail": {"reason": str(exc)}})
+        await self.touch()
+        return make_response(200, {"running": True})
 
     async def alarm(self) -> str:
         """Stop the container after ``idle_seconds`` without jobs; otherwise check again later.
