@@ -433,12 +433,16 @@ export class Viewer {
     });
   }
 
-  /** How a video can be shown right now (see FileItem.playable / direct_play). */
+  /**
+   * How a video can be shown right now (see FileItem.playable / direct_play). While the ladder
+   * encodes, an original the browser can play beats the growing low rung: it is there at once and
+   * at full quality; the viewer moves to the finished ladder when processing completes.
+   */
   private videoMode(item: FileItem): VideoMode {
     if (item.processing_status === "failed") return "failed";
     if (item.processing_status === "completed") return "final";
-    if (item.playable) return "hls";
     if (item.direct_play !== false && !this.directFailed.has(item.id)) return "direct";
+    if (item.playable) return "hls";
     return "wait";
   }
 
