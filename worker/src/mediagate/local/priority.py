@@ -15,11 +15,13 @@ reader never waits longer than ``MAX_BULK_WAIT_SECONDS`` for one read, so a clie
 sends requests back to back slows uploads but cannot stop them. Nothing here changes
 what is read, only when: bytes, offsets and acknowledgements are as before.
 
-Off by default (``UPLOAD_YIELD_MS=0``): on the 2-core machine this was built on, loaded
-by other work (load average ~30), 20 uploads against back-to-back listings gave listing
-p99 212/236 ms with ``UPLOAD_YIELD_MS=10`` against 275/280 ms without, and uploads 57/21
-against 79/56 MB/s: within the noise for latency, a clear cost for uploads. Measure on a
-quiet machine before turning it on (README, Benchmarks).
+On by default (``UPLOAD_YIELD_MS=10``; 0 turns it off). ``bench/api.py --load-only`` on the
+2-core machine this was built on, quiet but for the benchmark (20 uploads + 3 video
+transcodes, load average 10–13 during the loaded rounds, medians of 3 rounds): listing p99
+81 ms with 10 ms against 259 ms with 0 (p50 21 vs 35 ms), uploads 314 vs 323 MB/s in
+aggregate. Under heavy foreign load (load average ~30) the latency gain was within the noise
+and single uploads lost throughput (57/21 against 79/56 MB/s): a busy box should measure
+(README, Benchmarks). A lone upload never waits: only interactive requests hold it back.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Callable
 
 BULK_BODY_BYTES = 256 * 1024
 MAX_PRIORITY_SECONDS = 0.1
-MAX_BULK_WAIT_SECONDS = 0.0  # off unless UPLOAD_YIELD_MS sets it (see above)
+MAX_BULK_WAIT_SECONDS = 0.010  # UPLOAD_YIELD_MS (see above); 0 turns yielding off
 
 
 class PriorityGate:
