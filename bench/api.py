@@ -411,7 +411,8 @@ def main() -> int:
     finally:
         if server:
             server.stop()
-        pg.stop()
+            shutil.rmtree(server.data_dir, ignore_errors=True)  # uploads and outputs: many GiB
+        pg.remove()
     return 0
 
 

@@ -73,7 +73,7 @@ def main() -> int:
     finally:
         if srv is not None:
             srv.kill()  # whatever happened, no server outlives the run
-        pg.stop()
+        pg.remove()
 
     print(f"seed {seed}, {elapsed:.0f} s, max upload {max_size / MIB:.0f} MiB, data in {srv.data_dir}")
     print(

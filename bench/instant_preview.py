@@ -261,7 +261,7 @@ def main() -> None:
             processor.stop()
         if server:
             server.stop()
-        pg.stop()
+        pg.remove()
         shutil.rmtree(data_dir, ignore_errors=True)  # the uploads and outputs (clips stay in --cache)
 
 

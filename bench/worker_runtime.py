@@ -198,7 +198,7 @@ def launch_python_worker(port: int) -> tuple[Worker, Path]:
 
     def stop() -> None:
         stack.stop()
-        pg.stop()
+        pg.remove()
 
     token = stack.token(USER_ID, ttl=24 * 3600)
     worker = Worker(

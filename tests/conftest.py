@@ -20,7 +20,7 @@ __all__ = ["pytest_configure", "pytest_runtest_setup"]
 def postgres() -> Iterator[Postgres]:
     pg = Postgres()
     yield pg
-    pg.stop()
+    pg.remove()
 
 
 @pytest.fixture(scope="session")

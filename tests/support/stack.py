@@ -6,6 +6,7 @@ Used by tests/conftest.py and by bench/*.py, so both measure and test the real t
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,6 +66,11 @@ class Postgres:
 
     def stop(self) -> None:
         subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(self.dir), str(self.port)], check=False)
+
+    def remove(self) -> None:
+        """Stop the cluster and delete its files (hundreds of MiB each; a suite makes several)."""
+        self.stop()
+        shutil.rmtree(self.dir.parent, ignore_errors=True)
 
 
 class Process:
