@@ -3,19 +3,11 @@
 import type { FileItem } from "./types";
 
 /**
- * What file items gained with issue 11 (optional: a file item from any server fits), and the
- * links public share items carry instead of a /preview call. types.ts's FileItem extends it.
+ * What file items carry beyond the generated FileItem (rename, favourite, trash, date taken and
+ * camera fields come from api-types.gen.ts): the albums of GET /api/files/{id}, and the links
+ * public share items carry instead of a /preview call. types.ts's FileItem extends it.
  */
 export interface OrgFileFields {
-  /** Display name (rename changes it); `name` mirrors it on the client. */
-  filename?: string;
-  original_filename?: string;
-  favourite?: boolean;
-  trashed_at?: string | null;
-  taken_at?: string | null;
-  camera_make?: string | null;
-  camera_model?: string | null;
-  lens?: string | null;
   album_ids?: string[];
   /** Public share items: links come with the item (no /preview call). */
   preview_url?: string | null;
