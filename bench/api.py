@@ -15,7 +15,8 @@ the server's, not a Python reader's) and compares MB/s with
 
 Sorts and filters (issue #11): p50/p99 of the first page and of a page deep in the listing
 (a cursor 90% of the way) for every sort order (upload date, date taken, name, size; both
-directions), then first pages filtered by an album (2,000 files), camera make (20% of the
+directions), then first pages of an album (2,000 members, half of them trashed; and one of
+20,000: sorts, a deep cursor, filters inside it), camera make (20% of the
 rows), a rare camera model (1%), a lens, a month of date taken, favourites and the trash.
 The 100,000 rows carry dates taken (80%), cameras, favourites (5%) and trash (1%).
 
@@ -215,7 +216,24 @@ def _deep_cursor(db: str, user: str, sort: str, order: str, rows: int) -> str:
     return encode_cursor(value, fid, sort, order, bool(flag))
 
 
-def organize_listing(server: Server, db: str, user: str, album_id: str, args: argparse.Namespace) -> None:
+def _album_deep_cursor(db: str, album_id: str, sort: str, order: str) -> str:
+    """The cursor of the page 90% of the way through an album's live files in this order."""
+    key, expr, undated = _SORT_SQL[sort]
+    expr = expr.format(shift="-" if order == "desc" else "+")
+    direction = "DESC" if order == "desc" else "ASC"
+    with psycopg.connect(db) as conn:
+        value, fid, flag = conn.execute(
+            f"""SELECT {key}, id::text, {undated} FROM files
+                WHERE trashed_at IS NULL AND id IN (SELECT file_id FROM album_files WHERE album_id = %s)
+                ORDER BY {expr} {direction}, id {direction}
+                OFFSET (SELECT count(*) * 9 / 10 FROM album_files af JOIN files f ON f.id = af.file_id
+                        WHERE af.album_id = %s AND f.trashed_at IS NULL) LIMIT 1""",
+            (album_id, album_id),
+        ).fetchone()
+    return encode_cursor(value, fid, sort, order, bool(flag))
+
+
+def organize_listing(server: Server, db: str, user: str, albums: tuple[str, str], args: argparse.Namespace) -> None:
     """p50/p99 of every sort order (first and deep page) and of the album and metadata filters."""
     n = args.organize_requests
     url = server.url + "/api/files"
@@ -226,10 +244,29 @@ def organize_listing(server: Server, db: str, user: str, album_id: str, args: ar
             cases.append((f"{sort} {order}", {"sort": sort, "order": order}))
             cursor = _deep_cursor(db, user, sort, order, live)
             cases.append((f"{sort} {order}, deep (90%)", {"sort": sort, "order": order, "cursor": cursor}))
+    album_id, big_album = albums
     cases += [
         ("album (2,000 files)", {"album": album_id}),
         ("album, sort taken", {"album": album_id, "sort": "taken"}),
         ("album, sort name asc", {"album": album_id, "sort": "name", "order": "asc"}),
+        (
+            "album, sort size asc, deep",
+            {
+                "album": album_id,
+                "sort": "size",
+                "order": "asc",
+                "cursor": _album_deep_cursor(db, album_id, "size", "asc"),
+            },
+        ),
+        ("album, camera_make=Canon", {"album": album_id, "camera_make": "Canon"}),
+        ("album (20,000 files)", {"album": big_album}),
+        ("album 20k, sort taken asc", {"album": big_album, "sort": "taken", "order": "asc"}),
+        (
+            "album 20k, sort name, deep",
+            {"album": big_album, "sort": "name", "cursor": _album_deep_cursor(db, big_album, "name", "desc")},
+        ),
+        ("album 20k, type=video", {"album": big_album, "type": "video"}),
+        ("album 20k, X100V (rare)", {"album": big_album, "camera_model": "X100V"}),
         ("camera_make=Canon (20%)", {"camera_make": "Canon"}),
         ("camera_make, sort size", {"camera_make": "Canon", "sort": "size"}),
         ("camera_model=X100V (1%)", {"camera_model": "X100V"}),
@@ -303,13 +340,18 @@ def main() -> int:
                    FROM generate_series(1, %s) AS g""",
                 (user, args.rows),
             )
-            album = conn.execute("INSERT INTO albums (user_id, name) VALUES (%s, 'bench') RETURNING id::text", (user,))
-            album_id = album.fetchone()[0]
-            conn.execute(
-                """INSERT INTO album_files (album_id, file_id)
-                   SELECT %s, id FROM files WHERE user_id = %s AND file_size %% 50000 = 0""",
-                (album_id, user),
-            )
+            album_ids = []
+            for members in ("g %% 50 = 0", "g %% 5 = 2"):  # 2,000 and 20,000 files (of 100,000)
+                album = conn.execute(
+                    "INSERT INTO albums (user_id, name) VALUES (%s, 'bench') RETURNING id::text", (user,)
+                )
+                album_ids.append(album.fetchone()[0])
+                conn.execute(
+                    f"""INSERT INTO album_files (album_id, file_id)
+                        SELECT %s, id FROM files WHERE user_id = %s AND ({members.replace("g", "file_size / 1000")})""",
+                    (album_ids[-1], user),
+                )
+            albums = (album_ids[0], album_ids[1])
             conn.execute("ANALYZE files")
             conn.execute("ANALYZE album_files")
             created, fid = conn.execute(
@@ -323,7 +365,7 @@ def main() -> int:
             listing_under_load(server, db, user, args)
             return 0
         if args.organize_only:
-            organize_listing(server, db, user, album_id, args)
+            organize_listing(server, db, user, albums, args)
             return 0
         with httpx.Client(headers=headers, timeout=30) as client:
             url = server.url + "/api/files"
@@ -334,7 +376,7 @@ def main() -> int:
         print(f"{'page':<28}{'p50 ms':>10}{'p99 ms':>10}")
         for name, values in [("first page", first), ("deep cursor (90%)", deep), ("search q=file_9999", search)]:
             print(f"{name:<28}{statistics.median(values):>10.2f}{percentile(values, 0.99):>10.2f}")
-        organize_listing(server, db, user, album_id, args)
+        organize_listing(server, db, user, albums, args)
 
         # -- ZIP streaming -----------------------------------------------------------------
         store = server.data_dir / "store" / "objects"

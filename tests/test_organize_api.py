@@ -543,44 +543,193 @@ def test_organize_endpoints_need_a_token(api):
         assert httpx.request(method, srv.url + path).status_code == 401, (method, path)
 
 
-def test_small_and_large_album_strategies_list_the_same_pages(api, user_id, monkeypatch):
-    """Albums up to SMALL_ALBUM members are listed from their membership rows, larger ones by
-    walking the sort index: both give the same keyset pages in every sort."""
+# -- album listing: migration 009's copied sort keys -----------------------------------
+
+_TRUTH = ("id", "created_at", "filename", "file_size", "taken_at", "file_type", "processing_status", "favourite",
+          "camera_make", "camera_model", "lens", "trashed_at")  # fmt: skip
+_COPIED = _TRUTH[1:]
+
+
+def _files(db: str, ids: list[str]) -> list[dict]:
+    """The files' own rows (the truth the album's copies must follow)."""
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            f"SELECT id::text, {', '.join(_TRUTH[1:])} FROM files WHERE id::text = ANY(%s)", (ids,)
+        ).fetchall()
+    return [dict(zip(_TRUTH, r, strict=True)) for r in rows]
+
+
+def _copies_match(db: str, album: str) -> None:
+    """Every membership row carries exactly its file's current values."""
+    cols = ", ".join(_COPIED)
+    with psycopg.connect(db) as conn:
+        stale = conn.execute(
+            f"""SELECT af.file_id::text FROM album_files af JOIN files f ON f.id = af.file_id
+                WHERE af.album_id = %s AND ({", ".join("af." + c for c in _COPIED)})
+                      IS DISTINCT FROM ({", ".join("f." + c for c in _COPIED)})""",
+            (album,),
+        ).fetchall()
+        n = conn.execute("SELECT count(*) FROM album_files WHERE album_id = %s AND filename IS NULL", (album,))
+        assert stale == [] and n.fetchone()[0] == 0, (cols, stale)
+
+
+def _album_in_every_order(srv, db: str, user: str, album: str, members: set[str]) -> None:
+    """Every sort, both directions, paged by keyset 3 at a time: the live members sorted in Python."""
+    _copies_match(db, album)
+    live = [r for r in _files(db, sorted(members)) if r["trashed_at"] is None]
+    for sort in SORTS:
+        for order in ("desc", "asc"):
+            got = [i["id"] for i in all_pages(srv, user, {"album": album, "sort": sort, "order": order}, limit=3)]
+            assert got == _expected(live, sort, order), (sort, order)
+
+
+def _complete_with_taken_at(db: str, file_id: str, taken_at: str) -> None:
+    """taken_at written the way the processor records it (FileStatus.complete)."""
     import asyncio
 
     from mediagate.adapters.local.postgres import PostgresDatabase
-    from mediagate.files import repository
-    from mediagate.files.repository import FileRepository, ListQuery
+    from mediagate.file_status import FileStatus
 
-    _, db = api
-    ids = insert_files(db, user_id, 25)
-    with psycopg.connect(db) as conn:
-        album = str(
-            conn.execute("INSERT INTO albums (user_id, name) VALUES (%s, 'x') RETURNING id", (user_id,)).fetchone()[0]
-        )
-        for fid in ids[::2]:
-            conn.execute("INSERT INTO album_files (album_id, file_id) VALUES (%s, %s)", (album, fid))
-        conn.execute("UPDATE files SET trashed_at = NOW() WHERE id = %s", (ids[4],))
-
-    async def pages(sort: str, order: str) -> list[str]:
+    async def run() -> None:
         database = PostgresDatabase(db)
         await database.open()
         try:
-            repo, out, cursor = FileRepository(database), [], None
-            while True:
-                page = await repo.page(
-                    user_id, ListQuery(limit=3, cursor=cursor, sort=sort, order=order, album_id=album)
-                )
-                out += [r["id"] for r in page.items]
-                if not (cursor := page.next_cursor):
-                    return out
+            done = await FileStatus(database).complete(
+                str(uuid.uuid4()), file_id, {"thumbnail_key": "t", "preview_key": "p"},
+                camera={"taken_at": taken_at, "camera_make": "Fujifilm", "camera_model": "X-T5", "lens": None},
+            )  # fmt: skip
+            assert done
         finally:
             await database.close()
 
-    for sort in SORTS:
-        for order in ("desc", "asc"):
-            small = asyncio.run(pages(sort, order))
-            monkeypatch.setattr(repository, "SMALL_ALBUM", 0)
-            large = asyncio.run(pages(sort, order))
-            monkeypatch.setattr(repository, "SMALL_ALBUM", 5_000)
-            assert small == large and sorted(small) == sorted(set(ids[::2]) - {ids[4]}), (sort, order)
+    asyncio.run(run())
+
+
+def test_album_listing_in_every_order_follows_every_change_to_its_files(api, user_id):
+    """An album page reads the sort keys copied into album_files (migration 009): every sort
+    and direction pages like the same files sorted in Python, and keeps doing so after a
+    rename, a taken_at recorded by the processor, trash, restore, removal and a purge."""
+    srv, db = api
+    ids = insert_files(db, user_id, 24)
+    with psycopg.connect(db) as conn:
+        for i, fid in enumerate(ids):  # ties on every key, a quarter of the files undated
+            taken = None if i % 4 == 0 else datetime(2020, 1, 1) + timedelta(hours=i // 3)
+            conn.execute(
+                """UPDATE files SET created_at = '2024-01-01'::timestamp + make_interval(mins => %s),
+                     file_size = %s, filename = %s, taken_at = %s WHERE id = %s""",
+                (i // 3, 100 + i // 3, f"{'AB'[i % 2]}name{i // 3:02d}.jpg", taken, fid),
+            )
+    album = call(srv, user_id, "POST", "/api/albums", json={"name": "Sorted"}).json()["id"]
+    members = set(ids[:20])  # ids[20:] are not in the album
+    assert call(srv, user_id, "POST", f"/api/albums/{album}/files", json={"ids": ids[:20]}).json() == {"added": 20}
+    _album_in_every_order(srv, db, user_id, album, members)
+
+    renamed = call(srv, user_id, "PATCH", f"/api/files/{ids[5]}", json={"filename": "aaa first.jpg"})
+    assert renamed.status_code == 200
+    call(srv, user_id, "PATCH", f"/api/files/{ids[6]}", json={"filename": "ZZZ last.jpg", "favourite": True})
+    _album_in_every_order(srv, db, user_id, album, members)
+    by_name = get(srv, user_id, "/api/files", params={"album": album, "sort": "name", "order": "asc"}).json()
+    assert by_name["items"][0]["id"] == ids[5] and by_name["items"][-1]["id"] == ids[6]
+
+    _complete_with_taken_at(db, ids[0], "1999-12-31 23:59:00")  # was undated: now the oldest
+    _complete_with_taken_at(db, ids[7], "2030-01-01 00:00:00")  # now the newest
+    _album_in_every_order(srv, db, user_id, album, members)
+    by_taken = get(srv, user_id, "/api/files", params={"album": album, "sort": "taken"}).json()["items"]
+    assert by_taken[0]["id"] == ids[7]
+    oldest = get(srv, user_id, "/api/files", params={"album": album, "sort": "taken", "order": "asc"}).json()
+    assert oldest["items"][0]["id"] == ids[0]
+    fuji = get(srv, user_id, "/api/files", params={"album": album, "camera_model": "X-T5"}).json()["items"]
+    assert [i["id"] for i in fuji] == [ids[7], ids[0]]  # the camera came with taken_at
+
+    assert call(srv, user_id, "POST", "/api/files/bulk-delete", json={"ids": ids[1:4]}).json()["trashed"] == 3
+    _album_in_every_order(srv, db, user_id, album, members)
+    trashed = all_pages(srv, user_id, {"album": album, "trashed": "true"}, limit=2)
+    assert sorted(i["id"] for i in trashed) == sorted(ids[1:4])
+    assert call(srv, user_id, "POST", f"/api/files/{ids[2]}/restore").status_code == 200
+    _album_in_every_order(srv, db, user_id, album, members)
+
+    removed = call(srv, user_id, "POST", f"/api/albums/{album}/files/remove", json={"ids": [ids[8], ids[9]]})
+    assert removed.json() == {"removed": 2}
+    members -= {ids[8], ids[9]}
+    _album_in_every_order(srv, db, user_id, album, members)
+
+    assert call(srv, user_id, "DELETE", f"/api/files/{ids[10]}", params={"permanent": "true"}).status_code == 204
+    assert call(srv, user_id, "POST", "/api/files/bulk-purge", json={"ids": [ids[1]]}).json() == {"purged": 1}
+    members -= {ids[10], ids[1]}
+    _album_in_every_order(srv, db, user_id, album, members)
+    assert call(srv, user_id, "POST", f"/api/albums/{album}/files", json={"ids": [ids[8]]}).json() == {"added": 1}
+    members.add(ids[8])
+    _album_in_every_order(srv, db, user_id, album, members)
+    assert get(srv, user_id, f"/api/albums/{album}").json()["file_count"] == len(members) - 1  # ids[3] in the trash
+
+
+def test_filters_inside_an_album(api, user_id):
+    """Type, status, favourite, camera, lens, date range, name search and the trash, applied
+    to an album: the album's members that match, in order, and never a non-member."""
+    srv, db = api
+    ids = insert_files(db, user_id, 16)
+    with psycopg.connect(db) as conn:
+        for i, fid in enumerate(ids):
+            conn.execute(
+                """UPDATE files SET file_type = %s, processing_status = %s, favourite = %s, camera_make = %s,
+                     camera_model = %s, lens = %s, taken_at = %s, filename = %s WHERE id = %s""",
+                (
+                    ("image", "video", "other")[i % 3],
+                    "completed" if i % 4 else "failed",
+                    i % 5 == 0,
+                    ("Canon", "Nikon", None)[i % 3],
+                    f"M{i % 2}",
+                    "L1" if i % 6 == 0 else None,
+                    None if i % 7 == 0 else datetime(2023, 1 + i % 3, 10, 12),
+                    f"{'beach' if i % 2 else 'city'}_{i:02d}.jpg",
+                    fid,
+                ),
+            )
+    album = call(srv, user_id, "POST", "/api/albums", json={"name": "Filtered"}).json()["id"]
+    members = ids[:12]
+    call(srv, user_id, "POST", f"/api/albums/{album}/files", json={"ids": members})
+    call(srv, user_id, "POST", "/api/files/bulk-delete", json={"ids": [ids[3]]})
+    rows = _files(db, members)
+    cases = [
+        ({"type": "video"}, lambda r: r["file_type"] == "video"),
+        ({"status": "failed"}, lambda r: r["processing_status"] == "failed"),
+        ({"favourite": "true"}, lambda r: r["favourite"]),
+        ({"camera_make": "Canon"}, lambda r: r["camera_make"] == "Canon"),
+        ({"camera_model": "M1"}, lambda r: r["camera_model"] == "M1"),
+        ({"lens": "L1"}, lambda r: r["lens"] == "L1"),
+        ({"q": "beach"}, lambda r: "beach" in r["filename"]),
+        ({"taken_from": "2023-02-01", "taken_to": "2023-02-28"},
+         lambda r: r["taken_at"] is not None and r["taken_at"].month == 2),
+        ({"type": "image", "camera_make": "Canon"}, lambda r: r["file_type"] == "image" and r["camera_make"] == "Canon"),
+    ]  # fmt: skip
+    for params, keep in cases:
+        live = [r for r in rows if r["trashed_at"] is None and keep(r)]
+        assert live, params  # each case selects something
+        for sort, order in (("uploaded", "desc"), ("taken", "asc"), ("name", "asc"), ("size", "desc")):
+            query = {"album": album, "sort": sort, "order": order, **params}
+            got = [i["id"] for i in all_pages(srv, user_id, query, limit=2)]
+            assert got == _expected(live, sort, order), (params, sort, order)
+    trash = [i["id"] for i in all_pages(srv, user_id, {"album": album, "trashed": "true"})]
+    assert trash == [ids[3]]
+    outside = [i["id"] for i in all_pages(srv, user_id, {"album": album, "camera_make": "Nikon"})]
+    assert set(outside) <= set(members) and ids[13] not in outside  # ids[13] is a Nikon outside the album
+
+
+def test_migration_009_backfills_album_copies_idempotently(api, user_id):
+    """Memberships made before migration 009 (no copies) get them when it runs; running it
+    again changes nothing."""
+    from pathlib import Path
+
+    srv, db = api
+    ids = insert_files(db, user_id, 5)
+    album = call(srv, user_id, "POST", "/api/albums", json={"name": "Old"}).json()["id"]
+    call(srv, user_id, "POST", f"/api/albums/{album}/files", json={"ids": ids})
+    cleared = ", ".join(f"{c} = NULL" for c in _COPIED)
+    sql = (Path(__file__).resolve().parents[1] / "migrations" / "009_album_sort_keys.sql").read_text()
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(f"UPDATE album_files SET {cleared} WHERE album_id = %s", (album,))
+        conn.execute(sql)
+        _copies_match(db, album)
+        conn.execute(sql)
+        _copies_match(db, album)
+    _album_in_every_order(srv, db, user_id, album, set(ids))

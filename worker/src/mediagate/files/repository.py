@@ -15,30 +15,30 @@ COLUMNS = """f.id::text AS id, f.filename, COALESCE(f.original_filename, f.filen
   f.updated_at::text AS updated_at, f.favourite, f.trashed_at::text AS trashed_at, f.taken_at::text AS taken_at,
   f.camera_make, f.camera_model, f.lens"""
 
-# The sort key of each sort and order: the exact expressions of migration 007's indexes.
-_UNDATED_DESC = "COALESCE(f.taken_at, f.created_at - interval '3000 years')"
-_UNDATED_ASC = "COALESCE(f.taken_at, f.created_at + interval '3000 years')"
-_SORT_KEYS: dict[tuple[str, str], str] = {
-    ("uploaded", "desc"): "f.created_at",
-    ("uploaded", "asc"): "f.created_at",
-    ("taken", "desc"): _UNDATED_DESC,
-    ("taken", "asc"): _UNDATED_ASC,
-    ("name", "desc"): "lower(f.filename)",
-    ("name", "asc"): "lower(f.filename)",
-    ("size", "desc"): "f.file_size",
-    ("size", "asc"): "f.file_size",
+# The sort key of each sort and order over the files (``f``) or an album's members (``af``,
+# migration 009's copies): the exact expressions of migrations 007's and 009's indexes.
+_SORT_EXPRS: dict[tuple[str, str], str] = {
+    ("uploaded", "desc"): "{a}.created_at",
+    ("uploaded", "asc"): "{a}.created_at",
+    ("taken", "desc"): "COALESCE({a}.taken_at, {a}.created_at - interval '3000 years')",
+    ("taken", "asc"): "COALESCE({a}.taken_at, {a}.created_at + interval '3000 years')",
+    ("name", "desc"): "lower({a}.filename)",
+    ("name", "asc"): "lower({a}.filename)",
+    ("size", "desc"): "{a}.file_size",
+    ("size", "asc"): "{a}.file_size",
 }
-#: Albums up to this many members are listed from their membership rows (fetch and sort
-#: them: a few ms); larger ones by walking the sort index and probing membership.
-SMALL_ALBUM = 5_000
 
 # What the cursor stores for each sort (as text), and how a cursor's key goes back into SQL.
-_CURSOR_KEY = {
-    "uploaded": "f.created_at::text",
-    "taken": "COALESCE(f.taken_at, f.created_at)::text",
-    "name": "lower(f.filename)",
-    "size": "f.file_size::text",
+_CURSOR_EXPRS = {
+    "uploaded": "{a}.created_at::text",
+    "taken": "COALESCE({a}.taken_at, {a}.created_at)::text",
+    "name": "lower({a}.filename)",
+    "size": "{a}.file_size::text",
 }
+
+
+def sort_key(sort: str, order: str, alias: str = "f") -> str:
+    return _SORT_EXPRS[(sort, order)].format(a=alias)
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ class _Where:
         self.clauses = [first]
         self.params: list[Any] = [value]
         self.source = "files f"
+        self.alias = "f"  # the table the sort keys and filters are read from
+        self.row_id = "f.id"
 
     def param(self, value: Any) -> str:
         self.params.append(value)
@@ -100,7 +102,7 @@ class _Where:
 def _after(where: _Where, cursor: Cursor) -> None:
     """Rows strictly after the cursor in the page order (one row comparison: index range)."""
     op = "<" if cursor.order == "desc" else ">"
-    expr = _SORT_KEYS[(cursor.sort, cursor.order)]
+    expr = sort_key(cursor.sort, cursor.order, where.alias)
     if cursor.sort in ("uploaded",):
         key = f"{where.param(cursor.key)}::timestamp"
     elif cursor.sort == "taken":
@@ -113,42 +115,42 @@ def _after(where: _Where, cursor: Cursor) -> None:
         key = f"{where.param(cursor.key)}::bigint"
     else:
         key = f"{where.param(cursor.key)}::text"
-    where.add(f"({expr}, f.id) {op} ({key}, ?::uuid)", cursor.file_id)
+    where.add(f"({expr}, {where.row_id}) {op} ({key}, ?::uuid)", cursor.file_id)
 
 
-def filter_where(user_id: str, q: ListQuery, *, small_album: bool = False) -> _Where:
+def filter_where(user_id: str, q: ListQuery) -> _Where:
     """Everything but the cursor: shared by the owner's listing and a public album page.
 
-    ``small_album``: drive the query from the album's membership rows, one primary-key
-    lookup each, then sort (``OFFSET 0`` keeps the planner from flattening it back into a
-    join that scans the whole library)."""
+    An album is listed from its membership rows, which carry copies of their file's sort
+    keys and filtered columns (migration 009): the filters and the order are read from
+    ``af`` so a page is a range scan of one (album_id, key, file_id) index, and only the
+    page's files are fetched."""
     where = _Where("f.user_id = $1::uuid", user_id)
-    where.clauses.append("f.trashed_at IS NOT NULL" if q.trashed else "f.trashed_at IS NULL")
+    if q.album_id:
+        where.source = "album_files af JOIN files f ON f.id = af.file_id"
+        where.alias, where.row_id = "af", "af.file_id"
+        where.add("af.album_id = ?::uuid", q.album_id)
+    a = where.alias
+    where.clauses.append(f"{a}.trashed_at IS NOT NULL" if q.trashed else f"{a}.trashed_at IS NULL")
     if q.file_type:
-        where.add("f.file_type = ?", q.file_type)
+        where.add(f"{a}.file_type = ?", q.file_type)
     if q.status:
-        where.add("f.processing_status = ?", q.status)
+        where.add(f"{a}.processing_status = ?", q.status)
     if q.search:
         escaped = q.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.add("f.filename ILIKE ?", f"%{escaped}%")
+        where.add(f"{a}.filename ILIKE ?", f"%{escaped}%")
     if q.favourite:
-        where.clauses.append("f.favourite")
-    if q.album_id and small_album:
-        members = f"SELECT af.file_id FROM album_files af WHERE af.album_id = {where.param(q.album_id)}::uuid OFFSET 0"
-        one_file = "SELECT * FROM files fx WHERE fx.id = m.file_id OFFSET 0"  # a primary-key lookup per member
-        where.source = f"({members}) m CROSS JOIN LATERAL ({one_file}) f"
-    elif q.album_id:
-        where.add("EXISTS (SELECT 1 FROM album_files af WHERE af.album_id = ?::uuid AND af.file_id = f.id)", q.album_id)
+        where.clauses.append(f"{a}.favourite")
     for column, value in (("camera_make", q.camera_make), ("camera_model", q.camera_model), ("lens", q.lens)):
         if value is not None:
-            where.add(f"f.{column} = ?", value)
-    expr = _SORT_KEYS[("taken", q.order)]
+            where.add(f"{a}.{column} = ?", value)
+    expr = sort_key("taken", q.order, a)
     if q.taken_from:
-        where.add("f.taken_at >= ?::timestamp", q.taken_from)
+        where.add(f"{a}.taken_at >= ?::timestamp", q.taken_from)
         if q.sort == "taken":  # implied for dated rows; lets the taken index range-scan
             where.add(f"{expr} >= ?::timestamp", q.taken_from)
     if q.taken_to:
-        where.add("f.taken_at <= ?::timestamp", q.taken_to)
+        where.add(f"{a}.taken_at <= ?::timestamp", q.taken_to)
         if q.sort == "taken":
             where.add(f"{expr} <= ?::timestamp", q.taken_to)
     return where
@@ -162,16 +164,16 @@ class FileRepository:
         """One keyset page in the asked order; ties broken by id, so inserts never shift a
         later page. CursorError for a cursor of another sort."""
         cursor = decode_cursor(q.cursor, q.sort, q.order) if q.cursor else None
-        small = bool(q.album_id) and await self._album_size(q.album_id or "") <= SMALL_ALBUM
-        where = filter_where(user_id, q, small_album=small)
+        where = filter_where(user_id, q)
         if cursor:
             _after(where, cursor)
         direction = "DESC" if q.order == "desc" else "ASC"
         limit = where.param(q.limit + 1)
+        a = where.alias
         rows = await self.db.fetch(
-            f"""SELECT {COLUMNS}, {_CURSOR_KEY[q.sort]} AS sort_key, (f.taken_at IS NULL) AS undated
+            f"""SELECT {COLUMNS}, {_CURSOR_EXPRS[q.sort].format(a=a)} AS sort_key, ({a}.taken_at IS NULL) AS undated
                 FROM {where.source} WHERE {where.sql()}
-                ORDER BY {_SORT_KEYS[(q.sort, q.order)]} {direction}, f.id {direction} LIMIT {limit}::int""",
+                ORDER BY {sort_key(q.sort, q.order, a)} {direction}, {where.row_id} {direction} LIMIT {limit}::int""",
             *where.params,
         )
         items = [normalise(r) for r in rows[: q.limit]]
@@ -184,15 +186,6 @@ class FileRepository:
             item.pop("sort_key", None)
             item.pop("undated", None)
         return Page(items, next_cursor)
-
-    async def _album_size(self, album_id: str) -> int:
-        """Members of the album, counted up to just past SMALL_ALBUM (an index-only scan)."""
-        rows = await self.db.fetch(
-            """SELECT count(*) AS n FROM (SELECT 1 FROM album_files WHERE album_id = $1::uuid LIMIT $2::int) m""",
-            album_id,
-            SMALL_ALBUM + 1,
-        )
-        return int(rows[0]["n"])
 
     async def get(self, user_id: str, file_id: str) -> Row | None:
         rows = await self.db.fetch(
