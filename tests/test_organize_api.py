@@ -663,6 +663,31 @@ def test_album_listing_in_every_order_follows_every_change_to_its_files(api, use
     assert get(srv, user_id, f"/api/albums/{album}").json()["file_count"] == len(members) - 1  # ids[3] in the trash
 
 
+def test_album_cover_is_the_chosen_live_file_else_the_newest_live_one(api, user_id):
+    srv, db = api
+    ids = insert_files(db, user_id, 4)  # ids[0] is the newest
+    for i, fid in enumerate(ids):
+        set_columns(db, fid, thumbnail_key=f"derived/{fid}/thumb_{i}.webp")
+    album = call(srv, user_id, "POST", "/api/albums", json={"name": "Covers"}).json()["id"]
+    call(srv, user_id, "POST", f"/api/albums/{album}/files", json={"ids": ids})
+
+    def cover() -> str | None:
+        url = get(srv, user_id, f"/api/albums/{album}").json()["cover_thumbnail_url"]
+        return url and url.rsplit("/", 1)[1]
+
+    assert cover() == "thumb_0.webp"
+    call(srv, user_id, "DELETE", f"/api/files/{ids[0]}")
+    assert cover() == "thumb_1.webp"  # the newest live member
+    call(srv, user_id, "PATCH", f"/api/albums/{album}", json={"cover_file_id": ids[3]})
+    assert cover() == "thumb_3.webp"
+    call(srv, user_id, "DELETE", f"/api/files/{ids[3]}")
+    assert cover() == "thumb_1.webp"  # the chosen one is in the trash
+    call(srv, user_id, "POST", f"/api/files/{ids[3]}/restore")
+    assert cover() == "thumb_3.webp"
+    call(srv, user_id, "POST", "/api/files/bulk-delete", json={"ids": ids})
+    assert cover() is None and get(srv, user_id, f"/api/albums/{album}").json()["file_count"] == 0
+
+
 def test_filters_inside_an_album(api, user_id):
     """Type, status, favourite, camera, lens, date range, name search and the trash, applied
     to an album: the album's members that match, in order, and never a non-member."""

@@ -1,7 +1,8 @@
 """Albums as the API sees them: one user's albums, their files and covers (all SQL here).
 
 A file may be in many albums; trashed files stay members (restore brings them back) but
-are not counted, not listed and never a cover.
+are not counted, not listed and never a cover. Membership rows carry copies of their file's
+sort keys and trash date (migration 009's triggers keep them), so nothing here scans an album.
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ from ..files.cursor import CursorError, decode_cursor, encode_cursor
 from ..ports import Database, Row
 
 # The effective cover: the chosen file while it is live, else the album's newest live file.
+# Both read the membership rows' copies (migration 009): the count is an index-only scan of
+# album_files_live_created_idx and the newest member its first entry, whatever the album's size.
 _ALBUM = """SELECT a.id::text AS id, a.name, a.cover_file_id::text AS cover_file_id,
   a.created_at::text AS created_at, a.updated_at::text AS updated_at,
-  (SELECT count(*) FROM album_files af JOIN files f ON f.id = af.file_id
-   WHERE af.album_id = a.id AND f.trashed_at IS NULL) AS file_count,
+  (SELECT count(*) FROM album_files af WHERE af.album_id = a.id AND af.trashed_at IS NULL) AS file_count,
   c.id AS cover_id, c.thumbnail_key AS cover_thumbnail_key
 FROM albums a LEFT JOIN LATERAL (
   SELECT f.id::text AS id, COALESCE(f.thumbnail_key, f.preview_key) AS thumbnail_key
-  FROM album_files af JOIN files f ON f.id = af.file_id
-  WHERE af.album_id = a.id AND f.trashed_at IS NULL
-  ORDER BY (f.id IS NOT DISTINCT FROM a.cover_file_id) DESC, f.created_at DESC, f.id DESC LIMIT 1
+  FROM ((SELECT af.file_id, 0 AS pick FROM album_files af
+         WHERE af.album_id = a.id AND af.file_id = a.cover_file_id AND af.trashed_at IS NULL)
+        UNION ALL
+        (SELECT af.file_id, 1 AS pick FROM album_files af WHERE af.album_id = a.id AND af.trashed_at IS NULL
+         ORDER BY af.created_at DESC, af.file_id DESC LIMIT 1)) m
+  JOIN files f ON f.id = m.file_id
+  ORDER BY m.pick LIMIT 1
 ) c ON true"""
 
 
