@@ -109,7 +109,10 @@ class AlbumRepository:
         return n == 1
 
     async def add_files(self, user_id: str, album_id: str, file_ids: list[str]) -> int:
-        """Add the user's files (idempotent); AlbumNotFound if the album or any file is not theirs."""
+        """Add the user's files (idempotent); AlbumNotFound if the album or any file is not theirs.
+
+        Migration 009's trigger reads each new member's file FOR SHARE (so a concurrent rename
+        or trash is never lost); inserting in id order keeps that lock order stable."""
         if not await self.exists(user_id, album_id):
             raise AlbumNotFound("album not found")
         owned = await self.db.fetch(
@@ -122,6 +125,7 @@ class AlbumRepository:
         added = await self.db.execute(
             """INSERT INTO album_files (album_id, file_id)
                SELECT $1::uuid, f.id FROM files f WHERE f.id = ANY($2::text[]::uuid[]) AND f.user_id = $3::uuid
+               ORDER BY f.id
                ON CONFLICT DO NOTHING""",
             album_id,
             file_ids,
