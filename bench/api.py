@@ -266,7 +266,7 @@ def organize_listing(server: Server, db: str, user: str, albums: tuple[str, str]
             {"album": big_album, "sort": "name", "cursor": _album_deep_cursor(db, big_album, "name", "desc")},
         ),
         ("album 20k, type=video", {"album": big_album, "type": "video"}),
-        ("album 20k, X100V (rare)", {"album": big_album, "camera_model": "X100V"}),
+        ("album 20k, X100V (5%)", {"album": big_album, "camera_model": "X100V"}),
         ("camera_make=Canon (20%)", {"camera_make": "Canon"}),
         ("camera_make, sort size", {"camera_make": "Canon", "sort": "size"}),
         ("camera_model=X100V (1%)", {"camera_model": "X100V"}),
