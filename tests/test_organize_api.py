@@ -740,6 +740,39 @@ def test_filters_inside_an_album(api, user_id):
     assert set(outside) <= set(members) and ids[13] not in outside  # ids[13] is a Nikon outside the album
 
 
+@pytest.mark.parametrize("first", ["add", "rename"])
+def test_album_copies_survive_a_rename_racing_the_add(api, user_id, first):
+    """A file renamed while it is being added to an album (two open transactions, either one
+    first): whichever commits last, the membership ends up with the new name."""
+    import threading
+
+    srv, db = api
+    (fid,) = insert_files(db, user_id, 1, name="before.jpg")
+    album = call(srv, user_id, "POST", "/api/albums", json={"name": "Race"}).json()["id"]
+    add = "INSERT INTO album_files (album_id, file_id) VALUES (%s, %s)", (album, fid)
+    rename = "UPDATE files SET filename = 'after.jpg' WHERE id = %s", (fid,)
+    holder, waiter = (add, rename) if first == "add" else (rename, add)
+    with psycopg.connect(db) as one, psycopg.connect(db) as two:
+        one.execute(*holder)  # open transaction: holds its row lock
+        done = threading.Event()
+
+        def second() -> None:
+            two.execute(*waiter)  # waits for the first to commit
+            two.commit()
+            done.set()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not done.wait(0.5), "the second write did not wait for the first"
+        one.commit()
+        thread.join(10)
+        assert done.is_set()
+    _copies_match(db, album)
+    assert [i["filename"] for i in get(srv, user_id, "/api/files", params={"album": album}).json()["items"]] == [
+        "after.jpg"
+    ]
+
+
 def test_migration_009_backfills_album_copies_idempotently(api, user_id):
     """Memberships made before migration 009 (no copies) get them when it runs; running it
     again changes nothing."""
