@@ -93,4 +93,14 @@ CREATE INDEX IF NOT EXISTS album_files_live_name_idx ON album_files (album_id, l
   WHERE trashed_at IS NULL;
 CREATE INDEX IF NOT EXISTS album_files_live_size_idx ON album_files (album_id, file_size, file_id)
   WHERE trashed_at IS NULL;
+-- The two filters whose matches can be few in any album, as in 007: favourites and the
+-- files not (yet) processed; others scan the album's order index and stop after a page.
+CREATE INDEX IF NOT EXISTS album_files_live_favourite_idx ON album_files (album_id, created_at, file_id)
+  WHERE trashed_at IS NULL AND favourite;
+CREATE INDEX IF NOT EXISTS album_files_live_unfinished_idx
+  ON album_files (album_id, processing_status, created_at, file_id)
+  WHERE trashed_at IS NULL AND processing_status <> 'completed';
+-- An album's trash (its trashed members, newest upload first).
+CREATE INDEX IF NOT EXISTS album_files_trash_idx ON album_files (album_id, created_at, file_id)
+  WHERE trashed_at IS NOT NULL;
 ANALYZE album_files;
