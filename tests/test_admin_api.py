@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from types import SimpleNamespace
 
 import httpx
 import psycopg
@@ -291,18 +292,17 @@ def test_no_reader_sees_a_job_moved_without_its_file(fresh_database_url, locked)
     from mediagate.adapters.local.postgres import PostgresDatabase
     from mediagate.file_status import FileStatus
 
-    class Db:  # what insert_job reads of a server
-        env = {"DATABASE_URL": fresh_database_url}
+    db = SimpleNamespace(env={"DATABASE_URL": fresh_database_url})  # what insert_job and sql read of a server
 
     for method, (before, job_after, file_after) in TRANSITIONS.items():
-        job_id, file_id = insert_job(Db, before)
+        job_id, file_id = insert_job(db, before)
         row = {"files": file_id, "processing_jobs": job_id}[locked]
 
         async def transition(method: str = method, job_id: str = job_id, file_id: str = file_id) -> None:
-            db = PostgresDatabase(fresh_database_url, max_size=1)
-            await db.open()
+            database = PostgresDatabase(fresh_database_url, max_size=1)
+            await database.open()
             try:
-                status = FileStatus(db)
+                status = FileStatus(database)
                 if method == "start":
                     await status.start(job_id, file_id)
                 elif method == "complete":
@@ -310,18 +310,20 @@ def test_no_reader_sees_a_job_moved_without_its_file(fresh_database_url, locked)
                 else:
                     await status.fail(job_id, file_id, "broken", final=True)
             finally:
-                await db.close()
+                await database.close()
 
         with psycopg.connect(fresh_database_url) as locker:
             locker.execute(f"SELECT 1 FROM {locked} WHERE id = %s FOR UPDATE", (row,))
             writer = threading.Thread(target=asyncio.run, args=(transition(),))
             writer.start()
             deadline = time.monotonic() + 30
-            while not sql(Db, "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", locker.info.backend_pid):
+            while not sql(
+                db, "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", locker.info.backend_pid
+            ):
                 assert time.monotonic() < deadline, f"{method} never touched the locked {locked} row"
                 time.sleep(0.05)
             [seen] = sql(
-                Db,
+                db,
                 """SELECT j.status, f.processing_status FROM processing_jobs j JOIN files f ON f.id = j.file_id
                    WHERE j.id = %s""",
                 job_id,
@@ -329,8 +331,9 @@ def test_no_reader_sees_a_job_moved_without_its_file(fresh_database_url, locked)
             assert seen == {"status": before, "processing_status": {"queued": "pending"}.get(before, before)}, method
             locker.rollback()
         writer.join(30)
+        assert not writer.is_alive(), method
         [after] = sql(
-            Db,
+            db,
             "SELECT j.status, f.processing_status FROM processing_jobs j JOIN files f ON f.id = j.file_id WHERE j.id = %s",
             job_id,
         )
