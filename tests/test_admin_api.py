@@ -283,9 +283,9 @@ TRANSITIONS = {  # FileStatus method -> (the job's status before, the job's and 
 def test_no_reader_sees_a_job_moved_without_its_file(fresh_database_url, locked):
     """Each transition commits the job and its file together. Written as two statements, a
     reader (the admin page, the retry test above) saw a job 'failed' while its file was still
-    'processing', and a processor stopped between them left it so for good. Here the row of
-    one table is locked while the transition runs: once the writer waits on it, the other
-    table's row must not have changed either."""
+    'processing', and a processor stopped between them left them so until the message was
+    delivered again. Here the row of one table is locked while the transition runs: once the
+    writer waits on it, the other table's row must not have changed either."""
     import asyncio
     import threading
 
