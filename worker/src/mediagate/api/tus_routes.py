@@ -18,6 +18,7 @@ from ..tus.engine import BodyInterrupted, PatchRequest
 from ..tus.protocol import (
     CHECKSUM_ALGORITHMS,
     EXTENSIONS,
+    FILE_ID_HEADER,
     OFFSET_CONTENT_TYPE,
     TUS_VERSION,
     TusError,
@@ -47,6 +48,8 @@ def _offset_headers(state: UploadState) -> dict[str, str]:
     headers = {"Upload-Offset": str(state.offset)}
     if state.state == "active":
         headers["Upload-Expires"] = http_date(state.expires_at)
+    if state.file_id is not None:
+        headers[FILE_ID_HEADER] = state.file_id
     return headers
 
 
