@@ -134,7 +134,8 @@ def phases(db: str, r: dict) -> dict:
 
     ``ingest``: last byte → job queued; ``queue``: queued → started; ``to_playable``: started →
     the first rung published (HLS only); ``viewer``: the rest (status poll, signed link,
-    hls.js or the original's first Range reads, decode).
+    hls.js or the original's first Range reads, decode). From the last byte: ``tile`` (the
+    file's tile in the grid), ``clicked`` (Playwright's click on it returned), ``viewer_open``.
     """
     if not r.get("file_id") or not r.get("last_byte_at") or not r.get("first_frame_at"):
         return {}
@@ -157,6 +158,7 @@ def phases(db: str, r: dict) -> dict:
     else:
         out["viewer_ms"] = round(float(r["first_frame_at"]) - last)
     out["tile_ms"] = r.get("tile_after_last_byte_ms")
+    out["clicked_ms"] = r.get("clicked_after_last_byte_ms")
     out["viewer_open_ms"] = r.get("viewer_open_after_last_byte_ms")
     return out
 

@@ -92,6 +92,7 @@ try {
   result.lists_before_tile = before.filter(([, m, p]) => m === "GET" && (p === "/api/files" || p.startsWith("/api/files?"))).length;
   result.file_id = fileId;
   await cell.click(); // a click opens the viewer
+  result.clicked_after_last_byte_ms = Date.now() - lastByteAt; // Playwright's click (actionability checks) done
   await page.locator("dialog.viewer[open]").waitFor();
   result.viewer_open_after_last_byte_ms = Date.now() - lastByteAt;
 
