@@ -62,8 +62,14 @@ with ``bench/instant_preview.py``'s phases and ``timings`` here) and what change
   message at once: ``max_batch_size = 1``); originals in the local store are hard-linked into
   the job instead of copied (a 5 min 1080p original is ~450 MB).
 * **direct play** (browser-playable originals) does not wait for processing at all: the time
-  is the app's (list refresh after the upload, the signed link, the first Range reads); a press
-  on a tile now fetches the signed link before the double-click completes.
+  is the app's (the new tile, the signed link, the first Range reads); a press on a tile
+  fetches the signed link before the double-click completes. The tile no longer waits for a
+  list refresh: the last PATCH's answer names the file (``Mediagate-File-Id``) and the app
+  GETs it by id (tile 0.27–0.46 s after the last byte at load 25–30). The h264/mpeg2
+  difference in "viewer open" seen before was the harness, not the app: it closed the upload
+  panel only after the upload, and Playwright's click retried (backing off up to 0.5 s) while
+  the closing panel covered the grid; the harness now closes it during the upload, as a user
+  watching the grid would.
 
 End to end (``bench/instant_preview.py``, 30 s 1080p, medians of 3 interleaved, shared box at
 load 5–12): HLS first frame 6.3 s after the last byte (job start → playable 4.5–5.9 s there,
@@ -94,6 +100,13 @@ runs start and handed out through ``on_poster`` with the probe's ``direct_play``
 
 Cost — the early rung only where it is needed (≤ 1.10x CPU)
 -----------------------------------------------------------
+Measured (``bench/process_video.py``, user+sys CPU of the children, interleaved, medians;
+shared 2-core box at load 14–41, CPU seconds barely depend on it): 20 s 1080p H.264 source
+(``--duration 20 --repeat 3``), as deployed = one run: 28.8 s vs bare 28.4 s, **1.01x**;
+30 s 1080p MPEG-2 source (``--source`` the instant-preview bench clip, ``--repeat 2``), as
+deployed = low rung first: 43.0 s vs 40.2 s, **1.07x** (MPEG-2 decodes cheaply: 4 % of the
+ladder), first playable 3.7 s vs 10.8 s for one run.
+
 The early rung exists for one reason: a viewer can watch before the ladder is done. A
 browser-playable original (the probe's ``direct_play``: H.264/AAC MP4/MOV, VP9/AV1 WebM…)
 gives that already — the viewer plays the original through its signed link from the upload's
