@@ -113,7 +113,9 @@ class Runner:
 
     async def run_forever(self) -> None:
         # (lane, its source, pull steps? False: whole jobs only, True: poster steps only)
-        lanes = [("video", self.video_source, None)] if self.video_source else []
+        lanes: list[tuple[str, JobSource | None, bool | None]] = (
+            [("video", self.video_source, None)] if self.video_source else []
+        )
         lanes += [("fast", self.source, False), (POSTER, self.source, True)]
         while not self._stop.is_set():
             self._wake.clear()
