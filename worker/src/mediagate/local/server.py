@@ -71,6 +71,7 @@ def build_services(env: dict[str, str]) -> Services:
         direct_send=store,
         lister=store,
         multipart_lister=store,
+        part_from_body=store,
     )
 
 

@@ -25,7 +25,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..ports import ByteChunk, Chunk, ObjectStore, StoreError
+from ..ports import BodyToFile, ByteChunk, Chunk, ObjectStore, PartFromBody, StoreError
 from .state import Part, StagedChunk, UploadState
 
 _END = object()  # queue markers of a streamed part: complete, or abandoned
@@ -106,6 +106,37 @@ class PartWriter:
         number = len(s.parts) + 1
         self.task = asyncio.ensure_future(self.store.upload_part(s.object_key, s.multipart_id, number, body, size))
         self.task.add_done_callback(_retrieve)
+
+    def whole_part_ahead(self) -> int:
+        """The size of the next part when it starts here (nothing buffered or staged) and
+        this body's declared rest fills it; else 0. Such a part can come straight from the
+        body (``PartFromBody``)."""
+        s = self.state
+        if self.buffered or s.staged or self.queue is not None or self.body_end is None:
+            return 0
+        if s.multipart_id is None or len(s.parts) >= 10_000:
+            return 0
+        size = s.part_size
+        if s.length is not None:
+            size = min(size, s.length - s.offset)
+        return size if size > 0 and self.body_end >= s.offset + size else 0
+
+    async def part_from_body(self, sink: PartFromBody, body: BodyToFile, size: int) -> int:
+        """Store the next part (``size``, from ``whole_part_ahead``) straight from ``body``;
+        returns the bytes taken. A body that broke off first leaves its bytes buffered
+        (staged by ``finish``, as when a streamed part is cut)."""
+        s = self.state
+        assert s.multipart_id is not None  # whole_part_ahead checked it
+        number = len(s.parts) + 1
+        etag, partial = await sink.upload_part_from_body(s.object_key, s.multipart_id, number, body, size)
+        if etag is None:
+            self.body_end = None  # the body is over: nothing may start streaming
+            if partial:
+                await self.feed(partial)
+            return len(partial)
+        s.parts.append(Part(number, etag, size))
+        s.offset += size
+        return size
 
     def abandon(self) -> None:
         """Let a streamed part upload end by itself (failing): for paths that cannot await."""
