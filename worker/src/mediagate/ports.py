@@ -168,10 +168,11 @@ class PartFromBody(Protocol):
     ``ObjectStore.upload_part``."""
 
     async def upload_part_from_body(
-        self, key: str, upload_id: str, number: int, body: BodyToFile, size: int
+        self, key: str, upload_id: str, number: int, head: Sequence[Chunk], body: BodyToFile, size: int
     ) -> tuple[str | None, bytes]:
-        """Part ``number`` from the next ``size`` bytes of ``body``: (its ETag, b""); when
-        the body broke off first, (None, the bytes that did arrive) and no part is recorded."""
+        """Part ``number`` (``size`` bytes): the ``head`` chunks, then the rest from ``body``;
+        (its ETag, b""). When the body broke off first, (None, the bytes of ``body`` that
+        did arrive) and no part is recorded."""
 
 
 class ObjectLister(Protocol):

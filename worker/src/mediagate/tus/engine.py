@@ -241,24 +241,25 @@ class TusEngine:
         start = state.offset
         committed_offset = start
         body_end = None if req.content_length is None else start + req.content_length
-        writer = PartWriter(self.store, state, body_end)
         hasher = CHECKSUM_ALGORITHMS[req.checksum[0]]() if req.checksum else None
+        # Whole parts may come straight from the body into the store (the local server:
+        # socket -> file); bytes that need hashing, and the ends around parts, pass through here.
+        direct = req.direct if self.part_from_body is not None and hasher is None else None
+        writer = PartWriter(self.store, state, body_end, self.part_from_body if direct is not None else None)
         received = 0
         interrupted = False
         last_beat = self.clock.now()
         interval = min(self.settings.commit_interval_ms / 1000, self.settings.lock_stale_seconds / 3)
-        # Whole parts may come straight from the body into the store (the local server:
-        # socket -> file); bytes that need hashing, and the ends around them, pass through here.
-        direct = req.direct if self.part_from_body is not None and hasher is None else None
         chunks = aiter(req.body)
         try:
             while True:
                 size = writer.whole_part_ahead() if direct is not None else 0
                 if size:
-                    assert direct is not None and self.part_from_body is not None
-                    taken = await writer.part_from_body(self.part_from_body, direct, size)
+                    assert direct is not None
+                    expected = size - writer.buffered
+                    taken = await writer.part_from_body(direct, size)
                     received += taken
-                    if taken < size:
+                    if taken < expected:
                         interrupted = True  # the body broke off (the server closed the connection)
                         break
                 else:

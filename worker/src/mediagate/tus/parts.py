@@ -44,10 +44,18 @@ def staging_key(upload_id: str, offset: int) -> str:
 class PartWriter:
     """Accumulates one PATCH body into ``state``; the caller decides when to commit it."""
 
-    def __init__(self, store: ObjectStore, state: UploadState, body_end: int | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        state: UploadState,
+        body_end: int | None = None,
+        direct: PartFromBody | None = None,
+    ) -> None:
         self.store = store
         self.state = state
         self.body_end = body_end  # where this PATCH's body will end in the upload, when declared
+        # set when whole parts may come straight from the body (see part_from_body)
+        self.direct = direct
         self.streams = bool(getattr(store, "streams_parts", False))
         # the part being streamed into the store: its chunks, then _END or _ABORT
         self.queue: asyncio.Queue[Any] | None = None
@@ -95,6 +103,8 @@ class PartWriter:
         s = self.state
         if self.body_end is None or s.multipart_id is None or len(s.parts) >= 10_000:
             return
+        if self.direct is not None and not s.staged:
+            return  # the store takes this part from the body (whole_part_ahead)
         start = s.offset - s.staged_size  # where the part begins in the upload
         size = s.part_size
         if s.length is not None and s.length - start < size:
@@ -108,35 +118,40 @@ class PartWriter:
         self.task.add_done_callback(_retrieve)
 
     def whole_part_ahead(self) -> int:
-        """The size of the next part when it starts here (nothing buffered or staged) and
-        this body's declared rest fills it; else 0. Such a part can come straight from the
-        body (``PartFromBody``)."""
+        """The size of the part being filled when the store may take the rest of it straight
+        from the body (``PartFromBody``): nothing of it is staged and this body's declared
+        rest fills it. Else 0."""
         s = self.state
-        if self.buffered or s.staged or self.queue is not None or self.body_end is None:
+        if self.direct is None or s.staged or self.queue is not None or self.body_end is None:
             return 0
         if s.multipart_id is None or len(s.parts) >= 10_000:
             return 0
         size = s.part_size
         if s.length is not None:
             size = min(size, s.length - s.offset)
-        return size if size > 0 and self.body_end >= s.offset + size else 0
+        return size if size > self.buffered and self.body_end >= s.offset + size else 0
 
-    async def part_from_body(self, sink: PartFromBody, body: BodyToFile, size: int) -> int:
-        """Store the next part (``size``, from ``whole_part_ahead``) straight from ``body``;
-        returns the bytes taken. A body that broke off first leaves its bytes buffered
-        (staged by ``finish``, as when a streamed part is cut)."""
+    async def part_from_body(self, body: BodyToFile, size: int) -> int:
+        """Store the part being filled (``size``, from ``whole_part_ahead``): the bytes
+        buffered for it, then the rest straight from ``body``. Returns the body bytes taken;
+        when the body broke off first they stay buffered (staged by ``finish``, as when a
+        streamed part is cut)."""
         s = self.state
-        assert s.multipart_id is not None  # whole_part_ahead checked it
+        assert s.multipart_id is not None and self.direct is not None  # whole_part_ahead checked
         number = len(s.parts) + 1
-        etag, partial = await sink.upload_part_from_body(s.object_key, s.multipart_id, number, body, size)
+        head = list(self.buffer)
+        etag, partial = await self.direct.upload_part_from_body(s.object_key, s.multipart_id, number, head, body, size)
         if etag is None:
-            self.body_end = None  # the body is over: nothing may start streaming
+            self.direct = None  # the body is over: nothing more may come from it
             if partial:
                 await self.feed(partial)
             return len(partial)
+        taken = size - self.buffered
         s.parts.append(Part(number, etag, size))
-        s.offset += size
-        return size
+        s.offset += self.buffered
+        self._reset()
+        s.offset += taken
+        return taken
 
     def abandon(self) -> None:
         """Let a streamed part upload end by itself (failing): for paths that cannot await."""

@@ -44,6 +44,7 @@ from ...ports import (
     AsgiSend,
     BodyToFile,
     ByteStream,
+    Chunk,
     CompletedPart,
     DirectSend,
     ListedObject,
@@ -508,34 +509,36 @@ class LocalObjectStore(ObjectStore, DirectSend, ObjectLister, MultipartLister, P
             return self._record_part(d, number, size, offset)
 
     async def upload_part_from_body(
-        self, key: str, upload_id: str, number: int, body: BodyToFile, size: int
+        self, key: str, upload_id: str, number: int, head: Sequence[Chunk], body: BodyToFile, size: int
     ) -> tuple[str | None, bytes]:
-        """:class:`~mediagate.ports.PartFromBody`: the server writes the part's bytes into
-        the data file at the part's offset itself (socket -> file, see local/socket_body.py).
-        A body that breaks off leaves no record; the bytes that came are read back for the
-        caller to keep (at most one part)."""
+        """:class:`~mediagate.ports.PartFromBody`: ``head`` is written, then the server writes
+        the rest of the part into the data file at its offset itself (socket -> file, see
+        local/socket_body.py). A body that breaks off leaves no record; the bytes it sent
+        are read back for the caller to keep (less than one part)."""
+        buffers: list[Buffer] = [c if isinstance(c, bytes | memoryview) else bytes(c) for c in head]
+        skip = sum(len(b) for b in buffers)
+        if skip > size:
+            raise StoreError(f"part head is {skip} bytes, the part {size}")
         async with self._part_target(key, upload_id, number, size) as (d, fd, offset):
+            out = fd
+            tmp = d / f".part-{number:05d}.{uuid.uuid4().hex}.tmp"
             if offset is None:  # not in the layout (the engine never does this): a file of its own
-                path = d / f"part-{number:05d}"
-                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-                try:
-                    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                    try:
-                        got = await body.into_file(out, 0, size)
-                        partial = b"" if got == size else await asyncio.to_thread(os.pread, out, got, 0)
-                    finally:
-                        os.close(out)
-                    if got == size:
-                        os.replace(tmp, path)
-                finally:
-                    tmp.unlink(missing_ok=True)
-            else:
-                got = await body.into_file(fd, offset, size)
-                partial = b"" if got == size else await asyncio.to_thread(os.pread, fd, got, offset)
-                if got == size:
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                at = offset or 0
+                if buffers:
+                    await asyncio.to_thread(_pwritev, out, buffers, at)
+                got = await body.into_file(out, at + skip, size - skip)
+                if got != size - skip:
+                    return None, await asyncio.to_thread(os.pread, out, got, at + skip)
+                if offset is None:
+                    os.replace(tmp, d / f"part-{number:05d}")
+                else:
                     (d / f"part-{number:05d}").unlink(missing_ok=True)
-            if got != size:
-                return None, partial
+            finally:
+                if out != fd:
+                    os.close(out)
+                    tmp.unlink(missing_ok=True)
             return self._record_part(d, number, size, offset), b""
 
     @contextlib.asynccontextmanager
