@@ -8,7 +8,9 @@ each request head as they arrive and answers ``431`` past ``MAX_HEADER_BYTES``, 
 not counted here (the app's edge guard bounds them per route; tus PATCH streams). Body
 pieces reach the app without uvicorn's two copies per byte (``_BodyChunks``), and the
 body of a Content-Length request bypasses the parser (one more copy per byte saved).
-A large such body yields the event loop to interactive requests (see priority.py).
+A large such body yields the event loop to interactive requests (see priority.py), and
+the app may have it written into files without the event loop (socket_body.py: the
+protocol's part is ``_flush_held`` and ``_end_fixed_body``).
 
 On Cloudflare the platform enforces the equivalent limits before the Worker runs (see
 README, "Limits"), so this module is local-only.

@@ -17,6 +17,12 @@ part will be filled, ``upload_part`` starts at its first byte, fed through a que
 the disk write overlaps the network read. The chunks are still kept until the part is
 done: a body that ends early fails that part upload (never recorded) and its bytes are
 staged as usual.
+
+A store given as ``PartFromBody`` (the local one, with a server that offers the body as
+``BodyToFile``) takes whole parts straight from the body instead: the engine hands it the
+part's bytes already read (``buffer``) and the store has the server move the rest from the
+socket into place. Such a part is never streamed; a body that ends inside it comes back
+as bytes and is staged like any other remainder.
 """
 
 from __future__ import annotations
