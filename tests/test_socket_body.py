@@ -15,7 +15,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from tus_helpers import create, head, patch, stored_object
+from tus_helpers import create, head, patch, resume_to_the_end, stored_object
 
 MIB = 1024 * 1024
 PART = 5 * MIB
@@ -68,17 +68,6 @@ def _offset_once_released(url: str, token: str, at_least: int) -> int:
         time.sleep(0.1)
 
 
-def _finish(srv, url: str, token: str, data: bytes, offset: int, user_id: str) -> None:
-    for _ in range(50):
-        r = patch(url, token, offset, data[offset:])
-        if r.status_code != 423:
-            break
-        time.sleep(0.2)
-    assert r.status_code == 204, r.text
-    stored = stored_object(srv.data_dir, user_id, url)
-    assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(data).digest()
-
-
 def test_odd_chunks_straddling_parts_are_byte_identical_and_whole_parts_skip_python(srv, user_id):
     token = srv.token(user_id)
     data = os.urandom(4 * PART + 3 * MIB + 12_345)
@@ -129,7 +118,7 @@ def test_disconnect_inside_a_part_keeps_every_byte_sent_and_resumes(srv, user_id
     offset = _offset_once_released(url, token, cut)
     assert offset == cut  # the cut part's bytes were staged, not dropped
     assert moves(srv)[1] >= cut - 2 * 256 * 1024
-    _finish(srv, url, token, data, offset, user_id)
+    resume_to_the_end(srv, user_id, url, token, data, offset)
 
 
 def test_a_stalled_body_is_cut_after_the_stall_timeout_and_resumes(srv, user_id):
@@ -146,7 +135,7 @@ def test_a_stalled_body_is_cut_after_the_stall_timeout_and_resumes(srv, user_id)
             pass
         assert time.monotonic() - started < 8
     assert _offset_once_released(url, token, sent) == sent
-    _finish(srv, url, token, data, sent, user_id)
+    resume_to_the_end(srv, user_id, url, token, data, sent)
 
 
 def test_the_next_request_on_the_connection_follows_a_moved_body(srv, user_id):

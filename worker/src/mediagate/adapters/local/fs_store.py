@@ -528,7 +528,10 @@ class LocalObjectStore(ObjectStore, DirectSend, ObjectLister, MultipartLister, P
                 at = offset or 0
                 if buffers:
                     await asyncio.to_thread(_pwritev, out, buffers, at)
-                got = await body.into_file(out, at + skip, size - skip)
+                try:
+                    got = await body.into_file(out, at + skip, size - skip)
+                except OSError as exc:  # e.g. ENOSPC (the connection was closed: the body is over)
+                    raise StoreError(f"could not write the part: {exc}") from exc
                 if got != size - skip:
                     return None, await asyncio.to_thread(os.pread, out, got, at + skip)
                 if offset is None:
