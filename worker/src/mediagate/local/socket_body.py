@@ -32,10 +32,10 @@ import logging
 import os
 import select
 import socket
-import threading
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ..ports import BODY_TO_FILE
@@ -127,9 +127,14 @@ def _hang_up(transport: asyncio.Transport) -> None:
     transport.close()
 
 
+# Threads of their own: a slow client may keep one for minutes, which must not take one of
+# the few shared I/O threads (server.py, IO_THREADS). Kept once started: starting a thread
+# makes the event loop wait until the new thread runs (long on a busy machine).
+_MOVERS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="body-to-file")
+
+
 def _in_thread(fn: Callable[..., int], *args: Any) -> asyncio.Future[int]:
-    """Run ``fn`` in a thread of its own: a slow client may keep it for minutes, which must
-    not take one of the few shared I/O threads (server.py, IO_THREADS)."""
+    """Run ``fn`` in a mover thread; its result is the future's."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[int] = loop.create_future()
     waker = _Waker.of(loop)
@@ -142,7 +147,7 @@ def _in_thread(fn: Callable[..., int], *args: Any) -> asyncio.Future[int]:
         else:
             waker.settle(future, result, None)
 
-    threading.Thread(target=run, name="body-to-file", daemon=True).start()
+    _MOVERS.submit(run)
     return future
 
 
