@@ -1,10 +1,10 @@
 """``mediagate.request.body_to_file`` for the local server: upload bytes go socket -> file
 in the kernel.
 
-Through ASGI every body byte of a tus PATCH costs the event loop a ``recv`` into a new
-``bytes`` (256 KiB at most), a trip through the protocol, ``receive()``, the tus engine
-and a writer thread: the loop's own work was half the server's profile, and one event
-loop does it for every upload and every API request. Here, for a body framed by
+Through ASGI every body byte of a tus PATCH costs the event loop a socket read into a new
+``bytes`` (a few hundred KiB at most), a trip through the protocol, ``receive()``, the tus
+engine and a writer thread: the loop's own work was half the server's profile, and one
+event loop does it for every upload and every API request. Here, for a body framed by
 Content-Length, the protocol hands out a :class:`SocketBody` (the
 :class:`~mediagate.ports.BodyToFile` of :data:`~mediagate.ports.BODY_TO_FILE`). Asked for
 ``count`` bytes into a file at an offset, it first writes what the loop already read (body
