@@ -6,7 +6,8 @@ HOST/PORT (127.0.0.1:8787), FRONTEND_DIR (built web app, optional), CLEANUP_INTE
 objects and, locally only, temporary files a killed writer left; the cron trigger's job on
 Cloudflare), MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS (request-head limits, see http_limits.py),
 UPLOAD_YIELD_MS (how long a large body's read may wait for other requests, see
-priority.py; 0 turns the yielding off).
+priority.py; 0 turns the yielding off), UPLOAD_STALL_SECONDS (an upload body that sends
+nothing for this long is cut off, see socket_body.py; 60).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..config import Settings
 from ..contracts import LANES
 from ..jobs import LaneQueues, lane_queue, lane_queues
 from ..services import Services
+from . import socket_body
 from .http_limits import HEADER_TIMEOUT_SECONDS, MAX_HEADER_BYTES, bounded_protocol
 from .priority import GATE
 
@@ -71,6 +73,7 @@ def build_services(env: dict[str, str]) -> Services:
         direct_send=store,
         lister=store,
         multipart_lister=store,
+        part_from_body=store,
     )
 
 
@@ -121,6 +124,7 @@ def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     env = dict(os.environ)
     GATE.max_wait_seconds = float(env.get("UPLOAD_YIELD_MS", GATE.max_wait_seconds * 1000)) / 1000
+    socket_body.STALL_SECONDS = float(env.get("UPLOAD_STALL_SECONDS", socket_body.STALL_SECONDS))
     app = build_app(env)
     uvicorn.run(
         app,
