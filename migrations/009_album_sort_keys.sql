@@ -15,7 +15,8 @@
 --   * album_files BEFORE INSERT: the new member copies its file's row, read FOR SHARE so a
 --     concurrent update of that file either commits first (and is read) or waits for this
 --     insert to commit (and its trigger then updates the new member too). A batch add racing
---     a batch update of the same files in another order can deadlock; Postgres aborts one.
+--     a batch update of the same files in another order can deadlock; Postgres aborts one
+--     and both Database adapters run that statement again (mediagate/db_retry.py).
 --   * files AFTER UPDATE of a copied column (WHEN one of them really changed, so progress
 --     and key writes do not fire it): the file's memberships follow (album_files_file_idx).
 --   * A purge deletes the file; its memberships cascade (nothing to keep).

@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
+from ...db_retry import retry_lock_cycles
 from ...ports import Database, Row
 from .ffi import js_fetch
 
@@ -220,12 +221,16 @@ class NeonHttpDatabase(Database):
         raise NeonDbError(f"Neon server error (HTTP status {status}): {detail}", status=status)
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
-        return rows_from_result(await self.query(sql, params))
+        return rows_from_result(await retry_lock_cycles(lambda: self.query(sql, params), _sqlstate))
 
     async def execute(self, sql: str, *params: Any) -> int:
-        result = await self.query(sql, params)
+        result = await retry_lock_cycles(lambda: self.query(sql, params), _sqlstate)
         count = result.get("rowCount")
         return int(count) if count is not None else 0
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return exc.code if isinstance(exc, NeonDbError) else None
 
 
 def make_httpx_fetch(client: Any) -> Fetch:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, AsyncRawCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from ...db_retry import retry_lock_cycles
 from ...ports import Database, Row
 
 
@@ -33,13 +35,23 @@ class PostgresDatabase(Database):
         await self.pool.close()
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        return await retry_lock_cycles(lambda: self._fetch(sql, params), _sqlstate)
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        return await retry_lock_cycles(lambda: self._execute(sql, params), _sqlstate)
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Row]:
         async with self.pool.connection() as conn, conn.cursor() as cur:
             await cur.execute(sql, params)
             if cur.description is None:
                 return []
             return list(await cur.fetchall())
 
-    async def execute(self, sql: str, *params: Any) -> int:
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
         async with self.pool.connection() as conn, conn.cursor() as cur:
             await cur.execute(sql, params)
             return cur.rowcount
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return exc.sqlstate if isinstance(exc, psycopg.Error) else None
