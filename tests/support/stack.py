@@ -240,6 +240,17 @@ class Server(Process):
         if self.uploads is not None:
             self.uploads.kill()
 
+    def kill_api(self) -> None:
+        """kill -9 of the API process alone (connections handed over live on)."""
+        super().kill()
+
+    def kill_uploads(self) -> None:
+        """kill -9 of the upload process alone (of everything without one)."""
+        if self.uploads is None:
+            self.kill()
+        else:
+            self.uploads.kill()
+
     def stop(self) -> None:
         super().stop()
         if self.uploads is not None:

@@ -1,8 +1,13 @@
-"""``make dev``: the API + web UI and the processor, supervised (scripts/dev.sh sets the env).
+"""``make dev``: the API + web UI, the upload process and the processor, supervised
+(scripts/dev.sh sets the env).
 
 The processor runs niced (``PROCESSOR_NICE``, 10 by default; its ffmpeg children inherit
-it), so transcodes use idle CPU and the API stays responsive on a 2-core machine. A
-process that dies is restarted; Ctrl-C stops both.
+it), so transcodes use idle CPU and the API stays responsive on a 2-core machine. The
+upload process (upload_server.py: tus PATCH connections, handed over by the API) runs a
+little niced too (``UPLOAD_NICE``, 5), so an interactive request wins the CPU over upload
+bodies; ``UPLOAD_PROCESSES=0`` leaves uploads in the API process. A process that dies is
+restarted (while the upload process is down the API serves uploads itself); Ctrl-C stops
+all.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import handover
 from .supervisor import Child, Supervisor
 
 
@@ -30,8 +36,19 @@ def children(env: dict[str, str]) -> list[Child]:
         health=f"http://127.0.0.1:{processor_env['PROCESSOR_PORT']}/healthz",
         nice=int(env.get("PROCESSOR_NICE", "10")),
     )
+    uploads = Child(
+        "uploads",
+        [sys.executable, "-m", "mediagate.local.upload_server"],
+        env,
+        health=f"unix:{handover.socket_path(env)}",
+        nice=int(env.get("UPLOAD_NICE", "5")),
+    )
     has_processor = (Path(env.get("MEDIAGATE_ROOT", ".")) / "container" / "processor" / "service.py").is_file()
-    return [api, processor] if has_processor else [api]
+    return [
+        *([uploads] if handover.enabled(env) else []),
+        api,
+        *([processor] if has_processor else []),
+    ]
 
 
 def main() -> None:
