@@ -117,7 +117,12 @@ def test_dev_supervisor_restarts_a_dead_process_runs_the_processor_niced_and_sto
 
         os.kill(kids["mediagate.local.upload_server"], signal.SIGKILL)
         assert _patch_served_by(api_port, env) is None  # meanwhile the API serves uploads itself
-        _wait(lambda: _children(sup.pid).get("mediagate.local.upload_server") not in (None, kids["mediagate.local.upload_server"]))
+        _wait(
+            lambda: (
+                _children(sup.pid).get("mediagate.local.upload_server")
+                not in (None, kids["mediagate.local.upload_server"])
+            )
+        )
         back = _children(sup.pid)["mediagate.local.upload_server"]
         _wait(lambda: _patch_served_by(api_port, env) == back)
         assert _children(sup.pid)["mediagate.local.server"] == kids["mediagate.local.server"]

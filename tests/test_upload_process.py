@@ -103,9 +103,7 @@ def test_without_upload_processes_the_api_serves_patches(make_server, user_id):
     assert _stored(srv, user_id, url) == data
 
 
-def test_upload_process_killed_mid_upload_the_client_resumes_through_the_api_then_it_is_back(
-    make_server, user_id
-):
+def test_upload_process_killed_mid_upload_the_client_resumes_through_the_api_then_it_is_back(make_server, user_id):
     srv = make_server({"UPLOAD_PART_SIZE": str(5 * MIB), "UPLOAD_LOCK_STALE_SECONDS": "1"})
     token = srv.token(user_id)
     data = os.urandom(40 * MIB + 3)

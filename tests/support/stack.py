@@ -256,6 +256,13 @@ class Server(Process):
         if self.uploads is not None:
             self.uploads.stop()
 
+    @property
+    def upload_pid(self) -> int:
+        """The process that serves tus PATCHes (the upload process, else the server)."""
+        proc = self.uploads.proc if self.uploads is not None else self.proc
+        assert proc is not None
+        return proc.pid
+
     def exited(self) -> int | None:
         """The exit code of the first of the two processes to exit, None while both run."""
         for proc in (self.proc, self.uploads.proc if self.uploads else None):

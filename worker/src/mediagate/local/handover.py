@@ -109,6 +109,7 @@ class UploadLink:
         if time.monotonic() < self.retry_at:
             return None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.setblocking(False)  # a full backlog (upload process stuck) fails at once: served here
         try:
             sock.connect(self.path)
             _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
