@@ -121,6 +121,12 @@ class Process:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def written_bytes(self) -> int:
+        """Bytes the process has written so far (``wchar``: files and sockets)."""
+        assert self.proc is not None
+        with open(f"/proc/{self.proc.pid}/io") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("wchar:"))
+
     def kill(self) -> None:
         """kill -9: no graceful shutdown, like a crash."""
         if self.proc and self.proc.poll() is None:

@@ -20,29 +20,20 @@ from . import handover
 from .supervisor import Child, Supervisor
 
 
+def _python(name: str, module: str, env: dict[str, str], health: str, nice: int = 0) -> Child:
+    return Child(name, [sys.executable, "-m", module], env, health=health, nice=nice)
+
+
 def children(env: dict[str, str]) -> list[Child]:
     host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "8787")
-    api = Child(
-        "api",
-        [sys.executable, "-m", "mediagate.local.server"],
-        env,
-        health=f"http://{host}:{port}/api/health",
-    )
+    api = _python("api", "mediagate.local.server", env, f"http://{host}:{port}/api/health")
     processor_env = {"WORKER_URL": f"http://{host}:{port}", "PROCESSOR_PORT": "8788", **env}
-    processor = Child(
-        "processor",
-        [sys.executable, "-m", "processor.service"],
-        processor_env,
-        health=f"http://127.0.0.1:{processor_env['PROCESSOR_PORT']}/healthz",
-        nice=int(env.get("PROCESSOR_NICE", "10")),
+    processor_health = f"http://127.0.0.1:{processor_env['PROCESSOR_PORT']}/healthz"
+    processor = _python(
+        "processor", "processor.service", processor_env, processor_health, int(env.get("PROCESSOR_NICE", "10"))
     )
-    uploads = Child(
-        "uploads",
-        [sys.executable, "-m", "mediagate.local.upload_server"],
-        env,
-        health=f"unix:{handover.socket_path(env)}",
-        nice=int(env.get("UPLOAD_NICE", "5")),
-    )
+    uploads_health = f"unix:{handover.socket_path(env)}"
+    uploads = _python("uploads", "mediagate.local.upload_server", env, uploads_health, int(env.get("UPLOAD_NICE", "5")))
     has_processor = (Path(env.get("MEDIAGATE_ROOT", ".")) / "container" / "processor" / "service.py").is_file()
     return [
         *([uploads] if handover.enabled(env) else []),
