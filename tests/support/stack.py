@@ -178,10 +178,10 @@ class UploadProcess(Process):
     connections the server hands over. Ready when its Unix socket accepts connections."""
 
     module = "mediagate.local.upload_server"
-    nice = 5  # as make dev runs it (UPLOAD_NICE)
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         super().__init__(env, log_path)
+        self.nice = int(env.get("UPLOAD_NICE", "5"))  # as make dev runs it
         sys.path.insert(0, str(WORKER_SRC))
         from mediagate.local.handover import socket_path
 
