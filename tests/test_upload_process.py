@@ -143,3 +143,38 @@ def test_upload_process_killed_mid_upload_the_client_resumes_through_the_api_the
         url2 = _create(client, srv.url, 10)
         r = _patch(client, url2, 0, b"0123456789")
         assert r.status_code == 204 and r.headers.get(PROCESS) == str(srv.uploads.pid)
+
+
+def test_a_stopped_upload_process_finishes_its_patch_and_the_api_takes_over(make_server, user_id):
+    """SIGTERM: the PATCH in progress completes, the socket goes, new PATCHes are the API's."""
+    srv = make_server()
+    token = srv.token(user_id)
+    data = os.urandom(8 * MIB)
+    with httpx.Client(headers=_tus(token), timeout=30) as client:
+        url = _create(client, srv.url, len(data))
+
+        def body():  # 1 MiB every 0.1 s; the upload process is told to stop after 3
+            for start in range(0, len(data), MIB):
+                if start == 3 * MIB:
+                    srv.uploads.proc.terminate()
+                time.sleep(0.1)
+                yield data[start : start + MIB]
+
+        r = client.patch(
+            url,
+            content=body(),
+            headers={
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+                "Content-Length": str(len(data)),
+            },
+        )
+        assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
+        assert r.headers.get(PROCESS) == str(srv.uploads.pid)
+    assert srv.uploads.proc.wait(10) in (0, -15)  # uvicorn re-raises the SIGTERM it handled
+    assert not os.path.exists(srv.uploads.socket)
+    assert _stored(srv, user_id, url) == data
+    with httpx.Client(headers=_tus(token), timeout=30) as client:
+        url = _create(client, srv.url, 3)
+        r = _patch(client, url, 0, b"abc")
+        assert r.status_code == 204 and PROCESS not in r.headers
