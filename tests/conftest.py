@@ -63,6 +63,16 @@ def make_server(database_url: str) -> Iterator:
         srv.stop()
 
 
+@pytest.fixture(scope="module")
+def web_app(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[tuple[Server, str]]:
+    """The Chromium e2e modules' stack: the built web app on a real server with a processor
+    and its own database (the server and its database url), one per test module."""
+    from support.web_app import served_web_app
+
+    with served_web_app(postgres, f"mediagate-{request.module.__name__.removeprefix('test_')}-") as stack:
+        yield stack
+
+
 @pytest.fixture()
 def user_id() -> str:
     return str(uuid.uuid4())

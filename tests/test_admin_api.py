@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from types import SimpleNamespace
 
 import httpx
 import psycopg
@@ -269,6 +270,74 @@ def test_retry_a_job_the_processor_failed(admin_server):
     finally:
         processor.stop()
     assert again["attempts"] == 2 and again["processing_status"] == "failed"
+
+
+TRANSITIONS = {  # FileStatus method -> (the job's status before, the job's and the file's after)
+    "start": ("queued", "processing", "processing"),
+    "complete": ("processing", "completed", "completed"),
+    "fail": ("processing", "failed", "failed"),
+}
+
+
+@pytest.mark.parametrize("locked", ["files", "processing_jobs"])
+def test_no_reader_sees_a_job_moved_without_its_file(fresh_database_url, locked):
+    """Each transition commits the job and its file together. Written as two statements, a
+    reader (the admin page, the retry test above) saw a job 'failed' while its file was still
+    'processing', and a processor stopped between them left them so until the message was
+    delivered again. Here the row of one table is locked while the transition runs: once the
+    writer waits on it, the other table's row must not have changed either."""
+    import asyncio
+    import threading
+
+    from mediagate.adapters.local.postgres import PostgresDatabase
+    from mediagate.file_status import FileStatus
+
+    db = SimpleNamespace(env={"DATABASE_URL": fresh_database_url})  # what insert_job and sql read of a server
+
+    for method, (before, job_after, file_after) in TRANSITIONS.items():
+        job_id, file_id = insert_job(db, before)
+        row = {"files": file_id, "processing_jobs": job_id}[locked]
+
+        async def transition(method: str = method, job_id: str = job_id, file_id: str = file_id) -> None:
+            database = PostgresDatabase(fresh_database_url, max_size=1)
+            await database.open()
+            try:
+                status = FileStatus(database)
+                if method == "start":
+                    await status.start(job_id, file_id)
+                elif method == "complete":
+                    await status.complete(job_id, file_id, {"metadata": {}})
+                else:
+                    await status.fail(job_id, file_id, "broken", final=True)
+            finally:
+                await database.close()
+
+        with psycopg.connect(fresh_database_url) as locker:
+            locker.execute(f"SELECT 1 FROM {locked} WHERE id = %s FOR UPDATE", (row,))
+            writer = threading.Thread(target=asyncio.run, args=(transition(),))
+            writer.start()
+            deadline = time.monotonic() + 30
+            while not sql(
+                db, "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", locker.info.backend_pid
+            ):
+                assert time.monotonic() < deadline, f"{method} never touched the locked {locked} row"
+                time.sleep(0.05)
+            [seen] = sql(
+                db,
+                """SELECT j.status, f.processing_status FROM processing_jobs j JOIN files f ON f.id = j.file_id
+                   WHERE j.id = %s""",
+                job_id,
+            )
+            assert seen == {"status": before, "processing_status": {"queued": "pending"}.get(before, before)}, method
+            locker.rollback()
+        writer.join(30)
+        assert not writer.is_alive(), method
+        [after] = sql(
+            db,
+            "SELECT j.status, f.processing_status FROM processing_jobs j JOIN files f ON f.id = j.file_id WHERE j.id = %s",
+            job_id,
+        )
+        assert after == {"status": job_after, "processing_status": file_after}, method
 
 
 def test_stats_on_the_cloudflare_wiring(admin_server, tmp_path):

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
-from support.stack import REPO, free_port
+from support.stack import REPO, neon_http_endpoint
 from support.tools import requires
 
 NODE = shutil.which("node")
@@ -34,29 +31,8 @@ RAW = {"Neon-Raw-Text-Output": "true", "Neon-Array-Mode": "true"}
 @pytest.fixture(scope="module")
 def neon_endpoint(tmp_path_factory) -> Iterator[str]:
     """The fixture as its own server process (what the Worker reaches when run locally)."""
-    log_path = tmp_path_factory.mktemp("neon") / "neon.log"
-    port = free_port()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "pyodide" / "neon_server.py"), str(port)],
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log_path.read_text())
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}/sql"
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with neon_http_endpoint(tmp_path_factory.mktemp("neon") / "neon.log") as url:
+        yield url
 
 
 def post(endpoint: str, dsn: str | None, body: object, **headers: str) -> httpx.Response:

@@ -22,17 +22,13 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from support.stack import Server
-from support.tools import requires
-from test_web_e2e import CHROMIUM, FRONTEND, REPO, run_script, served_web_app
+from support.stack import REPO, Server
+from support.web_app import CHROMIUM, needs_chromium, run_script
 from tus_helpers import create, patch
 
 ARTIFACTS = REPO / "test-artifacts" / "organize"
 
-pytestmark = requires(
-    Path(CHROMIUM).exists() and (FRONTEND / "node_modules" / "playwright-core").is_dir(),
-    "/usr/bin/chromium and frontend/node_modules",
-)
+pytestmark = needs_chromium
 
 
 def jpeg(color: tuple[int, int, int], taken: str) -> bytes:
@@ -60,15 +56,9 @@ def upload(server: Server, token: str, data: bytes, name: str) -> None:
     assert patch(r.headers["Location"], token, 0, data).status_code == 204
 
 
-@pytest.fixture(scope="module")
-def organize_stack(postgres):
-    with served_web_app(postgres, "mediagate-organize-") as stack:
-        yield stack
-
-
 @pytest.mark.timeout(600)
-def test_organize_and_share_in_chromium(organize_stack, tmp_path):
-    server, _ = organize_stack
+def test_organize_and_share_in_chromium(web_app, tmp_path):
+    server, _ = web_app
     user = str(uuid.uuid4())
     token = server.token(user)
     headers = {"Authorization": f"Bearer {token}"}

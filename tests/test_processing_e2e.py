@@ -71,6 +71,16 @@ def file_row(db_url: str, upload_id: str) -> dict:
         ).fetchone()
 
 
+def queued_message(db_url: str, upload_id: str) -> dict:
+    """The job message the ingest queued for an upload (what a push delivery carries)."""
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(
+            """SELECT body FROM queue_messages
+               WHERE body->>'file_id' = (SELECT id::text FROM files WHERE upload_id = %s)""",
+            (upload_id,),
+        ).fetchone()[0]
+
+
 def wait_done(db_url: str, upload_id: str, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -371,11 +381,7 @@ def test_push_delivery_endpoint(stack, processor, user_id):
     server, db = stack
     proc = processor({"PULL_ENABLED": "0"})
     upload_id = upload(server, user_id, jpeg_with_orientation(40, 30, 1), "pushed.jpg")
-    with psycopg.connect(db) as conn:
-        body = conn.execute(
-            "SELECT body FROM queue_messages WHERE body->>'file_id' = (SELECT id::text FROM files WHERE upload_id = %s)",
-            (upload_id,),
-        ).fetchone()[0]
+    body = queued_message(db, upload_id)
     # Unsigned, wrongly signed or with a changed delivery count: refused, nothing runs.
     assert httpx.post(proc.url + "/jobs", json=body, timeout=60).status_code == 401
     assert push(proc, body, secret="not-the-secret").status_code == 401
@@ -437,11 +443,8 @@ def test_a_job_naming_another_users_object_processes_its_own_file(stack, process
     mine = upload(server, user_id, jpeg_with_orientation(60, 40, 1), "mine.jpg")
     other_user = str(uuid.uuid4())
     theirs = upload(server, other_user, jpeg_with_orientation(40, 60, 1), "theirs.jpg")
+    body = queued_message(db, mine)
     with psycopg.connect(db) as conn:
-        body = conn.execute(
-            "SELECT body FROM queue_messages WHERE body->>'file_id' = (SELECT id::text FROM files WHERE upload_id = %s)",
-            (mine,),
-        ).fetchone()[0]
         their_key = conn.execute("SELECT original_key FROM files WHERE upload_id = %s", (theirs,)).fetchone()[0]
     forged = {**body, "object_key": their_key, "user_id": other_user, "output_prefix": "derived/elsewhere/"}
     assert push(proc, forged).status_code == 200
@@ -593,12 +596,7 @@ def test_worker_store_without_a_grant_fails_the_job_with_the_reason(grant_stack,
     proc = Processor(server, env={"STORE_BACKEND": "worker", "PULL_ENABLED": "0"}).start()
     try:
         upload_id = upload(server, user_id, jpeg_with_orientation(40, 30, 1), "nogrant.jpg")
-        with psycopg.connect(db) as conn:
-            body = conn.execute(
-                "SELECT body FROM queue_messages WHERE body->>'file_id' = "
-                "(SELECT id::text FROM files WHERE upload_id = %s)",
-                (upload_id,),
-            ).fetchone()[0]
+        body = queued_message(db, upload_id)
         assert "storage" in body
         bare = {k: v for k, v in body.items() if k != "storage"}
         r = push(proc, bare, attempts=3)

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -48,7 +47,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from mediagate.auth import issue_token
-from support.stack import CONTAINER_SRC, REPO, WORKER_SRC, free_port, shared_tmpdir
+from support.stack import CONTAINER_SRC, REPO, WORKER_SRC, neon_http_endpoint, shared_tmpdir
 
 SECRET = "pyodide-worker-test-secret-0123456789abcdef"
 WEBHOOK_SECRET = "pyodide-worker-webhook-secret-0123456789abcdef"
@@ -69,27 +68,8 @@ def vendored() -> Path:
 
 @pytest.fixture()
 def neon_endpoint(tmp_path):
-    port = free_port()
-    log = open(tmp_path / "neon.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "pyodide" / "neon_server.py"), str(port)],
-        cwd=REPO,
-        stdout=log,
-        stderr=log,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((tmp_path / "neon.log").read_text())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/sql"
-    proc.terminate()
-    proc.wait(10)
-    log.close()
+    with neon_http_endpoint(tmp_path / "neon.log") as url:
+        yield url
 
 
 def _jpeg(path: Path) -> None:

@@ -17,60 +17,33 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 import os
 import shutil
 import subprocess
 import uuid
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
-from support.stack import REPO, Processor, Server, shared_tmpdir
-from support.tools import requires
+from support.stack import REPO
+from support.web_app import (  # noqa: F401 - FRONTEND, build_frontend: test_instant_preview_e2e imports them from here
+    CHROMIUM,
+    FRONTEND,
+    build_frontend,
+    needs_chromium,
+    run_script,
+)
 
-FRONTEND = REPO / "frontend"
-DIST = FRONTEND / "dist"
 ARTIFACTS = REPO / "test-artifacts" / "web"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SAMPLE_PHOTO = Path("/usr/share/libjxl-testdata/jxl/flower/flower.png.im_q85_444.jpg")
 RESUME_SIZE = 120 * 1024 * 1024  # > 2 tus chunks of 50 MiB
 BIG_LIBRARY = 10_050
 
-pytestmark = requires(
-    Path(CHROMIUM).exists() and shutil.which("node") and (FRONTEND / "node_modules" / "playwright-core").is_dir(),
-    "/usr/bin/chromium, node and frontend/node_modules (make install)",
-)
-
-
-def _newest_mtime(paths: list[Path]) -> float:
-    newest = 0.0
-    for root in paths:
-        files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
-        newest = max([newest, *(p.stat().st_mtime for p in files)])
-    return newest
-
-
-def build_frontend() -> Path:
-    """`npm run build` when dist is missing or older than the sources."""
-    sources = [
-        FRONTEND / "src",
-        FRONTEND / "public",
-        FRONTEND / "index.html",
-        FRONTEND / "vite.config.ts",
-        FRONTEND / "package-lock.json",
-    ]
-    index = DIST / "index.html"
-    if not index.exists() or index.stat().st_mtime < _newest_mtime([p for p in sources if p.exists()]):
-        subprocess.run(["npm", "run", "--silent", "build"], cwd=FRONTEND, check=True, timeout=300, capture_output=True)
-    return DIST
+pytestmark = needs_chromium
 
 
 def make_video(path: Path, seconds: int = 6) -> Path:
@@ -137,43 +110,9 @@ def seed_library(database_url: str, user: str, count: int) -> None:
         )
 
 
-def run_script(script: str, config: dict[str, Any], log: Path, timeout: int) -> dict[str, Any]:
-    """Run ``frontend/e2e/<script>``; every step must pass. Returns each step's value by name."""
-    proc = subprocess.run(
-        ["node", f"e2e/{script}", json.dumps(config)], cwd=FRONTEND, capture_output=True, text=True, timeout=timeout
-    )
-    log.write_text(proc.stderr)
-    lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
-    assert lines, f"no result from {script} (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-    result = json.loads(lines[-1])
-    failed = [s for s in result["steps"] if not s["ok"]]
-    assert proc.returncode == 0 and result["ok"] and not failed, json.dumps(failed or result, indent=1)[:6000]
-    return {s["name"]: s.get("value") for s in result["steps"]}
-
-
-@contextmanager
-def served_web_app(postgres, prefix: str) -> Iterator[tuple[Server, str]]:
-    """The built web app on the real server, a processor, and a fresh database."""
-    dist = build_frontend()
-    database_url = postgres.create_database()
-    server = Server(database_url, shared_tmpdir(prefix), env={"FRONTEND_DIR": str(dist)}).start()
-    processor = Processor(server).start()
-    try:
-        yield server, database_url
-    finally:
-        processor.stop()
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def web_stack(postgres):
-    with served_web_app(postgres, "mediagate-web-") as stack:
-        yield stack
-
-
 @pytest.mark.timeout(900)
-def test_web_app_end_to_end_in_chromium(web_stack, tmp_path):
-    server, database_url = web_stack
+def test_web_app_end_to_end_in_chromium(web_app, tmp_path):
+    server, database_url = web_app
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()

@@ -14,6 +14,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,6 +31,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def neon_http_endpoint(log_path: Path) -> Iterator[str]:
+    """The Neon SQL-over-HTTP fixture (tests/pyodide/neon_server.py) as its own process, on a
+    free port; yields its ``/sql`` URL once it accepts connections."""
+    port = free_port()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [PYTHON, str(REPO / "tests" / "pyodide" / "neon_server.py"), str(port)], cwd=REPO, stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(log_path.read_text())
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}/sql"
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def shared_tmpdir(prefix: str) -> Path:

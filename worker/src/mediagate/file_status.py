@@ -10,8 +10,10 @@ admin page and retries read. Every transition of either lives here, whoever trig
   refuses the retried message.
 
 The transitions to ``completed`` and ``failed`` queue the owner's webhook events in the same
-statement (:mod:`mediagate.webhooks.outbox`). A file starts ``pending`` (the ingest's insert). Every method is single statements that
-each commit on their own (Neon's SQL-over-HTTP has no interactive transactions).
+statement (:mod:`mediagate.webhooks.outbox`). A file starts ``pending`` (the ingest's insert).
+Each transition is one statement (Neon's SQL-over-HTTP has no interactive transactions) that
+moves the job and its file together: no reader sees a job ``failed`` whose file is still
+``processing``, and a processor stopped mid-write cannot leave them so.
 """
 
 from __future__ import annotations
@@ -57,6 +59,20 @@ SELECT j.id::text AS job_id, f.id::text AS file_id, f.user_id::text AS user_id, 
 FROM j JOIN f ON f.id = j.file_id
 """
 
+# A failed attempt: the job, and on the final attempt ($4) its file with the owner's
+# processing-failed webhook events, in one statement.
+_FAIL = f"""
+WITH job AS (
+  UPDATE processing_jobs SET status = CASE WHEN $4::boolean THEN 'failed' ELSE 'queued' END, error_message = $2,
+         completed_at = CASE WHEN $4::boolean THEN NOW() ELSE NULL END
+  WHERE id = $3::text::uuid),
+changed AS (
+  UPDATE files SET processing_status = 'failed', processing_error = $2, updated_at = NOW()
+  WHERE id = $1::uuid AND $4::boolean RETURNING {FILE_EVENT_COLUMNS}),
+events AS ({FAILED_EVENTS})
+SELECT count(*) FROM changed
+"""
+
 
 class FileStatus:
     def __init__(self, db: Database) -> None:
@@ -64,17 +80,19 @@ class FileStatus:
 
     async def start(self, job_id: str, file_id: str) -> bool:
         """Mark the job running; False when the file was deleted (the job is cancelled)."""
-        n = await self.db.execute(
-            """UPDATE files SET processing_status = 'processing', processing_progress = 0,
-                 processing_error = NULL, updated_at = NOW() WHERE id = $1::uuid""",
+        rows = await self.db.fetch(
+            """WITH job AS (
+                 UPDATE processing_jobs SET status = 'processing', started_at = NOW(), completed_at = NULL,
+                   attempts = attempts + 1, progress = 0, error_message = NULL WHERE id = $1::uuid
+               ), changed AS (
+                 UPDATE files SET processing_status = 'processing', processing_progress = 0,
+                   processing_error = NULL, updated_at = NOW() WHERE id = $2::uuid RETURNING id
+               )
+               SELECT count(*) AS n FROM changed""",
+            job_id,
             file_id,
         )
-        await self.db.execute(
-            """UPDATE processing_jobs SET status = 'processing', started_at = NOW(), completed_at = NULL,
-                 attempts = attempts + 1, progress = 0, error_message = NULL WHERE id = $1::uuid""",
-            job_id,
-        )
-        return n == 1
+        return int(rows[0]["n"]) == 1
 
     async def progress(self, job_id: str, file_id: str, percent: float) -> bool:
         """Record progress; False when the file is gone (purged: the job should stop)."""
@@ -101,7 +119,11 @@ class FileStatus:
                    camera_model = COALESCE($10, camera_model), lens = COALESCE($11, lens),
                    updated_at = NOW()
                  WHERE id = $1::uuid RETURNING {FILE_EVENT_COLUMNS}
-               ), events AS ({COMPLETED_EVENTS})
+               ), events AS ({COMPLETED_EVENTS}
+               ), job AS (
+                 UPDATE processing_jobs SET status = 'completed', progress = 100, completed_at = NOW(),
+                   error_message = NULL WHERE id = $12::text::uuid
+               )
                SELECT count(*) AS n FROM changed""",
             file_id,
             fields.get("preview_key"),
@@ -116,34 +138,11 @@ class FileStatus:
             camera.get("lens"),
             job_id,
         )
-        await self.db.execute(
-            """UPDATE processing_jobs SET status = 'completed', progress = 100, completed_at = NOW(),
-                 error_message = NULL WHERE id = $1::uuid""",
-            job_id,
-        )
         return int(rows[0]["n"]) == 1
 
     async def fail(self, job_id: str, file_id: str, reason: str, *, final: bool) -> None:
         """A failed attempt: final ones fail the file; others go back to 'queued' for a retry."""
-        status = "failed" if final else "queued"
-        await self.db.execute(
-            """UPDATE processing_jobs SET status = $2::varchar, error_message = $3,
-                 completed_at = CASE WHEN $2::varchar = 'failed' THEN NOW() ELSE NULL END WHERE id = $1::uuid""",
-            job_id,
-            status,
-            reason,
-        )
-        if final:  # the owner's processing-failed webhook events are queued with the change
-            await self.db.execute(
-                f"""WITH changed AS (
-                     UPDATE files SET processing_status = 'failed', processing_error = $2, updated_at = NOW()
-                     WHERE id = $1::uuid RETURNING {FILE_EVENT_COLUMNS}
-                   ), events AS ({FAILED_EVENTS})
-                   SELECT count(*) FROM changed""",
-                file_id,
-                reason,
-                job_id,
-            )
+        await self.db.execute(_FAIL, file_id, reason, job_id, final)
 
     async def apply_event(
         self, event_id: str, kind: str, file_id: str, payload: str, status: str, error: str | None

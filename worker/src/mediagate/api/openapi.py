@@ -118,6 +118,33 @@ def op(
 
 # -- tus ------------------------------------------------------------------------------
 
+BINARY = {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}
+CONTENT_RANGE = {"Content-Range": {"schema": {"type": "string"}}}
+
+
+def ranged_read(op_id: str, summary: str, tag: str, whole: dict[str, Any], refusals: dict[str, str]) -> dict[str, Any]:
+    """A public GET of stored bytes with HTTP Range: ``whole`` (the 200), the 206 of one
+    range, ``refusals`` (status -> why) and the 416."""
+    responses = {
+        "200": whole,
+        "206": {"description": "The requested byte range", "headers": CONTENT_RANGE, "content": BINARY},
+        **{status: error(why) for status, why in refusals.items()},
+        "416": error("Range not satisfiable", CONTENT_RANGE),
+    }
+    return op(op_id, summary, tag, responses, security=PUBLIC, parameters=[header_param("Range", "One `bytes=` range")])
+
+
+def ranged_head(op_id: str, summary: str, tag: str, whole: str, refusals: dict[str, str]) -> dict[str, Any]:
+    """The HEAD beside :func:`ranged_read`: the same answers without bodies (``whole``: the 200's)."""
+    responses = {
+        "200": {"description": whole},
+        "206": {"description": "The range's headers (no body)"},
+        **{status: error(why, body=False) for status, why in refusals.items()},
+        "416": error("Range not satisfiable", body=False),
+    }
+    return op(op_id, summary, tag, responses, security=PUBLIC, parameters=[header_param("Range", "One `bytes=` range")])
+
+
 TUS_RESUMABLE_REQUIRED = param("TusResumable")
 TUS_HEADERS_412 = error(
     f"`Tus-Resumable` is missing or not {TUS_VERSION}", {"Tus-Version": header("TusVersion")}, body=True
@@ -541,53 +568,34 @@ def _paths() -> dict[str, dict[str, Any]]:
                 path_param("token", "The link's signature (a JWT naming a key or key prefix)"),
                 path_param("path", "The object's name under the link's scope; may contain `/`"),
             ],
-            "get": op(
+            "get": ranged_read(
                 "getObject",
                 "A stored object behind a signed link (HTTP Range supported)",
                 "objects",
                 {
-                    "200": {
-                        "description": "The whole object",
-                        "headers": {
-                            "Accept-Ranges": {"schema": {"const": "bytes"}},
-                            "ETag": {"schema": {"type": "string"}},
-                            "Content-Disposition": {
-                                "description": "For download links: the original name (RFC 6266)",
-                                "schema": {"type": "string"},
-                            },
-                        },
-                        "content": {
-                            "*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
+                    "description": "The whole object",
+                    "headers": {
+                        "Accept-Ranges": {"schema": {"const": "bytes"}},
+                        "ETag": {"schema": {"type": "string"}},
+                        "Content-Disposition": {
+                            "description": "For download links: the original name (RFC 6266)",
+                            "schema": {"type": "string"},
                         },
                     },
-                    "206": {
-                        "description": "The requested byte range",
-                        "headers": {"Content-Range": {"schema": {"type": "string"}}},
-                        "content": {
-                            "*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
-                        },
-                    },
-                    "403": error("Invalid, tampered or expired link"),
-                    "404": error("No such object"),
-                    "416": error("Range not satisfiable", {"Content-Range": {"schema": {"type": "string"}}}),
+                    "content": BINARY,
                 },
-                security=PUBLIC,
-                parameters=[header_param("Range", "One `bytes=` range")],
+                {"403": "Invalid, tampered or expired link", "404": "No such object"},
             ),
-            "head": op(
+            "head": ranged_head(
                 "headObject",
                 "Headers of a stored object behind a signed link",
                 "objects",
+                "The object's headers (no body)",
                 {
-                    "200": {"description": "The object's headers (no body)"},
-                    "206": {"description": "The range's headers (no body)"},
-                    "400": error("A path with control characters or a segment longer than 255 characters", body=False),
-                    "403": error("Invalid, tampered or expired link", body=False),
-                    "404": error("No such object", body=False),
-                    "416": error("Range not satisfiable", body=False),
+                    "400": "A path with control characters or a segment longer than 255 characters",
+                    "403": "Invalid, tampered or expired link",
+                    "404": "No such object",
                 },
-                security=PUBLIC,
-                parameters=[header_param("Range", "One `bytes=` range")],
             ),
         },
         "/api/webhooks": {
@@ -1119,7 +1127,6 @@ def _components() -> dict[str, Any]:
 
 GRANT_TOKEN = path_param("token", "The job's storage grant (a JWT naming one original and one output prefix)")
 GRANT_403 = "Forged or expired grant, or a path outside the grant's `derived/<file_id>/` prefix"
-BINARY = {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}
 
 
 def _processor_storage_paths() -> dict[str, dict[str, Any]]:
@@ -1128,37 +1135,19 @@ def _processor_storage_paths() -> dict[str, dict[str, Any]]:
     return {
         "/api/processor-storage/{token}/original": {
             "parameters": [GRANT_TOKEN],
-            "get": op(
+            "get": ranged_read(
                 "readGrantedOriginal",
                 "The job's original (HTTP Range supported)",
                 "processor",
-                {
-                    "200": {"description": "The whole original", "content": BINARY},
-                    "206": {
-                        "description": "The requested byte range",
-                        "headers": {"Content-Range": {"schema": {"type": "string"}}},
-                        "content": BINARY,
-                    },
-                    "403": error(GRANT_403),
-                    "404": error("The original is gone"),
-                    "416": error("Range not satisfiable", {"Content-Range": {"schema": {"type": "string"}}}),
-                },
-                security=PUBLIC,
-                parameters=[header_param("Range", "One `bytes=` range")],
+                {"description": "The whole original", "content": BINARY},
+                {"403": GRANT_403, "404": "The original is gone"},
             ),
-            "head": op(
+            "head": ranged_head(
                 "headGrantedOriginal",
                 "Headers of the job's original",
                 "processor",
-                {
-                    "200": {"description": "The original's headers (no body)"},
-                    "206": {"description": "The range's headers (no body)"},
-                    "403": error(GRANT_403, body=False),
-                    "404": error("The original is gone", body=False),
-                    "416": error("Range not satisfiable", body=False),
-                },
-                security=PUBLIC,
-                parameters=[header_param("Range", "One `bytes=` range")],
+                "The original's headers (no body)",
+                {"403": GRANT_403, "404": "The original is gone"},
             ),
         },
         "/api/processor-storage/{token}/outputs/{path}": {

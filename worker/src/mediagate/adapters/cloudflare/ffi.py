@@ -26,11 +26,12 @@ import inspect
 import json
 import sys
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ...ports import ByteChunk, ByteStream
 
 IN_WORKERS = sys.platform == "emscripten"
+_T = TypeVar("_T")
 
 if IN_WORKERS:  # pragma: no cover - exercised only inside the Workers runtime
     import js as js  # re-exported: the adapters reach JS globals as ffi.js
@@ -432,15 +433,15 @@ def _byob_reader(readable: Any) -> Any:
     return reader
 
 
-async def async_iter_js_stream(readable: Any, *, step: int | None = None) -> AsyncGenerator[bytes, None]:
-    """Read a JS ``ReadableStream`` (or :class:`PyReadableStream`) as Python ``bytes`` chunks.
+async def _read_js_stream(
+    readable: Any, step: int | None, element: Callable[[Any], _T | None], *, reuse_buffer: bool
+) -> AsyncGenerator[_T, None]:
+    """The one read loop of :func:`async_iter_js_stream` and :func:`js_chunks`.
 
-    With ``step``, a byte stream (request bodies, R2 object bodies) is read with a BYOB
-    reader, ``readAtLeast(step, view)`` into one reused buffer, so the bytes cross into
-    Python about ``step`` at a time instead of in the runtime's 4 KiB pieces (each crossing
-    costs far more CPU than the copy: Python stays out of the byte path's per-chunk cost).
-    Chunks are then ``step`` bytes except the last. Anything else falls back to the
-    default reader, one chunk per read."""
+    With ``step``, a byte stream is read ``readAtLeast(step, view)``: into one buffer read
+    into again with ``reuse_buffer`` (``element`` must copy what it keeps), else a fresh one
+    per read. Anything else is read with the default reader, one chunk per read. ``element``
+    turns each read's value into what is yielded; None (an empty read) yields nothing."""
     reader = _byob_reader(readable) if step else None
     try:
         if reader is not None:
@@ -450,17 +451,19 @@ async def async_iter_js_stream(readable: Any, *, step: int | None = None) -> Asy
                 result = await reader.readAtLeast(step, view)
                 if result.done:
                     break
-                value = result.value
-                if int(value.byteLength if IN_WORKERS else len(value)):
-                    yield to_py_bytes(value)
-                view = _whole_view(value)
+                item = element(result.value)
+                if item is not None:
+                    yield item
+                view = _whole_view(result.value) if reuse_buffer else _new_view(step)
             return
         reader = readable.getReader()
         while True:
             result = await reader.read()
             if result.done:
                 break
-            yield to_py_bytes(result.value)
+            item = element(result.value)
+            if item is not None:
+                yield item
     finally:
         if reader is not None:
             try:
@@ -469,39 +472,38 @@ async def async_iter_js_stream(readable: Any, *, step: int | None = None) -> Asy
                 pass  # a read still pending keeps the lock; nothing to release then
 
 
-async def js_chunks(readable: Any, *, step: int) -> AsyncIterator[JsChunk]:
+def _py_bytes(value: Any) -> bytes | None:
+    """A read's value as ``bytes`` (a copy: the BYOB buffer is read into again); None when empty."""
+    return to_py_bytes(value) or None
+
+
+def _js_chunk(value: Any) -> JsChunk | None:
+    """A read's value kept in JS as a :class:`JsChunk` (under CPython a read-only view, of a
+    BYOB read's own buffer or of a copy of the default reader's chunk); None when empty."""
+    if not IN_WORKERS:
+        value = memoryview(value).toreadonly() if isinstance(value, memoryview) else memoryview(bytes(value))
+    chunk = JsChunk(value)
+    return chunk if len(chunk) else None
+
+
+def async_iter_js_stream(readable: Any, *, step: int | None = None) -> AsyncGenerator[bytes, None]:
+    """Read a JS ``ReadableStream`` (or :class:`PyReadableStream`) as Python ``bytes`` chunks.
+
+    With ``step``, a byte stream (request bodies, R2 object bodies) is read with a BYOB
+    reader, ``readAtLeast(step, view)`` into one reused buffer, so the bytes cross into
+    Python about ``step`` at a time instead of in the runtime's 4 KiB pieces (each crossing
+    costs far more CPU than the copy: Python stays out of the byte path's per-chunk cost).
+    Chunks are then ``step`` bytes except the last. Anything else falls back to the
+    default reader, one chunk per read."""
+    return _read_js_stream(readable, step, _py_bytes, reuse_buffer=True)
+
+
+def js_chunks(readable: Any, *, step: int) -> AsyncGenerator[JsChunk, None]:
     """Read a JS ``ReadableStream`` as :class:`JsChunk` s that stay in JS memory: a byte
     stream with ``readAtLeast(step)`` into a fresh buffer per step (the chunks are kept
     until their part is stored, so buffers are not reused), anything else chunk by chunk.
     Only handles cross into Python, never the bytes."""
-    reader = _byob_reader(readable)
-    try:
-        if reader is not None:
-            while True:
-                result = await reader.readAtLeast(step, _new_view(step))
-                if result.done:
-                    break
-                chunk = JsChunk(result.value if IN_WORKERS else memoryview(result.value).toreadonly())
-                if len(chunk):
-                    yield chunk
-            return
-        reader = readable.getReader()
-        while True:
-            result = await reader.read()
-            if result.done:
-                break
-            value = result.value
-            if not IN_WORKERS:
-                value = memoryview(value if isinstance(value, bytes) else bytes(value))
-            chunk = JsChunk(value)
-            if len(chunk):
-                yield chunk
-    finally:
-        if reader is not None:
-            try:
-                reader.releaseLock()
-            except Exception:
-                pass
+    return _read_js_stream(readable, step, _js_chunk, reuse_buffer=False)
 
 
 # -- serving: requests, responses, waitUntil -------------------------------------------------
