@@ -134,7 +134,8 @@ def phases(db: str, r: dict) -> dict:
 
     ``ingest``: last byte → job queued; ``queue``: queued → started; ``to_playable``: started →
     the first rung published (HLS only); ``viewer``: the rest (status poll, signed link,
-    hls.js or the original's first Range reads, decode).
+    hls.js or the original's first Range reads, decode). From the last byte: ``tile`` (the
+    file's tile in the grid), ``clicked`` (Playwright's click on it returned), ``viewer_open``.
     """
     if not r.get("file_id") or not r.get("last_byte_at") or not r.get("first_frame_at"):
         return {}
@@ -156,6 +157,8 @@ def phases(db: str, r: dict) -> dict:
         out["viewer_ms"] = round(float(r["first_frame_at"]) - playable)
     else:
         out["viewer_ms"] = round(float(r["first_frame_at"]) - last)
+    out["tile_ms"] = r.get("tile_after_last_byte_ms")
+    out["clicked_ms"] = r.get("clicked_after_last_byte_ms")
     out["viewer_open_ms"] = r.get("viewer_open_after_last_byte_ms")
     return out
 
@@ -175,6 +178,7 @@ def jpeg_under_load(server: Server, db: str, user: str, cache: Path) -> dict:
     load_before = load()
     jpeg = upload(server, user, buf.getvalue(), f"photo-{uuid.uuid4().hex[:6]}.jpg")
     uploaded = time.monotonic() - t0
+    last_byte = time.time()
     thumb = done = None
     while time.monotonic() - t0 < 300 and done is None:
         row = file_row(db, jpeg)
@@ -188,9 +192,23 @@ def jpeg_under_load(server: Server, db: str, user: str, cache: Path) -> dict:
         "upload_s": round(uploaded, 3),
         "thumbnail_after_last_byte_s": round(thumb - uploaded, 3) if thumb else None,
         "done_after_last_byte_s": round(done - uploaded, 3) if done else None,
+        "phases": job_phases(db, jpeg, last_byte),
         "videos_at_that_time": videos,
         "load_before": round(load_before, 2),
     }
+
+
+def job_phases(db: str, upload_id: str, last_byte: float) -> dict:
+    """The JPEG's job timestamps from its last byte: queued, started (leased), completed."""
+    with psycopg.connect(db) as conn:
+        row = conn.execute(
+            """SELECT EXTRACT(EPOCH FROM j.created_at), EXTRACT(EPOCH FROM j.started_at),
+                      EXTRACT(EPOCH FROM j.completed_at)
+                 FROM processing_jobs j JOIN files f ON f.id = j.file_id WHERE f.upload_id = %s""",
+            (upload_id,),
+        ).fetchone()
+    names = ("queued_s", "started_s", "completed_s")
+    return {k: round(float(v) - last_byte, 3) for k, v in zip(names, row or (), strict=False) if v is not None}
 
 
 def main() -> None:
@@ -204,6 +222,7 @@ def main() -> None:
     ap.add_argument("--cache", help="directory keeping the generated clips between runs")
     ap.add_argument("--repeat", type=int, default=3, help="rounds; clips are interleaved within each round")
     ap.add_argument("--keep", action="store_true", help="let each transcode finish instead of deleting the file")
+    ap.add_argument("--processor-log", type=Path, help="copy the processor's log (at INFO: per-job step times) here")
     args = ap.parse_args()
     subprocess.run(["npm", "run", "--silent", "build"], cwd=FRONTEND, check=True, capture_output=True)
     cache = Path(args.cache) if args.cache else shared_tmpdir("mediagate-bench-clips-")
@@ -215,7 +234,8 @@ def main() -> None:
     try:
         db = pg.create_database("bench_instant")
         server = Server(db, data_dir, env={"FRONTEND_DIR": str(FRONTEND / "dist")}).start()
-        env = {"HLS_RUNGS": args.rungs, "VIDEO_PRESET": args.preset, "LOG_LEVEL": "WARNING"}
+        log_level = "INFO" if args.processor_log else "WARNING"
+        env = {"HLS_RUNGS": args.rungs, "VIDEO_PRESET": args.preset, "LOG_LEVEL": log_level}
         processor = Processor(server, env=env).start()
         user = str(uuid.uuid4())
         print(f"ladder {args.rungs}, preset {args.preset}, cores {os.cpu_count()}", flush=True)
@@ -259,6 +279,8 @@ def main() -> None:
     finally:
         if processor:
             processor.stop()
+            if args.processor_log:
+                shutil.copyfile(data_dir / f"processor-{processor.port}.log", args.processor_log)
         if server:
             server.stop()
         pg.remove()

@@ -3,6 +3,7 @@
     .venv/bin/python bench/upload.py                 # 1 GiB, 8 and 64 MiB chunks, both clients, 3 runs
     .venv/bin/python bench/upload.py --size 256M --runs 1 --clients js --chunk-size 64M   # quick run
     .venv/bin/python bench/upload.py --profile /tmp/prof  # + py-spy profile of our server per setting
+    .venv/bin/python bench/upload.py --sink      # + each client against a server that discards (its ceiling)
 
 Starts a private Postgres and the real local server (tests/support/stack.py), and
 bench/tus_node_server.mjs, all on this machine. One random file is generated once and
@@ -37,6 +38,7 @@ from support.stack import Postgres, Server, shared_tmpdir  # noqa: E402
 
 TUS_JS = REPO / "tests" / "js" / "tus_upload.mjs"
 NODE_SERVER = REPO / "bench" / "tus_node_server.mjs"
+SINK_SERVER = REPO / "bench" / "tus_sink.py"
 TUSPY = REPO / "bench" / "tuspy_upload.py"
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -138,10 +140,10 @@ def tus_upload(client: str, endpoint: str, path: Path, chunk_size: int, token: s
 
 
 class NodeTusServer:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cmd: list[str] | None = None) -> None:
         self.directory = directory
         self.proc = subprocess.Popen(
-            ["node", str(NODE_SERVER), "--dir", str(directory)],
+            cmd or ["node", str(NODE_SERVER), "--dir", str(directory)],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -227,6 +229,11 @@ def main() -> int:
         help="also profile our server (py-spy) in one untimed upload per setting; collapsed stacks go here",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (file, stored objects)")
+    parser.add_argument(
+        "--sink",
+        action="store_true",
+        help="also upload to bench/tus_sink.py (discards every byte): the client's own ceiling",
+    )
     args = parser.parse_args()
     size: int = args.size
     chunks = [parse_size(c) for c in args.chunk_size.split(",")]
@@ -241,7 +248,7 @@ def main() -> int:
     print(f"generating {human(size)} of random bytes in {source} ...", flush=True)
     sha = write_random_file(source, size)
 
-    pg = server = node = None
+    pg = server = node = sink = None
     settings = [(client, chunk) for chunk in chunks for client in clients]
     results: dict[tuple[str, int], dict[str, Result]] = {}
     load: list[str] = []
@@ -257,6 +264,8 @@ def main() -> int:
         token = server.token(user_id, ttl=24 * 3600)
         (work / "tusd").mkdir()
         node = NodeTusServer(work / "tusd")
+        if args.sink:
+            sink = NodeTusServer(work, [sys.executable, str(SINK_SERVER)])
         copy = Result("cp (same filesystem)")
 
         def ours_upload(client: str, chunk: int, result: Result | None) -> None:
@@ -304,6 +313,11 @@ def main() -> int:
                 stored.unlink(missing_ok=True)
                 for leftover in node.directory.iterdir():  # .json info files
                     leftover.unlink(missing_ok=True)
+                if sink is not None:
+                    ceiling = res.setdefault("sink", Result("client ceiling (sink)"))
+                    seconds, _ = tus_upload(client, sink.url, source, chunk, None)
+                    ceiling.seconds.append(seconds)
+                    print(f"  sink {seconds:.2f} s", flush=True)
 
             os.sync()
             target = work / "copy.bin"
@@ -324,7 +338,7 @@ def main() -> int:
                 if out.exists():
                     profiles.append((client, chunk, top_entries(out)))
     finally:
-        for component in (node, server, pg):
+        for component in (sink, node, server, pg):
             if component is not None:
                 component.stop()
         if args.keep:
@@ -350,7 +364,7 @@ def main() -> int:
             f"{'':28} {'time s':>8} {'MB/s':>8} {'vs cp':>7} {'peak RSS MiB':>13} {'VmHWM MiB':>10} {'sha256':>7}"
             f" {'CPU s [min]':>13}  runs s"
         )
-        for r in (ours, theirs, copy):
+        for r in (ours, theirs, *([res["sink"]] if "sink" in res else []), copy):
             rss = f"{r.rss_peak_kib / 1024:.0f}" if r.rss_peak_kib else "-"
             hwm = f"{r.hwm_kib / 1024:.0f}" if r.hwm_kib else "-"
             ok = "-" if r.verified is None else ("ok" if r.verified else "BAD")

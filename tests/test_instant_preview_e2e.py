@@ -155,5 +155,7 @@ def test_direct_play_of_a_browser_playable_original(instant_stack, user_id, tmp_
     assert result["direct_play"] in (True, None)
     assert result["final_direct_play"] is True  # the probe confirmed it
     assert result["engine_at_first_frame"] == "direct"
+    # the tile came from the upload's answer (the file fetched by id), not a list refresh
+    assert result["tile_by_id"] and result["lists_before_tile"] == 0, result
     assert result["final"]["engine"] == "hls.js"  # switched to the ladder once it was ready
     print("instant direct:", json.dumps({k: v for k, v in result.items() if k != "final"}))

@@ -271,3 +271,56 @@ def test_a_part_streamed_in_many_pieces_lands_in_order_and_a_failed_body_leaves_
         assert (tmp_path / "objects" / "obj" / "key").read_bytes() == one + two
 
     run(go())
+
+
+class _PipeBody:
+    """A ``BodyToFile`` whose bytes come through a real pipe (as socket_body.py's through
+    a socket): ``into_file`` writes them with os.pwrite; ``cut`` ends the body there."""
+
+    def __init__(self, data: bytes, cut: int | None = None) -> None:
+        self.data = data if cut is None else data[:cut]
+        self.taken = 0
+
+    async def into_file(self, fd: int, offset: int, count: int) -> int:
+        r, w = os.pipe()
+        try:
+            piece = self.data[self.taken : self.taken + count]
+            self.taken += len(piece)
+            moved = 0
+            for i in range(0, len(piece), 65536):
+                os.write(w, piece[i : i + 65536])
+                moved += os.pwrite(fd, os.read(r, 65536), offset + moved)
+            return moved
+        finally:
+            os.close(r)
+            os.close(w)
+
+
+def test_parts_from_a_body_in_place_out_of_place_and_cut(tmp_path):
+    """PartFromBody (the local server's socket -> file path): the head chunks and then the
+    body's bytes form the part, in place or (out of the layout) in a file of their own; a
+    body cut short records nothing and hands back exactly the bytes it sent."""
+
+    async def go() -> None:
+        store = LocalObjectStore(tmp_path)
+        upload_id = await store.create_multipart("obj/key")
+        d = tmp_path / "multipart" / upload_id
+        one, two = os.urandom(6 * MIB), os.urandom(2 * MIB + 3)
+        # part 2 first: no part 1 yet, so it cannot go in place
+        etag2, rest = await store.upload_part_from_body(
+            "obj/key", upload_id, 2, [memoryview(two)[:1000]], _PipeBody(two[1000:]), len(two)
+        )
+        assert etag2 is not None and rest == b""
+        assert (d / "part-00002").read_bytes() == two
+        etag, rest = await store.upload_part_from_body(
+            "obj/key", upload_id, 1, [one[:7]], _PipeBody(one[7:], cut=3 * MIB + 1), len(one)
+        )
+        assert etag is None and rest == one[7 : 7 + 3 * MIB + 1]
+        assert not (d / "part-00001.json").exists()
+        etag1, rest = await store.upload_part_from_body("obj/key", upload_id, 1, [], _PipeBody(one), len(one))
+        assert etag1 is not None and rest == b""
+        await store.complete_multipart("obj/key", upload_id, [CompletedPart(1, etag1), CompletedPart(2, etag2)])
+        assert (tmp_path / "objects" / "obj" / "key").read_bytes() == one + two
+        assert not d.exists()
+
+    run(go())

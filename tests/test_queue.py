@@ -155,3 +155,88 @@ def test_runner_lane_slots():
     r.claim("fast")
     r.claim("fast")  # quick work may use idle video slots
     assert (r.free_slots("video"), r.free_slots("fast"), r.peak) == (0, 0, 3)
+    # a queued video's poster step has its own slot: it never takes quick work's
+    r.release("fast")
+    assert (r.free_slots("poster"), r.free_slots("fast")) == (1, 1)
+    r.claim("poster")
+    assert (r.free_slots("poster"), r.free_slots("fast"), r.running, r.peak) == (0, 1, 2, 3)
+    r.release("poster")
+    assert r.free_slots("poster") == 1
+
+
+def test_whole_jobs_lease_before_steps(queue_env):
+    """A photo queued after a video's poster message (a step of a job) is leased first; the
+    processor's job slots lease whole jobs only, its poster slot steps only."""
+
+    async def go() -> None:
+        db, clock, q = await queue_env()
+        await q.send({"job_id": "v", "step": "poster"})
+        clock.t += 1
+        await q.send({"job_id": "photo"})
+        [first] = await q.pull(batch_size=1)
+        [second] = await q.pull(batch_size=1)
+        assert (first.body["job_id"], second.body["job_id"]) == ("photo", "v")
+        clock.t += 400  # both leases expire
+        assert [m.body["job_id"] for m in await q.pull(batch_size=5, steps=True)] == ["v"]
+        assert [m.body["job_id"] for m in await q.pull(batch_size=5, steps=False)] == ["photo"]
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_send_wakes_a_listening_processor(fresh_database_url):
+    """An immediate send NOTIFYs: QueueWakeups calls wake at once; a delayed send does not."""
+    from processor.jobsource import QueueWakeups
+
+    async def go() -> None:
+        db = PostgresDatabase(fresh_database_url, max_size=2)
+        await db.open()
+        q = PostgresQueue(db, "jobs")
+        woke = asyncio.Event()
+        wakeups = QueueWakeups(fresh_database_url, woke.set)
+        task = asyncio.create_task(wakeups.run_forever())
+        await asyncio.wait_for(wakeups.listening.wait(), 10)
+        await asyncio.sleep(0.1)
+        woke.clear()  # the wake on (re)connect
+        await q.send({"n": 1}, delay_seconds=60)
+        await asyncio.sleep(0.5)
+        assert not woke.is_set()  # not visible yet: nothing to start
+        await q.send({"n": 2})
+        await asyncio.wait_for(woke.wait(), 2)
+        task.cancel()
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_runner_idle_loop_pulls_again_on_wake():
+    """An idle pull loop waits POLL_INTERVAL at most, and pulls again at once when woken."""
+    from processor.runner import Runner
+    from processor.settings import ProcessorSettings
+
+    class CountingSource:
+        def __init__(self) -> None:
+            self.pulls = 0
+
+        async def pull(self, batch_size: int, visibility_timeout: float, steps: bool | None = None) -> list:
+            self.pulls += steps is False  # one round: whole jobs, then poster steps
+            return []
+
+    async def go() -> None:
+        source = CountingSource()
+        settings = ProcessorSettings(database_url="", poll_interval=30)
+        r = Runner(settings, source, None, None, None)  # type: ignore[arg-type]
+        loop = asyncio.create_task(r.run_forever())
+        await asyncio.sleep(0.2)
+        assert source.pulls == 1  # idle: waiting up to 30 s
+        r.wake()
+        await asyncio.sleep(0.2)
+        assert source.pulls == 2
+        r.claim("fast")
+        r.release("fast")  # a freed slot wakes it too
+        await asyncio.sleep(0.2)
+        assert source.pulls == 3
+        await r.stop()
+        await asyncio.wait_for(loop, 2)
+
+    asyncio.run(go())

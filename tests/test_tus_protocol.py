@@ -49,9 +49,15 @@ def test_patch_appends_and_completes(server, token, user_id):
     url = create(server.url, token, len(data), filename="x.bin").headers["Location"]
     r1 = patch(url, token, 0, data[:1000])
     assert r1.status_code == 204 and r1.headers["Upload-Offset"] == "1000"
+    assert "Mediagate-File-Id" not in r1.headers  # no file before the last byte
     r2 = patch(url, token, 1000, data[1000:])
     assert r2.status_code == 204 and r2.headers["Upload-Offset"] == "3000"
     assert server.store.read(original_key(user_id, url)) == data
+    # the last byte's answer (and a later HEAD) name the file it became: GET it at once
+    file_id = r2.headers["Mediagate-File-Id"]
+    assert head(url, token).headers["Mediagate-File-Id"] == file_id
+    got = httpx.get(f"{server.url}/api/files/{file_id}", headers=auth(token))
+    assert got.status_code == 200 and got.json()["name"] == "x.bin"
 
 
 def test_wrong_tus_resumable_is_412(server, token):

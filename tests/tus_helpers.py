@@ -54,3 +54,19 @@ def staged_bytes(server, upload_url: str) -> int:
     """Bytes an unfinished upload holds in staged (not yet part-sized) objects."""
     keys = server.store.keys(f"staging/{upload_url.rsplit('/', 1)[1]}/")
     return sum(len(server.store.read(k) or b"") for k in keys)
+
+
+def resume_to_the_end(server, user_id: str, url: str, token: str, data: bytes, offset: int) -> None:
+    """PATCH the rest of ``data`` from ``offset`` (waiting out a 423 while a cut request
+    still holds the lock) and check the stored object is ``data`` (local runtime)."""
+    import hashlib
+    import time
+
+    for _ in range(50):
+        r = patch(url, token, offset, data[offset:])
+        if r.status_code != 423:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 204, r.text
+    stored = stored_object(server.data_dir, user_id, url)
+    assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(data).digest()

@@ -9,11 +9,17 @@ processor does not pull: the Worker's queue consumer pushes each job to ``POST /
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mediagate.adapters.local.pg_queue import PostgresQueue
+import psycopg
+from mediagate.adapters.local.pg_queue import WAKE_CHANNEL, PostgresQueue
 from mediagate.contracts import ACK, DEAD, JobOutcome
+
+log = logging.getLogger("processor.jobsource")
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,9 @@ class Lease:
 
 
 class JobSource(Protocol):
-    async def pull(self, batch_size: int, visibility_timeout: float) -> list[Lease]: ...
+    async def pull(self, batch_size: int, visibility_timeout: float, steps: bool | None = None) -> list[Lease]:
+        """Lease messages; ``steps`` True/False: only steps of jobs (a video's poster) / only jobs."""
+        ...
 
     async def ack(self, lease_id: str) -> None: ...
 
@@ -49,8 +57,8 @@ class PostgresJobSource(JobSource):
     def __init__(self, queue: PostgresQueue) -> None:
         self.queue = queue
 
-    async def pull(self, batch_size: int, visibility_timeout: float) -> list[Lease]:
-        leased = await self.queue.pull(batch_size=batch_size, visibility_timeout=visibility_timeout)
+    async def pull(self, batch_size: int, visibility_timeout: float, steps: bool | None = None) -> list[Lease]:
+        leased = await self.queue.pull(batch_size=batch_size, visibility_timeout=visibility_timeout, steps=steps)
         return [Lease(m.lease_id, m.body, m.attempts) for m in leased]
 
     async def ack(self, lease_id: str) -> None:
@@ -64,3 +72,31 @@ class PostgresJobSource(JobSource):
 
     async def extend(self, lease_id: str, visibility_timeout: float) -> None:
         await self.queue.extend(lease_id, visibility_timeout)
+
+
+class QueueWakeups:
+    """LISTENs to the local queues' NOTIFY (``pg_queue.WAKE_CHANNEL``) and calls ``wake`` on
+    each message sent, so an idle pull loop starts a job at once instead of at its next poll
+    (``POLL_INTERVAL`` stays as the fallback: a lost connection only costs that latency)."""
+
+    def __init__(self, dsn: str, wake: Callable[[], None], *, retry_seconds: float = 2.0) -> None:
+        self.dsn = dsn
+        self.wake = wake
+        self.retry_seconds = retry_seconds
+        self.listening = asyncio.Event()  # tests: set once LISTEN is in effect
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {WAKE_CHANNEL}")
+                    self.listening.set()
+                    self.wake()  # anything sent while not listening
+                    async for _ in conn.notifies():
+                        self.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database restarted, say: poll meanwhile, reconnect
+                self.listening.clear()
+                log.warning("queue wake-ups lost (%s); polling until reconnected", exc)
+            await asyncio.sleep(self.retry_seconds)

@@ -12,6 +12,7 @@ and an output past it fails the job with that reason (``storage.OutputTooLarge``
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import posixpath
 import re
@@ -50,8 +51,11 @@ def run_media(
     on_first_playable: Callable[[str], None],
     on_publish: Callable[[list[tuple[str, Path]]], None] | None = None,
     on_poster: Callable[[Poster, dict[str, Any]], None] | None = None,
+    on_thumbnail: Callable[[str, str], None] | None = None,
 ) -> ProcessResult:
-    """Pick and run the processor for this file (blocking; call in a thread)."""
+    """Pick and run the processor for this file (blocking; call in a thread).
+
+    ``on_thumbnail(path, placeholder)``: a still's grid thumbnail exists (before its viewer size)."""
     file_type = message.get("file_type")
     colorspace = (message.get("options") or {}).get("colorspace")
     if file_type == "video":
@@ -79,10 +83,10 @@ def run_media(
         if message.get("is_raw"):
             from .media.raw import process_raw
 
-            return process_raw(src, out_dir, log_curve=curve)
+            return process_raw(src, out_dir, log_curve=curve, on_thumbnail=on_thumbnail)
         from .media.image import process_image
 
-        return process_image(src, out_dir, log_curve=curve)
+        return process_image(src, out_dir, log_curve=curve, on_thumbnail=on_thumbnail)
     return ProcessResult(outputs=[], metadata={"note": "stored as-is; download only"})
 
 
@@ -92,7 +96,7 @@ def early_poster(src: Path, out_dir: Path) -> tuple[Poster, dict[str, Any]]:
     from .media.probe import probe_video
 
     info = probe_video(src)
-    return make_poster(src, out_dir, info), info
+    return make_poster(src, out_dir, info, quick=True), info
 
 
 class Pipeline:
@@ -161,7 +165,9 @@ class Pipeline:
             # the extension only: tools sniff content, and a name never reaches a command line
             ext = re.sub(r"[^a-z0-9.]", "", posixpath.splitext(message.get("filename") or "")[1].lower())[:10]
             src = work / f"original{ext}"
+            steps = {"start": time.monotonic()}  # where a job's time goes (logged at INFO)
             await store.download(message["object_key"], src)
+            steps["download"] = time.monotonic()
             if src.stat().st_size == 0:
                 raise MediaError("the file is empty (0 bytes)")
             out_dir = work / "out"
@@ -201,6 +207,15 @@ class Pipeline:
                 in_loop(self.publish_poster(store, prefix, file_id, out_dir, poster, info))
                 published.update(o.path for o in poster.outputs)
 
+            async def publish_thumbnail(rel: str, placeholder: str) -> None:
+                await store.upload(out_dir / rel, prefix + rel, output_content_type(rel))
+                await self.status.thumbnail(file_id, prefix + rel, placeholder)
+
+            def on_thumbnail(rel: str, placeholder: str) -> None:
+                # the grid shows a still's thumbnail before its viewer size is encoded
+                in_loop(publish_thumbnail(rel, placeholder))
+                published.add(rel)
+
             try:
                 result = await asyncio.to_thread(
                     run_media,
@@ -212,10 +227,12 @@ class Pipeline:
                     on_first_playable,
                     on_publish,
                     on_poster,
+                    on_thumbnail,
                 )
             except Cancelled:
                 await store.delete_prefix(prefix)  # the poster and segments published so far
                 raise
+            steps["process"] = time.monotonic()
 
             # segments before the playlists listing them, the master last: a player reading the
             # (already public) master never meets a rung that is not there yet
@@ -234,9 +251,18 @@ class Pipeline:
                 "metadata": result.metadata,
                 "outputs": [o.path for o in result.outputs],
             }
+            steps["upload"] = time.monotonic()
             if not await self.status.complete(job_id, file_id, fields):
                 await store.delete_prefix(prefix)
                 raise Cancelled(f"file {file_id} was deleted during processing")
+            steps["record"] = time.monotonic()
+            names = list(steps)
+            log.info(
+                "job %s (%s): %s",
+                job_id,
+                message.get("file_type"),
+                ", ".join(f"{b} {steps[b] - steps[a]:.3f} s" for a, b in itertools.pairwise(names)),
+            )
             return fields
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -5,6 +5,14 @@ jobs, and all jobs together at most ``MAX_CONCURRENCY``, so at least
 ``MAX_CONCURRENCY - VIDEO_CONCURRENCY`` slots are always there for quick work (images,
 RAW, other files). Quick jobs may use idle slots too; video jobs are leased first each round
 so they are not starved by a stream of photos (a photo takes a fraction of a second).
+An idle loop waits at most ``POLL_INTERVAL`` and is woken earlier by :meth:`Runner.wake`: a
+queue NOTIFY (:class:`~processor.jobsource.QueueWakeups`) or a job ending (its slot is free).
+
+A queued video's early *poster step* (fast lane, best effort, one keyframe window: ~0.2 s of
+CPU) runs in its own slot (``POSTER_CONCURRENCY`` = 1), outside ``MAX_CONCURRENCY``: it is a
+step of a job that is not running, and in a job slot it made a photo wait for it (a JPEG
+submitted while 3 videos processed waited 0.8–1 s for the third video's poster). So a poster
+never takes the slot quick work needs, and job concurrency stays ≤ ``MAX_CONCURRENCY``.
 
 Each delivery ends in an explicit :class:`~mediagate.contracts.JobOutcome` (ack, retry after
 N s, dead) that :meth:`Runner.handle` returns and its caller applies: the pull loop to its
@@ -25,6 +33,7 @@ from typing import Any
 
 from mediagate.contracts import ACK, DEAD, RETRY, STORAGE_KEY, JobOutcome, is_poster_message
 from mediagate.crashpoints import crash_point
+from mediagate.jobs import message_lane
 
 from .jobsource import JobSource, Lease, apply_outcome
 from .media.result import MediaError
@@ -34,6 +43,14 @@ from .settings import ProcessorSettings
 from .status import StatusStore
 
 log = logging.getLogger("processor.runner")
+
+#: The poster steps' lane (their own slot, see the module docstring).
+POSTER = "poster"
+
+
+def delivery_lane(message: dict[str, Any]) -> str:
+    """Where a delivered message runs: its lane, or ``POSTER`` for a video's poster step."""
+    return POSTER if is_poster_message(message) else message_lane(message)
 
 
 def retry_delay(settings: ProcessorSettings, attempts: int) -> float:
@@ -59,40 +76,56 @@ class Runner:
         self.notifier = notifier
         self.slots = asyncio.Semaphore(settings.max_concurrency)
         self.running = 0
-        self.lane_running = {"fast": 0, "video": 0}
+        self.lane_running = {"fast": 0, "video": 0, POSTER: 0}
         self.peak = 0
         self.processed = 0
         self.tasks: set[asyncio.Task[None]] = set()
         #: jobs leased here (not poster messages): their early poster is not needed
         self.active_jobs: set[str] = set()
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # a message was sent, or a slot freed: pull now
 
     def free_slots(self, lane: str | None = None) -> int:
-        """Free slots overall, or for one lane (the video lane is capped at VIDEO_CONCURRENCY)."""
+        """Free job slots overall, or for one lane (the video lane is capped at
+        VIDEO_CONCURRENCY); ``POSTER``: the poster steps' own slots."""
+        if lane == POSTER:
+            return max(0, self.settings.poster_concurrency - self.lane_running[POSTER])
         free = self.settings.max_concurrency - self.running
         if lane == "video":
             free = min(free, self.settings.video_concurrency - self.lane_running["video"])
         return max(0, free)
 
     def claim(self, lane: str) -> None:
-        self.running += 1
         self.lane_running[lane] += 1
-        self.peak = max(self.peak, self.running)
+        if lane != POSTER:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
 
     def release(self, lane: str) -> None:
-        self.running -= 1
         self.lane_running[lane] -= 1
+        if lane != POSTER:
+            self.running -= 1
+        self.wake()  # a queued job may start in the freed slot now, not at the next poll
+
+    def wake(self) -> None:
+        """End the pull loop's idle wait (a queue NOTIFY, or a freed slot)."""
+        self._wake.set()
 
     async def run_forever(self) -> None:
-        lanes = [("video", self.video_source), ("fast", self.source)] if self.video_source else [("fast", self.source)]
+        # (lane, its source, pull steps? False: whole jobs only, True: poster steps only)
+        lanes: list[tuple[str, JobSource | None, bool | None]] = (
+            [("video", self.video_source, None)] if self.video_source else []
+        )
+        lanes += [("fast", self.source, False), (POSTER, self.source, True)]
         while not self._stop.is_set():
+            self._wake.clear()
             pulled = 0
-            for lane, source in lanes:
+            for lane, source, steps in lanes:
                 free = self.free_slots(lane)
                 if free <= 0 or source is None:
                     continue
                 try:
-                    leases = await source.pull(free, self.settings.visibility_timeout)
+                    leases = await source.pull(free, self.settings.visibility_timeout, steps=steps)
                 except Exception:
                     log.exception("pulling %s jobs failed", lane)
                     continue
@@ -105,17 +138,29 @@ class Runner:
                     task.add_done_callback(self.tasks.discard)
                 pulled += len(leases)
             if not pulled:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.settings.poll_interval)
+                await self._idle()
+
+    async def _idle(self) -> None:
+        """Wait for a wake-up (or stop), at most ``poll_interval`` (the fallback poll)."""
+        waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.settings.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def stop(self) -> None:
         self._stop.set()
         for task in list(self.tasks):
             task.cancel()
 
+    def _slot(self, lane: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A job slot (MAX_CONCURRENCY); poster steps hold their own, counted by claim()."""
+        return contextlib.nullcontext() if lane == POSTER else self.slots
+
     async def _handle(self, lease: Lease, lane: str, source: JobSource) -> None:
         try:
-            async with self.slots:
+            async with self._slot(lane):
                 outcome = await self.handle(lease, source)
                 await apply_outcome(source, lease, outcome)
         except Exception:
@@ -133,7 +178,7 @@ class Runner:
         if job_id:
             self.active_jobs.add(job_id)
         try:
-            async with self.slots:
+            async with self._slot(lane):
                 return await self.handle(lease)
         finally:
             self.release(lane)

@@ -30,15 +30,15 @@ from mediagate.adapters.local.postgres import PostgresDatabase
 from mediagate.api.edge import EdgeGuard
 from mediagate.contracts import REQUIRED_MESSAGE_KEYS, RETRY
 from mediagate.job_delivery import verify_delivery
-from mediagate.jobs import lane_queue, message_lane
+from mediagate.jobs import lane_queue
 from mediagate.webhooks import SignatureError
 from mediagate.webhooks.outbox import OutboxRepository
 
-from .jobsource import JobSource, Lease, PostgresJobSource
+from .jobsource import JobSource, Lease, PostgresJobSource, QueueWakeups
 from .media.metadata import close_pool
 from .notify import Notifier
 from .pipeline import Pipeline
-from .runner import Runner
+from .runner import Runner, delivery_lane
 from .settings import ProcessorSettings
 from .status import StatusStore
 from .storage import GrantStores, JobStores, LocalProcessorStore, S3ProcessorStore, SharedStore
@@ -95,6 +95,11 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await db.open()
         loop_task = asyncio.create_task(runner.run_forever()) if settings.pull_enabled else None
+        wake_task = (
+            asyncio.create_task(QueueWakeups(settings.database_url, runner.wake).run_forever())
+            if settings.pull_enabled
+            else None
+        )
         # users' webhooks: their own loop on both runtimes, never in a job's slot
         sender_task = asyncio.create_task(sender.run_forever())
         try:
@@ -102,8 +107,9 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
         finally:
             await runner.stop()
             await sender.stop()
-            if loop_task:
-                loop_task.cancel()
+            for task in (loop_task, wake_task):
+                if task:
+                    task.cancel()
             sender_task.cancel()
             await notifier.close()
             await sender.close()
@@ -146,7 +152,7 @@ def create_app(settings: ProcessorSettings | None = None) -> FastAPI:
         missing = [k for k in REQUIRED_MESSAGE_KEYS if not isinstance(message, dict) or k not in message]
         if missing:
             raise HTTPException(status_code=422, detail=f"job message lacks {', '.join(missing)}")
-        lane = message_lane(message)
+        lane = delivery_lane(message)
         if runner.free_slots(lane) <= 0:
             raise HTTPException(status_code=429, detail="at capacity; retry later", headers={"Retry-After": "5"})
         lease = Lease(lease_id=f"push:{message['job_id']}", body=message, attempts=attempts)

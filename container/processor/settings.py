@@ -19,6 +19,7 @@ class ProcessorSettings:
     webhook_secret: str = ""
     max_concurrency: int = 3  # all lanes together
     video_concurrency: int = 2  # the video lane (the rest is always free for quick work)
+    poster_concurrency: int = 1  # queued videos' poster steps, outside max_concurrency (runner.py)
     visibility_timeout: float = 1800.0
     heartbeat_interval: float = 60.0
     poll_interval: float = 0.25  # an idle pull loop's wait: what a job may wait to start
@@ -54,6 +55,7 @@ class ProcessorSettings:
             webhook_secret=e.get("WEBHOOK_SECRET", ""),
             max_concurrency=int(num("MAX_CONCURRENCY", 3)),
             video_concurrency=int(num("VIDEO_CONCURRENCY", 2)),
+            poster_concurrency=int(num("POSTER_CONCURRENCY", 1)),
             visibility_timeout=num("VISIBILITY_TIMEOUT", 1800),
             heartbeat_interval=num("HEARTBEAT_INTERVAL", 60),
             poll_interval=num("POLL_INTERVAL", 0.25),

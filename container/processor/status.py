@@ -91,6 +91,17 @@ class StatusStore(FileStatus):
         )
         return bool(rows)
 
+    async def thumbnail(self, file_id: str, thumbnail_key: str, placeholder: str) -> None:
+        """A still's grid thumbnail exists before the rest of its job: the grid shows it at once
+        (the completion writes the same key again, with the viewer size)."""
+        await self.db.execute(
+            """UPDATE files SET thumbnail_key = $2, placeholder = $3, updated_at = NOW()
+               WHERE id = $1::uuid AND processing_status IN ('pending', 'processing')""",
+            file_id,
+            thumbnail_key,
+            placeholder,
+        )
+
     async def poster_pending(self, file_id: str, *, job_id: str | None = None) -> bool:
         """True while the file has no thumbnail and (given ``job_id``) that job has not started."""
         job = " AND EXISTS (SELECT 1 FROM processing_jobs j WHERE j.id::text = $2 AND j.status = 'queued')"

@@ -60,24 +60,39 @@ try {
 
   // upload through Uppy's Dashboard; the last PATCH answered = the last byte is stored
   let lastByteAt = 0;
+  const afterLastByte = []; // the app's /api/files requests after the last byte: [at, method, path]
   page.on("response", (r) => {
     if (r.request().method() === "PATCH" && r.url().includes("/api/upload/") && r.status() === 204) lastByteAt = Date.now();
+  });
+  page.on("request", (r) => {
+    const u = new URL(r.url());
+    if (lastByteAt && u.pathname.startsWith("/api/files")) afterLastByte.push([Date.now(), r.method(), u.pathname + u.search]);
   });
   await page.keyboard.press("u");
   await page.locator(".uppy-Dashboard-inner").waitFor();
   await page.locator(".uppy-Dashboard-input").first().setInputFiles([cfg.file]);
-  await page.locator(".uppy-StatusBar.is-complete").waitFor({ timeout: timeoutMs });
-  result.upload_ms = lastByteAt - started;
-  result.last_byte_at = lastByteAt; // epoch ms: the bench lines it up with the job's timestamps
+  // the user closes the upload panel while the bytes go and watches the grid: the upload's
+  // tile there becomes the file's tile at its last byte (no panel closing over the grid then)
+  await page.locator(".uppy-StatusBar.is-uploading, .uppy-StatusBar.is-complete").waitFor({ timeout: timeoutMs });
   await page.keyboard.press("Escape");
+  await page.locator(".uppy-Dashboard[aria-hidden=true]").waitFor({ state: "attached", timeout: 10_000 });
 
   // the tile of the new file, opened at once
   const name = path.basename(cfg.file);
   const cell = page.locator("[role=gridcell][data-id]", { hasText: name }).first();
-  await cell.waitFor({ timeout: 30_000 });
+  await cell.waitFor({ timeout: timeoutMs });
+  result.upload_ms = lastByteAt - started;
+  result.last_byte_at = lastByteAt; // epoch ms: the bench lines it up with the job's timestamps
+  const tileAt = Date.now();
+  result.tile_after_last_byte_ms = tileAt - lastByteAt;
   const fileId = await cell.getAttribute("data-id");
+  // how the tile came: the file fetched by the id the upload's answer named, or a list refresh
+  const before = afterLastByte.filter(([at]) => at >= lastByteAt && at <= tileAt);
+  result.tile_by_id = before.some(([, m, p]) => m === "GET" && p === `/api/files/${fileId}`);
+  result.lists_before_tile = before.filter(([, m, p]) => m === "GET" && (p === "/api/files" || p.startsWith("/api/files?"))).length;
   result.file_id = fileId;
   await cell.click(); // a click opens the viewer
+  result.clicked_after_last_byte_ms = Date.now() - lastByteAt; // Playwright's click (actionability checks) done
   await page.locator("dialog.viewer[open]").waitFor();
   result.viewer_open_after_last_byte_ms = Date.now() - lastByteAt;
 

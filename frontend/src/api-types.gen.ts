@@ -1575,6 +1575,8 @@ export interface operations {
                     /** @description As sent at creation */
                     "Upload-Metadata"?: string;
                     "Upload-Expires": components["headers"]["UploadExpires"];
+                    /** @description Once the upload is complete: the id of the file it became (GET /api/files/{id}) */
+                    "Mediagate-File-Id"?: string;
                     "Cache-Control"?: "no-store";
                     "Tus-Resumable": components["headers"]["TusResumable"];
                     [name: string]: unknown;
@@ -1586,6 +1588,8 @@ export interface operations {
                 headers: {
                     "Upload-Offset": components["headers"]["UploadOffset"];
                     "Upload-Expires": components["headers"]["UploadExpires"];
+                    /** @description On the last byte's answer: the id of the file the upload became */
+                    "Mediagate-File-Id"?: string;
                     "Tus-Resumable": components["headers"]["TusResumable"];
                     [name: string]: unknown;
                 };
@@ -1803,6 +1807,8 @@ export interface operations {
                     /** @description As sent at creation */
                     "Upload-Metadata"?: string;
                     "Upload-Expires": components["headers"]["UploadExpires"];
+                    /** @description Once the upload is complete: the id of the file it became (GET /api/files/{id}) */
+                    "Mediagate-File-Id"?: string;
                     "Cache-Control"?: "no-store";
                     "Tus-Resumable": components["headers"]["TusResumable"];
                     [name: string]: unknown;
@@ -1867,6 +1873,8 @@ export interface operations {
                 headers: {
                     "Upload-Offset": components["headers"]["UploadOffset"];
                     "Upload-Expires": components["headers"]["UploadExpires"];
+                    /** @description On the last byte's answer: the id of the file the upload became */
+                    "Mediagate-File-Id"?: string;
                     "Tus-Resumable": components["headers"]["TusResumable"];
                     [name: string]: unknown;
                 };

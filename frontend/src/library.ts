@@ -274,6 +274,21 @@ export class Library {
     }
   }
 
+  /**
+   * A file that just finished uploading in this tab, by id (the upload's last answer names
+   * it): shown at once, without waiting for a list refresh. False when it could not be
+   * fetched or does not belong in the current view (the caller falls back to refreshHead).
+   */
+  async arrive(id: string): Promise<boolean> {
+    if (!this.loadedOnce) return false;
+    try {
+      this.upsert(await this.api.getFile(id));
+    } catch {
+      return false;
+    }
+    return this.byId.has(id);
+  }
+
   activeIds(): string[] {
     return this.items.filter((i) => ACTIVE.has(i.processing_status)).map((i) => i.id);
   }

@@ -28,6 +28,13 @@ export interface UploaderDeps {
   notify(message: string, kind?: "info" | "error" | "success"): void;
 }
 
+/** The file id the server put on an upload's last answer (``Mediagate-File-Id``), if any. */
+export function uploadedFileId(response: unknown): string | null {
+  const xhr = (response as { body?: { xhr?: { getResponseHeader?(name: string): string | null } } } | undefined)?.body?.xhr;
+  const id = typeof xhr?.getResponseHeader === "function" ? xhr.getResponseHeader("Mediagate-File-Id") : null;
+  return id && /^[0-9a-f-]{36}$/i.test(id) ? id : null;
+}
+
 export class Uploader {
   readonly uppy: Uppy;
   readonly endpoint: string;
@@ -144,16 +151,22 @@ export class Uploader {
       this.tile(file, { state: "error", error: `${error.message.split("\n")[0].slice(0, 160)}${detail}` });
       this.deps.notify(`Upload of ${file.name} failed. Retry it from the upload panel.`, "error");
     });
-    uppy.on("upload-success", (file) => {
+    uppy.on("upload-success", (file, response) => {
       if (!file) return;
       this.tile(file, { state: "done", progress: 100 });
       const key = this.key(file);
       const preview = lib.uploads.get(key)?.preview;
       if (preview) lib.rememberLocalThumb(file.name ?? "file", file.size ?? 0, preview);
-      void lib.refreshHead().finally(() => {
+      // The last PATCH's answer names the new file: it is fetched and shown at once (no
+      // list refresh); without the header (an older server) the newest page is re-read.
+      const fileId = uploadedFileId(response);
+      void (async () => {
+        const shown = fileId ? await lib.arrive(fileId) : false;
+        if (!shown) await lib.refreshHead();
         // Keep the tile until the file row shows up (the processing queue takes over).
-        setTimeout(() => lib.removeUpload(key), 400);
-      });
+        if (shown) lib.removeUpload(key);
+        else setTimeout(() => lib.removeUpload(key), 400);
+      })();
     });
     uppy.on("file-removed", (file) => {
       lib.removeUpload(this.key(file));

@@ -35,6 +35,20 @@ function fakeApi(pages: FilePage[], files: Record<string, FileItem> = {}): Api {
 }
 
 describe("Library", () => {
+  it("a just-uploaded file is fetched by id and shown at once, without a list refresh", async () => {
+    const fresh = item("new", "2025-01-05", { processing_status: "pending", type: "video" });
+    const api = fakeApi([{ items: [item("a", "2025-01-01")], next_cursor: null }], { new: fresh });
+    const lib = new Library(api);
+    await lib.reload();
+    expect(await lib.arrive("new")).toBe(true);
+    expect(lib.fileIds()).toEqual(["new", "a"]);
+    expect((api.listFiles as ReturnType<typeof vi.fn>).mock.calls).toHaveLength(1); // no refresh
+    lib.setFilters({ type: "image" });
+    await vi.waitFor(() => expect(lib.loadedOnce).toBe(true));
+    expect(await lib.arrive("new")).toBe(false); // a video does not belong in the images view
+    expect(await lib.arrive("gone")).toBe(false); // not fetched: the caller falls back to a refresh
+  });
+
   it("orders newest first like the server", () => {
     const a = item("a", "2025-01-01 10:00:00");
     const b = item("b", "2025-01-01 11:00:00");

@@ -1,6 +1,18 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
 import { findInterrupted } from "../src/resume";
+import { uploadedFileId } from "../src/uploads";
+
+describe("the upload's last answer", () => {
+  it("names the new file (Mediagate-File-Id), or nothing", () => {
+    const id = "0b9f4c1e-8a1f-4e5b-9f3a-2c7d9e1b4a60";
+    const answer = (h: string | null) => ({ body: { xhr: { getResponseHeader: (n: string) => (n === "Mediagate-File-Id" ? h : null) } } });
+    expect(uploadedFileId(answer(id))).toBe(id);
+    expect(uploadedFileId(answer(null))).toBeNull();
+    expect(uploadedFileId(answer("../x"))).toBeNull();
+    expect(uploadedFileId(undefined)).toBeNull();
+  });
+});
 
 describe("interrupted uploads", () => {
   it("finds this user's tus records for this endpoint", () => {

@@ -80,6 +80,22 @@ def test_never_upscales(tmp_path: Path) -> None:
     assert len(res.outputs) == 4
 
 
+def test_grid_thumbnail_is_handed_out_before_the_viewer_size(tmp_path: Path) -> None:
+    """on_thumbnail gets the grid WebP (complete, with the final placeholder) while the 2048 px
+    viewer size is not written yet: the grid can show a photo's thumbnail early."""
+    src = image_media.write_image(tmp_path / "photo.jpg", image_media.quadrant_image(2400, 1600), quality=90)
+    out = tmp_path / "out"
+    seen: list[tuple[str, str, bool]] = []
+
+    def on_thumbnail(rel: str, placeholder: str) -> None:
+        with Image.open(out / rel) as img:
+            assert img.size == (480, 320)
+        seen.append((rel, placeholder, (out / "preview" / "viewer.webp").exists()))
+
+    res = process_image(src, out, on_thumbnail=on_thumbnail)
+    assert seen == [(res.thumbnail, res.placeholder, False)]
+
+
 def test_jpeg_draft_decode_keeps_viewer_size(tmp_path: Path) -> None:
     """A 4000x3000 JPEG is decoded at reduced scale but the viewer is still 2048 wide."""
     src = image_media.write_image(tmp_path / "big.jpg", image_media.quadrant_image(4000, 3000), quality=80)

@@ -85,7 +85,18 @@ def landscape(tmp_path_factory: pytest.TempPathFactory) -> dict:
         events.append(("publish", [rel for rel, _ in items]))
         published.extend(items)
 
-    result = process_video(
+    split = video_mod.SPLIT_DIRECT_PLAY
+    video_mod.SPLIT_DIRECT_PLAY = True  # the split under test (a direct-play MP4 takes one run)
+    try:
+        result = _process_landscape(src, out, events, on_first_playable, on_publish)
+    finally:
+        video_mod.SPLIT_DIRECT_PLAY = split
+    events.append(("returned", None))
+    return {"src": src, "out": out, "result": result, "events": events, "first": first}
+
+
+def _process_landscape(src: Path, out: Path, events: list, on_first_playable, on_publish) -> ProcessResult:
+    return process_video(
         src,
         out,
         rungs=SMALL_RUNGS,
@@ -94,8 +105,6 @@ def landscape(tmp_path_factory: pytest.TempPathFactory) -> dict:
         on_publish=on_publish,
         on_poster=lambda poster, info: events.append(("poster", (poster.thumbnail, info["direct_play"]))),
     )
-    events.append(("returned", None))
-    return {"src": src, "out": out, "result": result, "events": events, "first": first}
 
 
 def test_result_shape_and_outputs(landscape: dict) -> None:
@@ -209,8 +218,9 @@ def test_first_playable_before_return(landscape: dict) -> None:
             assert f"{base}/{uri}" in pub
 
 
-def test_growing_playlist_only_appends(tmp_path: Path) -> None:
+def test_growing_playlist_only_appends(tmp_path: Path, monkeypatch) -> None:
     """Snapshots of the EVENT playlist as published: sequence monotonic, segments never rewritten."""
+    monkeypatch.setattr(video_mod, "SPLIT_DIRECT_PLAY", True)
     src = video_media.write_video(tmp_path / "long.mp4", size="1280x720", duration=20)
     out = tmp_path / "out"
     snapshots: list[m3u8.M3U8] = []
@@ -241,6 +251,24 @@ def test_growing_playlist_only_appends(tmp_path: Path) -> None:
         assert all(f"hls/360p/{u}" in sent for u in uris)
     assert [o.path for o in result.outputs if o.path.startswith("hls/360p/seg")] == [f"hls/360p/{u}" for u in previous]
     assert result.metadata["direct_play"] is True and result.metadata["strategy"]["progressive"]
+
+
+def test_a_browser_playable_original_takes_one_run(make_video, tmp_path: Path) -> None:
+    """H.264/AAC MP4 plays directly in the viewer meanwhile: one ffmpeg run (one decode, the
+    bare ladder's CPU), still published as it grows, with the ladder's 6 s segments; a source
+    browsers cannot play (MPEG-4 part 2 in AVI) gets the low rung first, in 2 s segments."""
+    firsts: list[str] = []
+    src = make_video("phone.mp4", size="640x360", duration=8)
+    result = process_video(src, tmp_path / "a", rungs=(360, 240), on_first_playable=firsts.append)
+    md = result.metadata
+    assert md["direct_play"] is True and md["strategy"]["name"] == "single-run" and md["strategy"]["progressive"]
+    assert "second_run_s" not in md["timings"] and firsts == ["hls/master.m3u8"]
+    low = m3u8.load(str(tmp_path / "a/hls/240p/index.m3u8"))
+    assert low.playlist_type == "event" and low.is_endlist and low.segments[0].duration > 2.5
+    src = make_video("camera.avi", size="640x360", duration=8)
+    result = process_video(src, tmp_path / "b", rungs=(360, 240), on_first_playable=firsts.append)
+    assert result.metadata["direct_play"] is False and result.metadata["strategy"]["name"] == "low-rung-first"
+    assert m3u8.load(str(tmp_path / "b/hls/240p/index.m3u8")).segments[0].duration == pytest.approx(2.0, abs=0.01)
 
 
 def test_direct_play_probe(make_video) -> None:

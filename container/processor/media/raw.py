@@ -31,7 +31,7 @@ import rawpy
 from mediagate import contracts
 from PIL import Image
 
-from .image import decode, decode_errors, fit, write_previews
+from .image import OnThumbnail, decode, decode_errors, fit, write_previews
 from .metadata import exif_fields
 from .result import MediaError, ProcessResult
 
@@ -146,6 +146,7 @@ def process_raw(
     grid_size: int = 480,
     viewer_size: int = 2048,
     log_curve: str | None = None,
+    on_thumbnail: OnThumbnail | None = None,
 ) -> ProcessResult:
     """Make previews, placeholder and camera metadata for one RAW file.
 
@@ -205,6 +206,7 @@ def process_raw(
         grid_size=grid_size,
         viewer_size=viewer_size,
         log_curve=curve if embedded else None,
+        on_thumbnail=on_thumbnail,
     )
     metadata["previews"] = previews.sizes
     if curve:

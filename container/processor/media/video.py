@@ -62,8 +62,14 @@ with ``bench/instant_preview.py``'s phases and ``timings`` here) and what change
   message at once: ``max_batch_size = 1``); originals in the local store are hard-linked into
   the job instead of copied (a 5 min 1080p original is ~450 MB).
 * **direct play** (browser-playable originals) does not wait for processing at all: the time
-  is the app's (list refresh after the upload, the signed link, the first Range reads); a press
-  on a tile now fetches the signed link before the double-click completes.
+  is the app's (the new tile, the signed link, the first Range reads); a press on a tile
+  fetches the signed link before the double-click completes. The tile no longer waits for a
+  list refresh: the last PATCH's answer names the file (``Mediagate-File-Id``) and the app
+  GETs it by id (tile 0.27–0.46 s after the last byte at load 25–30). The h264/mpeg2
+  difference in "viewer open" seen before was the harness, not the app: it closed the upload
+  panel only after the upload, and Playwright's click retried (backing off up to 0.5 s) while
+  the closing panel covered the grid; the harness now closes it during the upload, as a user
+  watching the grid would.
 
 End to end (``bench/instant_preview.py``, 30 s 1080p, medians of 3 interleaved, shared box at
 load 5–12): HLS first frame 6.3 s after the last byte (job start → playable 4.5–5.9 s there,
@@ -92,8 +98,28 @@ The poster (keyframes of the first seconds only, see :mod:`.poster`) is made rig
 runs start and handed out through ``on_poster`` with the probe's ``direct_play`` verdict:
 ~1 s into the job, before any rung.
 
-Cost — the early rung vs ≤ 1.10x CPU, and why the split stays
--------------------------------------------------------------
+Cost — the early rung only where it is needed (≤ 1.10x CPU)
+-----------------------------------------------------------
+Measured (``bench/process_video.py``, user+sys CPU of the children, interleaved, medians;
+shared 2-core box at load 14–41, CPU seconds barely depend on it): 20 s 1080p H.264 source
+(``--duration 20 --repeat 3``), as deployed = one run: 28.8 s vs bare 28.4 s, **1.01x**;
+30 s 1080p MPEG-2 source (``--source`` the instant-preview bench clip, ``--repeat 2``), as
+deployed = low rung first: 43.0 s vs 40.2 s, **1.07x** (MPEG-2 decodes cheaply: 4 % of the
+ladder), first playable 3.7 s vs 10.8 s for one run.
+
+The early rung exists for one reason: a viewer can watch before the ladder is done. A
+browser-playable original (the probe's ``direct_play``: H.264/AAC MP4/MOV, VP9/AV1 WebM…)
+gives that already — the viewer plays the original through its signed link from the upload's
+last byte — so for those sources the ladder is **one run** (one decode: the bare ladder's CPU
+plus probe/poster/storyboard, ≈ 1.03x), still published as it grows (EVENT playlists with the
+ladder's 6 s segments: a fallback for a browser that fails the original). Only sources
+browsers cannot play (MPEG-2, ProRes, HEVC in most browsers, DNxHR…) pay for the split below,
+and for them it is what makes the first frame ≤ 3 s and playback stall-free. So the ≤ 1.10x
+aim holds for the common upload (phone/camera H.264) and the split's extra decode is spent
+where it buys the preview. ``MEDIAGATE_SPLIT_DIRECT_PLAY=1`` restores the split for every
+source. The measurements below are of the split itself (H.264 source, split forced).
+
+
 Measured here with this code (``bench/process_video.py --duration 20``, 1080p30 H.264 at
 12 Mbit/s, veryfast, shared 2-core box): bare ladder 29.9 s CPU; low-rung-first +
 progressive pipeline 35.3 s (1.18x, median of 2 at load 5–8; single runs gave 1.07x at
@@ -165,6 +191,9 @@ DECODE_WEIGHT = 0.2  # decoding a source pixel costs ~1/5 of encoding one with v
 #: Above this estimated extra CPU (see first_pass_overhead) the ladder is one ffmpeg run.
 MAX_FIRST_PASS_OVERHEAD = float(os.environ.get("MEDIAGATE_MAX_FIRST_PASS_OVERHEAD", "0.25"))
 POLL_SECONDS = 0.2
+#: Keep the low-rung-first split for browser-playable originals too (default: one run, see
+#: the module docstring: the viewer plays the original meanwhile).
+SPLIT_DIRECT_PLAY = os.environ.get("MEDIAGATE_SPLIT_DIRECT_PLAY", "0") == "1"
 #: Decoder options of the low-rung run (see the module docstring).
 LOW_RUN_DECODE_ARGS = tuple(shlex.split(os.environ.get("MEDIAGATE_LOW_RUN_DECODE_ARGS", "")))
 
@@ -358,7 +387,10 @@ def process_video(
     ladder = plan_ladder(info, rungs)
     overhead = first_pass_overhead(info, ladder)
     progressive = on_first_playable is not None or on_publish is not None
-    split = progressive and len(ladder) > 1 and overhead <= MAX_FIRST_PASS_OVERHEAD
+    # a browser-playable original plays directly while the ladder encodes: no early rung needed
+    direct = bool(info.get("direct_play")) and not SPLIT_DIRECT_PLAY
+    split = progressive and not direct and len(ladder) > 1 and overhead <= MAX_FIRST_PASS_OVERHEAD
+    early_segment = SEGMENT_SECONDS if direct else PROGRESSIVE_SEGMENT_SECONDS
     first_rungs, later_rungs = (ladder[:1], ladder[1:]) if split else (ladder, [])
     audio = bool(info["has_audio"])
     duration = float(info["duration"])
@@ -394,7 +426,7 @@ def process_video(
                     preset=preset,
                     event=event,
                     decode_args=LOW_RUN_DECODE_ARGS if split and event else (),
-                    segment_seconds=PROGRESSIVE_SEGMENT_SECONDS if event else SEGMENT_SECONDS,
+                    segment_seconds=early_segment if event else SEGMENT_SECONDS,
                 ),
                 what="encoding " + "/".join(r.name for r in rs),
                 timeout=timeout,
@@ -474,6 +506,7 @@ def process_video(
         "encoder": {"codec": "libx264", "preset": preset, "lut": lut_path is not None},
         "strategy": {
             "name": "low-rung-first" if split else "single-run",
+            "direct_play": direct,
             "progressive": progressive,
             "low_run_decode_args": list(LOW_RUN_DECODE_ARGS) if split else [],
             "first_pass_overhead_estimate": round(overhead, 3),

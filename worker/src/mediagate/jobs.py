@@ -3,13 +3,15 @@
 Quick work (images, RAW, other files) never waits behind video transcodes. Video jobs go
 to the *video* lane, everything else to the *fast* lane; each lane is its own queue
 (:func:`lane_queue`: the base name for ``fast``, ``<base>-video`` for ``video``) with its own
-concurrency (processor ``FAST_CONCURRENCY`` = 1, ``VIDEO_CONCURRENCY`` = 2 by default; the
-total stays ≤ ``MAX_CONCURRENCY`` = 3 per container, and the fast lane may borrow video
-slots that are idle). A video's poster is its job's first step (about a second in), and,
+concurrency (processor ``VIDEO_CONCURRENCY`` = 2 by default, the fast lane the rest of
+``MAX_CONCURRENCY`` = 3 per container: at least 1, and it may borrow video slots that are
+idle). A video's poster is its job's first step (about a second in), and,
 so that the grid shows it at once even while every video slot is busy, the ingest also sends a
 *poster message* (:func:`mediagate.contracts.poster_message`: the same job, ``"step": "poster"``)
 to the fast lane: it makes the poster from the first keyframes only if the transcode has not
 started yet, and is dropped otherwise (best effort: the transcode makes the poster anyway).
+The processor runs these poster steps in a slot of their own (``POSTER_CONCURRENCY`` = 1) and
+leases them after whole jobs, so a photo never waits for a video's poster.
 
 The message itself is defined in :mod:`mediagate.contracts`.
 """

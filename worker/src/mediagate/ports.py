@@ -37,6 +37,22 @@ ByteStream = AsyncIterable[Chunk]
 # open(), receive() answers as after the last body message.
 BODY_CHUNKS = "mediagate.request.body_chunks"
 
+# An ASGI extension a local server may offer for a request body framed by Content-Length:
+# {"body": BodyToFile} moves the body's next bytes into a file without Python touching them
+# (socket -> file in the kernel). Bytes it moves are not seen by receive(), which goes on
+# with what is left; once the whole body was moved, receive() answers as after the last
+# body message.
+BODY_TO_FILE = "mediagate.request.body_to_file"
+
+
+class BodyToFile(Protocol):
+    """The rest of a request body, which the server can write into a file itself."""
+
+    async def into_file(self, fd: int, offset: int, count: int) -> int:
+        """Write the body's next ``count`` bytes to ``fd`` at ``offset``; returns how many
+        were written: fewer only when the body broke off (the peer went away or stalled),
+        and then the connection is closed and the body is over."""
+
 
 class StoreError(Exception):
     """The object store refused an operation (e.g. a multipart rule was broken)."""
@@ -144,6 +160,19 @@ class DirectSend(Protocol):
     them (downloads, previews, HLS objects). Same range semantics as ``ObjectStore.get``."""
 
     async def open_sendable(self, key: str, *, start: int = 0, end: int | None = None) -> SendableBody | None: ...
+
+
+class PartFromBody(Protocol):
+    """The ability to store a whole multipart part straight from a request body (the local
+    store: socket -> part file at its offset, no Python-level bytes). Same part rules as
+    ``ObjectStore.upload_part``."""
+
+    async def upload_part_from_body(
+        self, key: str, upload_id: str, number: int, head: Sequence[Chunk], body: BodyToFile, size: int
+    ) -> tuple[str | None, bytes]:
+        """Part ``number`` (``size`` bytes): the ``head`` chunks, then the rest from ``body``;
+        (its ETag, b""). When the body broke off first, (None, the bytes of ``body`` that
+        did arrive) and no part is recorded."""
 
 
 class ObjectLister(Protocol):

@@ -25,6 +25,7 @@ from .ports import (
     MultipartLister,
     ObjectLister,
     ObjectStore,
+    PartFromBody,
     QueueStats,
     SystemClock,
 )
@@ -51,6 +52,7 @@ class Services:
     direct_send: DirectSend | None = None
     lister: ObjectLister | None = None
     multipart_lister: MultipartLister | None = None
+    part_from_body: PartFromBody | None = None
 
     def __post_init__(self) -> None:
         self.links = LinkSigner(self.settings.signing_secret, self.clock)
@@ -66,7 +68,13 @@ class Services:
         self.albums = AlbumRepository(self.db)
         self.shares = ShareRepository(self.db)
         self.tus = TusEngine(
-            self.settings, self.store, self.uploads, self.clock, self.ingest, self.deleter.delete_upload
+            self.settings,
+            self.store,
+            self.uploads,
+            self.clock,
+            self.ingest,
+            self.deleter.delete_upload,
+            part_from_body=self.part_from_body,
         )
         self.regions = RegionMap.from_config(self.settings.download_regions, self.settings.default_region)
         self.sweep = StorageSweep(

@@ -234,6 +234,10 @@ TUS_HEAD = op(
                 "Upload-Defer-Length": {"description": "`1` while the length is deferred", "schema": {"const": "1"}},
                 "Upload-Metadata": {"description": "As sent at creation", "schema": {"type": "string"}},
                 "Upload-Expires": header("UploadExpires"),
+                "Mediagate-File-Id": {
+                    "description": "Once the upload is complete: the id of the file it became (GET /api/files/{id})",
+                    "schema": {"type": "string", "format": "uuid"},
+                },
                 "Cache-Control": {"schema": {"const": "no-store"}},
                 "Tus-Resumable": header("TusResumable"),
             },
@@ -251,6 +255,10 @@ PATCH_RESPONSES = {
         headers={
             "Upload-Offset": header("UploadOffset"),
             "Upload-Expires": header("UploadExpires"),
+            "Mediagate-File-Id": {
+                "description": "On the last byte's answer: the id of the file the upload became",
+                "schema": {"type": "string", "format": "uuid"},
+            },
             "Tus-Resumable": header("TusResumable"),
         },
     ),

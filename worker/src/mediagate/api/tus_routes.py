@@ -13,11 +13,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..ports import BODY_CHUNKS, ByteChunk
+from ..ports import BODY_CHUNKS, BODY_TO_FILE, ByteChunk
 from ..tus.engine import BodyInterrupted, PatchRequest
 from ..tus.protocol import (
     CHECKSUM_ALGORITHMS,
     EXTENSIONS,
+    FILE_ID_HEADER,
     OFFSET_CONTENT_TYPE,
     TUS_VERSION,
     TusError,
@@ -47,6 +48,8 @@ def _offset_headers(state: UploadState) -> dict[str, str]:
     headers = {"Upload-Offset": str(state.offset)}
     if state.state == "active":
         headers["Upload-Expires"] = http_date(state.expires_at)
+    if state.file_id is not None:
+        headers[FILE_ID_HEADER] = state.file_id
     return headers
 
 
@@ -73,12 +76,15 @@ def _has_body(request: Request) -> bool:
 
 
 def _patch_request(request: Request, offset: int) -> PatchRequest:
+    content_length = parse_non_negative("Content-Length", request.headers.get("content-length"))
+    to_file = (request.scope.get("extensions") or {}).get(BODY_TO_FILE)
     return PatchRequest(
         offset=offset,
         body=_body(request),
-        content_length=parse_non_negative("Content-Length", request.headers.get("content-length")),
+        content_length=content_length,
         checksum=parse_checksum(request.headers.get("upload-checksum")),
         upload_length=parse_non_negative("Upload-Length", request.headers.get("upload-length")),
+        direct=to_file["body"] if to_file is not None and content_length else None,
     )
 
 

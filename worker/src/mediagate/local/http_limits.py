@@ -8,7 +8,9 @@ each request head as they arrive and answers ``431`` past ``MAX_HEADER_BYTES``, 
 not counted here (the app's edge guard bounds them per route; tus PATCH streams). Body
 pieces reach the app without uvicorn's two copies per byte (``_BodyChunks``), and the
 body of a Content-Length request bypasses the parser (one more copy per byte saved).
-A large such body yields the event loop to interactive requests (see priority.py).
+A large such body yields the event loop to interactive requests (see priority.py), and
+the app may have it written into files without the event loop (socket_body.py: the
+protocol's part is ``_flush_held`` and ``_end_fixed_body``).
 
 On Cloudflare the platform enforces the equivalent limits before the Worker runs (see
 README, "Limits"), so this module is local-only.
@@ -25,7 +27,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from . import zerocopy
+from . import socket_body, zerocopy
 from .priority import BULK_BODY_BYTES, GATE
 
 MAX_HEADER_BYTES = 64 * 1024  # request line + all headers; Cloudflare allows 128 KB
@@ -134,18 +136,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             zerocopy.install(cycle)  # before its task runs: downloads go out with sendfile
             self._body_left = _fixed_length(self.headers)
             self._bulk = self._body_left >= BULK_BODY_BYTES
+            if self._bulk:
+                socket_body.install(self, cycle)  # the app may have the body moved to a file
             if not self._bulk and GATE.enabled:
                 self._end_priority()  # a pipelined predecessor's, if any
                 self._leave = GATE.enter()
 
     def _resume_bulk(self) -> None:
         """No interactive request left (or this reader waited long enough): read on."""
-        held, self._held = self._held, None
-        if held is None or self.transport.is_closing():
+        if self._held is None or self.transport.is_closing():
             return
         if not self.flow.read_paused:  # else uvicorn resumes when the app wants more
             self.transport.resume_reading()
-        for data in held:  # at least these go on now, even if another answer started meanwhile
+        self._flush_held()
+
+    def _flush_held(self) -> None:
+        """Body bytes the gate held back go on now (socket_body takes them before the socket)."""
+        held, self._held = self._held, None
+        GATE.forget(self)
+        for data in held or ():  # at least these go on now, even if another answer started meanwhile
             if self._body_left > 0:
                 self._bypass_parser(data)
             else:
@@ -168,12 +177,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         body = data if len(data) <= self._body_left else data[: self._body_left]
         self.on_body(body)  # counts it down
         if self._body_left == 0:
-            self.parser = httptools.HttpRequestParser(self)
-            with contextlib.suppress(AttributeError):  # as uvicorn sets its parser up
-                self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
-            self.on_message_complete()
+            self._end_fixed_body()
             if len(body) < len(data):
                 self.data_received(data[len(body) :])  # a pipelined next request
+
+    def _end_fixed_body(self) -> None:
+        """The bypassed body is complete (here or in socket_body): the request is."""
+        self.parser = httptools.HttpRequestParser(self)
+        with contextlib.suppress(AttributeError):  # as uvicorn sets its parser up
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.on_message_complete()
 
     def on_body(self, body: bytes) -> None:
         self._body_left -= len(body)

@@ -6,9 +6,10 @@ HOST/PORT (127.0.0.1:8787), FRONTEND_DIR (built web app, optional), CLEANUP_INTE
 objects and, locally only, temporary files a killed writer left; the cron trigger's job on
 Cloudflare), MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS (request-head limits, see http_limits.py),
 UPLOAD_YIELD_MS (how long a large body's read may wait for other requests, see
-priority.py; 0 turns the yielding off), UPLOAD_PROCESSES / UPLOAD_SOCKET (tus PATCH
-connections are handed to the upload process, upload_server.py, see handover.py; 0 turns
-that off), DB_POOL_SIZE (Postgres connections per process, 10).
+priority.py; 0 turns the yielding off), UPLOAD_STALL_SECONDS (an upload body that sends
+nothing for this long is cut off, see socket_body.py; 60), UPLOAD_PROCESSES / UPLOAD_SOCKET
+(tus PATCH connections are handed to the upload process, upload_server.py, see
+handover.py; 0 turns that off), DB_POOL_SIZE (Postgres connections per process, 10).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from ..config import Settings
 from ..contracts import LANES
 from ..jobs import LaneQueues, lane_queue, lane_queues
 from ..services import Services
-from . import handover
+from . import handover, socket_body
 from .http_limits import HEADER_TIMEOUT_SECONDS, MAX_HEADER_BYTES, BoundedHttpToolsProtocol, bounded_protocol
 from .priority import GATE
 
@@ -75,6 +76,7 @@ def build_services(env: dict[str, str]) -> Services:
         direct_send=store,
         lister=store,
         multipart_lister=store,
+        part_from_body=store,
     )
 
 
@@ -137,6 +139,7 @@ def setup(env: dict[str, str]) -> dict[str, Any]:
     """Logging, the priority gate, and the uvicorn options both local processes share."""
     logging.basicConfig(level=env.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     GATE.max_wait_seconds = float(env.get("UPLOAD_YIELD_MS", GATE.max_wait_seconds * 1000)) / 1000
+    socket_body.STALL_SECONDS = float(env.get("UPLOAD_STALL_SECONDS", socket_body.STALL_SECONDS))
     return {
         "log_level": env.get("LOG_LEVEL", "info").lower(),
         "access_log": env.get("ACCESS_LOG", "0") == "1",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..auth import Principal
 from ..config import Settings
 from ..crashpoints import crash_point
-from ..ports import ByteChunk, Clock, ObjectStore
+from ..ports import BodyToFile, ByteChunk, Clock, ObjectStore, PartFromBody
 from .completion import Completion, Finalizer
 from .parts import PartWriter
 from .protocol import CHECKSUM_ALGORITHMS, CHECKSUM_MISMATCH, TusError
@@ -38,6 +38,9 @@ class PatchRequest:
     content_length: int | None = None
     checksum: tuple[str, bytes] | None = None
     upload_length: int | None = None
+    # The same body, able to move its bytes into the store itself (ports.BODY_TO_FILE);
+    # used for whole parts when the engine was given a PartFromBody store.
+    direct: BodyToFile | None = None
 
 
 def original_key(user_id: str, upload_id: str) -> str:
@@ -53,8 +56,10 @@ class TusEngine:
         clock: Clock,
         finalize: Finalizer,
         discard_file: FileDiscarder,
+        part_from_body: PartFromBody | None = None,
     ) -> None:
         self.settings = settings
+        self.part_from_body = part_from_body
         self.store = store
         self.uploads = uploads
         self.clock = clock
@@ -236,21 +241,39 @@ class TusEngine:
         start = state.offset
         committed_offset = start
         body_end = None if req.content_length is None else start + req.content_length
-        writer = PartWriter(self.store, state, body_end)
         hasher = CHECKSUM_ALGORITHMS[req.checksum[0]]() if req.checksum else None
+        # Whole parts may come straight from the body into the store (the local server:
+        # socket -> file); bytes that need hashing, and the ends around parts, pass through here.
+        direct = req.direct if self.part_from_body is not None and hasher is None else None
+        writer = PartWriter(self.store, state, body_end, self.part_from_body if direct is not None else None)
         received = 0
         interrupted = False
         last_beat = self.clock.now()
         interval = min(self.settings.commit_interval_ms / 1000, self.settings.lock_stale_seconds / 3)
+        chunks = aiter(req.body)
         try:
-            async for chunk in req.body:
-                if not chunk:
-                    continue
-                received += len(chunk)
-                self._check_room(state, start + received)
-                if hasher is not None:
-                    hasher.update(chunk if isinstance(chunk, bytes | bytearray | memoryview) else bytes(chunk))
-                await writer.feed(chunk)
+            while True:
+                size = writer.whole_part_ahead() if direct is not None else 0
+                if size:
+                    assert direct is not None
+                    expected = size - writer.buffered
+                    taken = await writer.part_from_body(direct, size)
+                    received += taken
+                    if taken < expected:
+                        interrupted = True  # the body broke off (the server closed the connection)
+                        break
+                else:
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    if not chunk:
+                        continue
+                    received += len(chunk)
+                    self._check_room(state, start + received)
+                    if hasher is not None:
+                        hasher.update(chunk if isinstance(chunk, bytes | bytearray | memoryview) else bytes(chunk))
+                    await writer.feed(chunk)
                 now = self.clock.now()
                 if now - last_beat < interval:
                     continue  # the hot path: no database round trip per chunk or per part

@@ -17,6 +17,12 @@ part will be filled, ``upload_part`` starts at its first byte, fed through a que
 the disk write overlaps the network read. The chunks are still kept until the part is
 done: a body that ends early fails that part upload (never recorded) and its bytes are
 staged as usual.
+
+A store given as ``PartFromBody`` (the local one, with a server that offers the body as
+``BodyToFile``) takes whole parts straight from the body instead: the engine hands it the
+part's bytes already read (``buffer``) and the store has the server move the rest from the
+socket into place. Such a part is never streamed; a body that ends inside it comes back
+as bytes and is staged like any other remainder.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..ports import ByteChunk, Chunk, ObjectStore, StoreError
+from ..ports import BodyToFile, ByteChunk, Chunk, ObjectStore, PartFromBody, StoreError
 from .state import Part, StagedChunk, UploadState
 
 _END = object()  # queue markers of a streamed part: complete, or abandoned
@@ -44,10 +50,18 @@ def staging_key(upload_id: str, offset: int) -> str:
 class PartWriter:
     """Accumulates one PATCH body into ``state``; the caller decides when to commit it."""
 
-    def __init__(self, store: ObjectStore, state: UploadState, body_end: int | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        state: UploadState,
+        body_end: int | None = None,
+        direct: PartFromBody | None = None,
+    ) -> None:
         self.store = store
         self.state = state
         self.body_end = body_end  # where this PATCH's body will end in the upload, when declared
+        # set when whole parts may come straight from the body (see part_from_body)
+        self.direct = direct
         self.streams = bool(getattr(store, "streams_parts", False))
         # the part being streamed into the store: its chunks, then _END or _ABORT
         self.queue: asyncio.Queue[Any] | None = None
@@ -95,6 +109,8 @@ class PartWriter:
         s = self.state
         if self.body_end is None or s.multipart_id is None or len(s.parts) >= 10_000:
             return
+        if self.direct is not None and not s.staged:
+            return  # the store takes this part from the body (whole_part_ahead)
         start = s.offset - s.staged_size  # where the part begins in the upload
         size = s.part_size
         if s.length is not None and s.length - start < size:
@@ -106,6 +122,42 @@ class PartWriter:
         number = len(s.parts) + 1
         self.task = asyncio.ensure_future(self.store.upload_part(s.object_key, s.multipart_id, number, body, size))
         self.task.add_done_callback(_retrieve)
+
+    def whole_part_ahead(self) -> int:
+        """The size of the part being filled when the store may take the rest of it straight
+        from the body (``PartFromBody``): nothing of it is staged and this body's declared
+        rest fills it. Else 0."""
+        s = self.state
+        if self.direct is None or s.staged or self.queue is not None or self.body_end is None:
+            return 0
+        if s.multipart_id is None or len(s.parts) >= 10_000:
+            return 0
+        size = s.part_size
+        if s.length is not None:
+            size = min(size, s.length - s.offset)
+        return size if size > self.buffered and self.body_end >= s.offset + size else 0
+
+    async def part_from_body(self, body: BodyToFile, size: int) -> int:
+        """Store the part being filled (``size``, from ``whole_part_ahead``): the bytes
+        buffered for it, then the rest straight from ``body``. Returns the body bytes taken;
+        when the body broke off first they stay buffered (staged by ``finish``, as when a
+        streamed part is cut)."""
+        s = self.state
+        assert s.multipart_id is not None and self.direct is not None  # whole_part_ahead checked
+        number = len(s.parts) + 1
+        head = list(self.buffer)
+        etag, partial = await self.direct.upload_part_from_body(s.object_key, s.multipart_id, number, head, body, size)
+        if etag is None:
+            self.direct = None  # the body is over: nothing more may come from it
+            if partial:
+                await self.feed(partial)
+            return len(partial)
+        taken = size - self.buffered
+        s.parts.append(Part(number, etag, size))
+        s.offset += self.buffered
+        self._reset()
+        s.offset += taken
+        return taken
 
     def abandon(self) -> None:
         """Let a streamed part upload end by itself (failing): for paths that cannot await."""

@@ -38,7 +38,11 @@ EXPOSED_HEADERS = (
     "Tus-Max-Size",
     "Tus-Checksum-Algorithm",
     "Retry-After",
+    "Mediagate-File-Id",
 )
+#: On a completed upload's PATCH/HEAD answer: the id of the file it became, so a client can
+#: GET /api/files/<id> at once (the web app opens the new tile without a list refresh).
+FILE_ID_HEADER = "Mediagate-File-Id"
 ALLOWED_HEADERS = (
     "Authorization",
     "Content-Type",

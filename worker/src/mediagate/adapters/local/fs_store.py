@@ -42,7 +42,9 @@ from typing import Any
 
 from ...ports import (
     AsgiSend,
+    BodyToFile,
     ByteStream,
+    Chunk,
     CompletedPart,
     DirectSend,
     ListedObject,
@@ -54,6 +56,7 @@ from ...ports import (
     ObjectLister,
     ObjectPage,
     ObjectStore,
+    PartFromBody,
     SendableBody,
     StoreError,
 )
@@ -271,7 +274,7 @@ class FileBody(ObjectBody, SendableBody):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-class LocalObjectStore(ObjectStore, DirectSend, ObjectLister, MultipartLister):
+class LocalObjectStore(ObjectStore, DirectSend, ObjectLister, MultipartLister, PartFromBody):
     # upload_part may be called as a part's bytes arrive (tus/parts.py): the write
     # overlaps the network read
     streams_parts = True
@@ -497,12 +500,61 @@ class LocalObjectStore(ObjectStore, DirectSend, ObjectLister, MultipartLister):
         os.replace(tmp, path)
 
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | ByteStream, size: int) -> str:
+        async with self._part_target(key, upload_id, number, size) as (d, fd, offset):
+            if offset is not None:
+                await _write_at(fd, offset, data, size)
+                (d / f"part-{number:05d}").unlink(missing_ok=True)
+            else:
+                await self._write(d / f"part-{number:05d}", data, expected=size)
+            return self._record_part(d, number, size, offset)
+
+    async def upload_part_from_body(
+        self, key: str, upload_id: str, number: int, head: Sequence[Chunk], body: BodyToFile, size: int
+    ) -> tuple[str | None, bytes]:
+        """:class:`~mediagate.ports.PartFromBody`: ``head`` is written, then the server writes
+        the rest of the part into the data file at its offset itself (socket -> file, see
+        local/socket_body.py). A body that breaks off leaves no record; the bytes it sent
+        are read back for the caller to keep (less than one part)."""
+        buffers: list[Buffer] = [c if isinstance(c, bytes | memoryview) else bytes(c) for c in head]
+        skip = sum(len(b) for b in buffers)
+        if skip > size:
+            raise StoreError(f"part head is {skip} bytes, the part {size}")
+        async with self._part_target(key, upload_id, number, size) as (d, fd, offset):
+            out = fd
+            tmp = d / f".part-{number:05d}.{uuid.uuid4().hex}.tmp"
+            if offset is None:  # not in the layout (the engine never does this): a file of its own
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                at = offset or 0
+                if buffers:
+                    await asyncio.to_thread(_pwritev, out, buffers, at)
+                try:
+                    got = await body.into_file(out, at + skip, size - skip)
+                except OSError as exc:  # e.g. ENOSPC (the connection was closed: the body is over)
+                    raise StoreError(f"could not write the part: {exc}") from exc
+                if got != size - skip:
+                    return None, await asyncio.to_thread(os.pread, out, got, at + skip)
+                if offset is None:
+                    os.replace(tmp, d / f"part-{number:05d}")
+                else:
+                    (d / f"part-{number:05d}").unlink(missing_ok=True)
+            finally:
+                if out != fd:
+                    os.close(out)
+                    tmp.unlink(missing_ok=True)
+            return self._record_part(d, number, size, offset), b""
+
+    @contextlib.asynccontextmanager
+    async def _part_target(
+        self, key: str, upload_id: str, number: int, size: int
+    ) -> AsyncIterator[tuple[Path, int, int | None]]:
+        """Where part ``number`` goes: (upload dir, the data file's fd, flocked, the part's
+        offset in it or None for a file of its own). Its old record is gone by then."""
         d, _ = self._load_upload(key, upload_id)
         if not 1 <= number <= MAX_PARTS:
             raise StoreError(f"part number {number} outside 1..{MAX_PARTS}")
         if size > MAX_PART_SIZE:
             raise StoreError("part larger than 5 GiB")
-        etag = uuid.uuid4().hex
         try:
             fd = os.open(d / DATA, os.O_RDWR)
         except FileNotFoundError as exc:  # assembled (or aborted) meanwhile
@@ -525,14 +577,14 @@ class LocalObjectStore(ObjectStore, DirectSend, ObjectLister, MultipartLister):
                     offset = 0  # sets (or keeps) P
             elif first is not None and first["offset"] == 0 and size <= first["size"]:
                 offset = (number - 1) * first["size"]
-            if offset is not None:
-                await _write_at(fd, offset, data, size)
-                (d / f"part-{number:05d}").unlink(missing_ok=True)
-            else:
-                await self._write(d / f"part-{number:05d}", data, expected=size)
-            self._write_record(d, number, {"etag": etag, "size": size, "offset": offset})
+            yield d, fd, offset
         finally:
             os.close(fd)  # releases the flock
+
+    def _record_part(self, d: Path, number: int, size: int, offset: int | None) -> str:
+        """Record a part whose bytes are in place; returns its new ETag."""
+        etag = uuid.uuid4().hex
+        self._write_record(d, number, {"etag": etag, "size": size, "offset": offset})
         return etag
 
     async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> ObjectInfo:

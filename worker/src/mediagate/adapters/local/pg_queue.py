@@ -6,6 +6,12 @@ when its consumer was killed); ``ack`` deletes; ``retry`` makes a message visibl
 after a delay. A message pulled more than ``max_attempts`` times goes to
 ``queue_dead_letters`` instead of being delivered again. Every operation is a single
 statement with ``FOR UPDATE SKIP LOCKED``, safe with any number of consumers.
+
+``send`` also notifies :data:`WAKE_CHANNEL` (payload: the queue's name) when the message is
+visible at once, so an idle consumer that LISTENs starts it without waiting for its next poll
+(the processor's ``QueueWakeups``). Within a queue, whole jobs are leased before *steps* of a
+job (messages with a ``step``, e.g. a video's early poster): a photo queued at the same time
+as a poster message goes first (Cloudflare Queues has no such order; see wrangler.toml).
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...ports import Clock, Database, FileMessagePurge, JobQueue, QueueStats, SystemClock, json_value
+
+#: NOTIFY channel of every local queue: a message was sent (payload: the queue's name).
+WAKE_CHANNEL = "mediagate_queue"
 
 
 @dataclass(frozen=True)
@@ -36,23 +45,34 @@ class PostgresQueue(JobQueue):
 
     async def send(self, body: dict[str, Any], *, delay_seconds: int = 0) -> str:
         rows = await self.db.fetch(
-            """INSERT INTO queue_messages (queue, body, visible_at)
-               VALUES ($1, $2::jsonb, to_timestamp($3::float8)) RETURNING id::text AS id""",
+            """WITH sent AS (
+                 INSERT INTO queue_messages (queue, body, visible_at)
+                 VALUES ($1, $2::jsonb, to_timestamp($3::float8)) RETURNING id)
+               SELECT id::text AS id, CASE WHEN $4::boolean THEN pg_notify($5, $1) END AS woke FROM sent""",
             self.name,
             json.dumps(body),
             self.clock.now() + delay_seconds,
+            delay_seconds <= 0,
+            WAKE_CHANNEL,
         )
         return str(rows[0]["id"])
 
-    async def pull(self, *, batch_size: int = 1, visibility_timeout: float = 300) -> list[LeasedMessage]:
+    async def pull(
+        self, *, batch_size: int = 1, visibility_timeout: float = 300, steps: bool | None = None
+    ) -> list[LeasedMessage]:
+        """Lease up to ``batch_size`` visible messages; ``steps`` True/False: only steps of jobs
+        (messages with a ``step``) / only whole jobs (the processor's poster slot / job slots)."""
         await self._dead_letter_exhausted()
+        kind = "" if steps is None else f" AND (body ? 'step') = {'true' if steps else 'false'}"
         lease = uuid.uuid4().hex
         now = self.clock.now()
         rows = await self.db.fetch(
             """WITH picked AS (
                  SELECT id FROM queue_messages
-                 WHERE queue = $1 AND visible_at <= to_timestamp($2::float8) AND attempts < $5::int
-                 ORDER BY visible_at, created_at
+                 WHERE queue = $1 AND visible_at <= to_timestamp($2::float8) AND attempts < $5::int"""
+            + kind
+            + """
+                 ORDER BY body ? 'step', visible_at, created_at
                  LIMIT $3::int FOR UPDATE SKIP LOCKED)
                UPDATE queue_messages m
                SET attempts = m.attempts + 1, lease_id = $4 || ':' || m.id::text,
