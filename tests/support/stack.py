@@ -149,10 +149,11 @@ class Process:
         return self.proc is not None and self.proc.poll() is None
 
     def written_bytes(self) -> int:
-        """Bytes the process has written so far (``wchar``: files and sockets)."""
+        """Bytes of files the process has written so far (``write_bytes``: pages it dirtied,
+        whether by write(2) or splice(2); ``wchar`` misses splice)."""
         assert self.proc is not None
         with open(f"/proc/{self.proc.pid}/io") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("wchar:"))
+            return next(int(line.split()[1]) for line in fh if line.startswith("write_bytes:"))
 
     def kill(self) -> None:
         """kill -9: no graceful shutdown, like a crash."""
