@@ -21,13 +21,13 @@ hands everything over or nothing (then the bytes are parsed here instead).
 The link is checked to be held by a process of this user (``SO_PEERCRED``) before any
 connection goes through it. ``UPLOAD_PROCESSES=0`` turns all of this off.
 
-Measured (``bench/api.py --load-only``, 3 interleaved runs each, on the shared 2-core box
-with other sessions' work at load average 17–47, where even the idle listing p99 was
-60–190 ms): listing under 20 uploads + 3 transcodes p50 18 ms / p99 128 ms with the
-upload process against 31 / 300 ms without. The upload process at nice 5 got a third of
-the aggregate upload rate there (17 against 57 MB/s, medians of rounds): other sessions'
-nice-0 processes outranked it. At nice 0 it kept the rate (77 MB/s) with p50 17 ms and
-p99 143–277 ms. A quiet machine should be measured again (README, Benchmarks).
+Measured (``bench/api.py --load-only``, 20 uploads + 3 transcodes, 3 interleaved runs
+each, medians; the shared 2-core box with other sessions' work, load average 3-28 during
+the runs): listing p50 5.9 ms / p99 46 ms with the upload process against 24 / 288 ms
+without, uploads 203 against 270 MB/s in aggregate (medians of rounds). Under heavier
+foreign load (17-47) p99 was 128 against 300 ms, and at nice 5 the upload process got a
+third of the rate (17 against 57 MB/s): other sessions' nice-0 processes outranked it
+(``UPLOAD_NICE=0`` kept the rate there, at p99 143-277 ms).
 """
 
 from __future__ import annotations
