@@ -24,7 +24,7 @@ connection goes through it. ``UPLOAD_PROCESSES=0`` turns all of this off.
 Measured (``bench/api.py --load-only``, 20 uploads + 3 transcodes, 3 interleaved runs
 each, medians; the shared 2-core box with other sessions' work, load average 3-28 during
 the runs): listing p50 5.9 ms / p99 46 ms with the upload process against 24 / 288 ms
-without, uploads 203 against 270 MB/s in aggregate (medians of rounds). Under heavier
+without, uploads 203 against 280 MB/s in aggregate (medians of rounds). Under heavier
 foreign load (17-47) p99 was 128 against 300 ms, and at nice 5 the upload process got a
 third of the rate (17 against 57 MB/s): other sessions' nice-0 processes outranked it
 (``UPLOAD_NICE=0`` kept the rate there, at p99 143-277 ms).
