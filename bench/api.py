@@ -189,6 +189,8 @@ def listing_under_load(server: Server, db: str, user: str, args: argparse.Namesp
     print(
         f"load average during the loaded runs: {statistics.median(loads):.1f} on {os.cpu_count()} cores (aim: p99 < 50 ms)"
     )
+    mode = "on (tus PATCHes served by it)" if server.uploads is not None else "off (UPLOAD_PROCESSES=0)"
+    print(f"upload process: {mode}")
     print("uptime at end: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 

@@ -271,7 +271,7 @@ def main() -> int:
         def ours_upload(client: str, chunk: int, result: Result | None) -> None:
             assert server is not None and server.proc is not None
             os.sync()
-            with RssSampler(server.proc.pid) as sampler:
+            with RssSampler(server.upload_pid) as sampler:
                 seconds, url = tus_upload(client, server.url + "/api/upload", source, chunk, token)
             stored = work / "ours" / "store" / "objects" / "originals" / user_id / url.rstrip("/").rsplit("/", 1)[-1]
             ok = stored.is_file() and sha256_file(stored) == sha
@@ -327,14 +327,14 @@ def main() -> int:
             target.unlink()
             load.append(" ".join(Path("/proc/loadavg").read_text().split()[:3]))
 
-        ours_hwm = proc_status_kib(server.proc.pid, "VmHWM") or 0
+        ours_hwm = proc_status_kib(server.upload_pid, "VmHWM") or 0
         theirs_hwm = proc_status_kib(node.proc.pid, "VmHWM") or 0
         profiles = []
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
             for client, chunk in settings:
                 out = args.profile / f"{client}-{chunk >> 20}M.txt"
-                profile_upload(server.proc.pid, out, lambda c=client, k=chunk: ours_upload(c, k, None))
+                profile_upload(server.upload_pid, out, lambda c=client, k=chunk: ours_upload(c, k, None))
                 if out.exists():
                     profiles.append((client, chunk, top_entries(out)))
     finally:
@@ -352,7 +352,10 @@ def main() -> int:
         f"file {human(size)}, {args.runs} run(s) interleaved, medians; load average after each run: {'; '.join(load)}"
     )
     print(f"uptime at start: {uptime_start}\nuptime at end:   {uptime()}  ({os.cpu_count()} cores)")
-    print("server CPU s: median per upload (utime+stime of the server process); min in brackets, the least load-bound")
+    print(
+        "server CPU s: median per upload (utime+stime of the process serving PATCHes: the upload process unless "
+        "UPLOAD_PROCESSES=0); min in brackets, the least load-bound"
+    )
     for (client, chunk), res in results.items():
         ours, theirs = res["ours"], res["tus"]
         ours.hwm_kib, theirs.hwm_kib = ours_hwm, theirs_hwm

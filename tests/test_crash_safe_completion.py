@@ -58,8 +58,7 @@ def _crash_then_restart(srv, point: str, token: str, data: bytes) -> str:
         patch(url, token, 6 * MIB, data[6 * MIB :])
     except Exception:
         pass
-    srv.proc.wait(10)
-    assert srv.proc.returncode == crashpoints.EXIT_CODE, f"the server did not die at {point}"
+    assert srv.wait_exit(10) == crashpoints.EXIT_CODE, f"the server did not die at {point}"
     srv.log.close()
     srv.env.pop("MEDIAGATE_CRASH_AT")
     srv.start()
@@ -167,8 +166,7 @@ def test_an_active_upload_holding_every_byte_is_finished(make_server, database_u
         patch(url, token, 0, data)
     except Exception:
         pass
-    srv.proc.wait(10)
-    assert srv.proc.returncode == crashpoints.EXIT_CODE
+    assert srv.wait_exit(10) == crashpoints.EXIT_CODE
     assert _row(database_url, _upload_id(url)) == ("active", None)
     srv.log.close()
     srv.start()  # still armed: the empty upload's creation dies at the same point
@@ -176,8 +174,7 @@ def test_an_active_upload_holding_every_byte_is_finished(make_server, database_u
         create(srv.url, token, 0)
     except Exception:
         pass
-    srv.proc.wait(10)
-    assert srv.proc.returncode == crashpoints.EXIT_CODE
+    assert srv.wait_exit(10) == crashpoints.EXIT_CODE
     srv.log.close()
     srv.env.pop("MEDIAGATE_CRASH_AT")
     srv.start()

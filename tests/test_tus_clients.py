@@ -156,7 +156,8 @@ def png_bytes(width: int = 16, height: int = 16) -> bytes:
 
 @pytest.fixture(scope="module")
 def tus_server(database_url: str) -> Iterator[Server]:
-    """Our own server with a known size limit (the shared one may be configured small)."""
+    """Our own server with a known size limit (the shared one may be configured small), with
+    its upload process (the tests check it stored the bytes)."""
     data_dir = shared_tmpdir("mediagate-clients-")
     srv = Server(database_url, data_dir, env={"MAX_UPLOAD_SIZE": str(1 << 30)}).start()
     yield srv
@@ -182,6 +183,7 @@ def test_tuspy_uploads_50mb_in_5_5mb_chunks(
     tus_server: Server, database_url: str, user_id: str, token: str, big_file: tuple[Path, str]
 ) -> None:
     path, sha = big_file
+    written = tus_server.uploads.written_bytes()
     tus = tus_client.TusClient(tus_server.url + "/api/upload", headers={"Authorization": f"Bearer {token}"})
     uploader = tus.uploader(
         str(path),
@@ -191,6 +193,7 @@ def test_tuspy_uploads_50mb_in_5_5mb_chunks(
     )
     uploader.upload()
     assert uploader.offset == BIG
+    assert tus_server.uploads.written_bytes() - written >= BIG  # the upload process stored the bytes
 
     rows = assert_complete(tus_server, database_url, user_id, token, uploader.url, path, sha)
     file = rows["file"]
@@ -224,6 +227,7 @@ def test_tus_js_client_interrupted_then_resumed_by_a_fresh_process(
     tus_server: Server, database_url: str, user_id: str, token: str, big_file: tuple[Path, str]
 ) -> None:
     path, sha = big_file
+    written = tus_server.uploads.written_bytes()
     common = ["--file", str(path), "--chunk-size", "17000000", "--token", token]
     code, first = run_tus_js(
         "--endpoint",
@@ -242,6 +246,7 @@ def test_tus_js_client_interrupted_then_resumed_by_a_fresh_process(
     code, second = run_tus_js("--resume-url", first["url"], *common)
     assert code == 0, second
     assert second == {"url": first["url"], "bytes": BIG}
+    assert tus_server.uploads.written_bytes() - written >= BIG  # the upload process stored the bytes
 
     rows = assert_complete(tus_server, database_url, user_id, token, first["url"], path, sha)
     assert rows["file"]["filename"] == "from-node.bin"

@@ -2,7 +2,8 @@
 
 Shared by tests/test_crash_safe_completion.py (a few kills) and bench/chaos.py (hundreds).
 Each "life" of the server ends in a kill: either ``SIGKILL`` from outside at a random
-moment (half of those fired 0–60 ms after the final PATCH of an upload started, i.e. just
+moment (of the API process, of the upload process that serves handed-over PATCHes, or of
+both) (half of those fired 0–60 ms after the final PATCH of an upload started, i.e. just
 after its last byte, the window where a completion runs), or the test hook
 ``MEDIAGATE_CRASH_AT`` (mediagate/crashpoints.py) making the server die exactly at a named
 point between two completion or ingest steps. The client side behaves like a tus client:
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -157,11 +157,12 @@ class Chaos:
         timer = None
         kill_after_last_byte = point is None and self.rng.random() < 0.5
         if point is None and not kill_after_last_byte:
-            timer = threading.Timer(self.rng.uniform(0.05, 2.0), self.srv.kill)
+            victim = self.rng.choice([self.srv.kill, self.srv.kill_api, self.srv.kill_uploads])  # both, or either
+            timer = threading.Timer(self.rng.uniform(0.05, 2.0), victim)
             timer.start()
         deadline = time.monotonic() + life_timeout
         try:
-            while time.monotonic() < deadline and self.srv.proc.poll() is None:
+            while time.monotonic() < deadline and self.srv.exited() is None:
                 try:
                     self._step(kill_after_last_byte)
                 except RequestFailed:
@@ -172,15 +173,15 @@ class Chaos:
             if timer is not None:
                 timer.cancel()
                 timer.join()  # a late kill must never hit the next life's process
-        if point and self.srv.proc.poll() is None:
+        if point and self.srv.exited() is None:
             try:  # the armed point is reached by the next completion
-                self.srv.proc.wait(10)
+                self.srv.wait_exit(10)
             except Exception:
                 pass
-        code = self.srv.proc.poll()
+        code = self.srv.exited()
+        self.srv.kill()  # both processes (one may have died alone)
         if code is None:
-            self.srv.kill()
-            code = self.srv.proc.returncode
+            code = self.srv.exited()
         self.outcome.kills += 1
         if code == 70 and point:
             self.outcome.hook_kills[point] = self.outcome.hook_kills.get(point, 0) + 1
@@ -212,8 +213,8 @@ class Chaos:
             return self.client.request(method, url, **kw)
         except httpx.TransportError as exc:
             try:  # a kill may be under way: the socket closes before the process is reaped
-                self.srv.proc.wait(3)
-            except subprocess.TimeoutExpired:
+                self.srv.wait_exit(3)
+            except TimeoutError:
                 raise RequestFailed(repr(exc)) from exc
             raise ServerGone() from exc
 
@@ -279,7 +280,7 @@ class Chaos:
                 timer.join()  # the kill comes whether or not the PATCH made it, and in this life
         up.last = f"PATCH {offset}+{size} -> {r.status_code} {r.text[:200]}"
         if timer is not None:
-            self.srv.proc.wait(10)
+            self.srv.wait_exit(10)
             raise ServerGone()
         if r.status_code not in (204, 409, 423):
             up.done = True

@@ -117,6 +117,17 @@ class Process:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30):
+        self.launch()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.module} exited: {self.log_path.read_text()[-3000:]}")
+            if self.ready():
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.module} did not become healthy")
+
+    def launch(self) -> None:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         niceness = self.nice
         self.proc = subprocess.Popen(
@@ -127,17 +138,22 @@ class Process:
             stderr=self.log,
             preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.module} exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + self.health_path, timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.module} did not become healthy")
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(self.url + self.health_path, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def written_bytes(self) -> int:
+        """Bytes of files the process has written so far (``write_bytes``: pages it dirtied,
+        whether by write(2) or splice(2); ``wchar`` misses splice)."""
+        assert self.proc is not None
+        with open(f"/proc/{self.proc.pid}/io") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("write_bytes:"))
 
     def kill(self) -> None:
         """kill -9: no graceful shutdown, like a crash."""
@@ -185,6 +201,31 @@ class Processor(Process):
         return httpx.get(self.url + "/healthz", timeout=5).json()
 
 
+class UploadProcess(Process):
+    """The local upload process (mediagate.local.upload_server): serves the tus PATCH
+    connections the server hands over. Ready when its Unix socket accepts connections."""
+
+    module = "mediagate.local.upload_server"
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        super().__init__(env, log_path)
+        self.nice = int(env.get("UPLOAD_NICE", "5"))  # as make dev runs it
+        sys.path.insert(0, str(WORKER_SRC))
+        from mediagate.local.handover import socket_path
+
+        self.socket = socket_path(env)
+
+    def ready(self) -> bool:
+        from mediagate.local.handover import listening
+
+        return listening(self.socket)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
 class Server(Process):
     """The local Worker runtime as a real process (so tests can kill -9 and restart it)."""
 
@@ -212,6 +253,65 @@ class Server(Process):
             },
             data_dir / f"server-{self.port}.log",
         )
+        self.uploads = (
+            UploadProcess(self.env, data_dir / f"uploads-{self.port}.log")
+            if self.env.get("UPLOAD_PROCESSES", "1") != "0"
+            else None
+        )
+
+    # The server and its upload process are one unit to tests: start and kill start and
+    # kill both (a test that kills one alone uses ``uploads``), and the unit has exited
+    # when either process has (the crash hook fires in whichever ran the completion).
+
+    def start(self, timeout: float = 30):
+        self.kill()  # a survivor of the other's crash
+        if self.uploads is not None:
+            self.uploads.start(timeout)
+        return super().start(timeout)
+
+    def kill(self) -> None:
+        super().kill()
+        if self.uploads is not None:
+            self.uploads.kill()
+
+    def kill_api(self) -> None:
+        """kill -9 of the API process alone (connections handed over live on)."""
+        super().kill()
+
+    def kill_uploads(self) -> None:
+        """kill -9 of the upload process alone (of everything without one)."""
+        if self.uploads is None:
+            self.kill()
+        else:
+            self.uploads.kill()
+
+    def stop(self) -> None:
+        super().stop()
+        if self.uploads is not None:
+            self.uploads.stop()
+
+    @property
+    def upload_pid(self) -> int:
+        """The process that serves tus PATCHes (the upload process, else the server)."""
+        proc = self.uploads.proc if self.uploads is not None else self.proc
+        assert proc is not None
+        return proc.pid
+
+    def exited(self) -> int | None:
+        """The exit code of the first of the two processes to exit, None while both run."""
+        for proc in (self.proc, self.uploads.proc if self.uploads else None):
+            if proc is not None and proc.poll() is not None:
+                return proc.returncode
+        return None
+
+    def wait_exit(self, timeout: float) -> int:
+        """Wait until :meth:`exited` says something; raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while (code := self.exited()) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the server is still running")
+            time.sleep(0.05)
+        return code
 
     def token(self, user_id: str, *, role: str = "user", ttl: int = 3600) -> str:
         sys.path.insert(0, str(WORKER_SRC))

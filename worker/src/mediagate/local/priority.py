@@ -22,6 +22,11 @@ transcodes, load average 10–13 during the loaded rounds, medians of 3 rounds):
 aggregate. Under heavy foreign load (load average ~30) the latency gain was within the noise
 and single uploads lost throughput (57/21 against 79/56 MB/s): a busy box should measure
 (README, Benchmarks). A lone upload never waits: only interactive requests hold it back.
+
+Since tus PATCH connections are served by the upload process (handover.py), the API's loop
+no longer carries their bodies; the gate stays on in both processes: in the upload process
+it puts the HEADs and creations on its connections before the bodies, and in the API it
+still serves whenever uploads are in-process (``UPLOAD_PROCESSES=0``, upload process down).
 """
 
 from __future__ import annotations

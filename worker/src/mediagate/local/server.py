@@ -7,7 +7,9 @@ objects and, locally only, temporary files a killed writer left; the cron trigge
 Cloudflare), MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS (request-head limits, see http_limits.py),
 UPLOAD_YIELD_MS (how long a large body's read may wait for other requests, see
 priority.py; 0 turns the yielding off), UPLOAD_STALL_SECONDS (an upload body that sends
-nothing for this long is cut off, see socket_body.py; 60).
+nothing for this long is cut off, see socket_body.py; 60), UPLOAD_PROCESSES / UPLOAD_SOCKET
+(tus PATCH connections are handed to the upload process, upload_server.py, see
+handover.py; 0 turns that off), DB_POOL_SIZE (Postgres connections per process, 10).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -35,8 +38,8 @@ from ..config import Settings
 from ..contracts import LANES
 from ..jobs import LaneQueues, lane_queue, lane_queues
 from ..services import Services
-from . import socket_body
-from .http_limits import HEADER_TIMEOUT_SECONDS, MAX_HEADER_BYTES, bounded_protocol
+from . import handover, socket_body
+from .http_limits import HEADER_TIMEOUT_SECONDS, MAX_HEADER_BYTES, BoundedHttpToolsProtocol, bounded_protocol
 from .priority import GATE
 
 log = logging.getLogger("mediagate.local")
@@ -56,7 +59,7 @@ class FrontendFiles(StaticFiles):
 
 def build_services(env: dict[str, str]) -> Services:
     settings = Settings.from_env(env)
-    db = PostgresDatabase(env["DATABASE_URL"])
+    db = PostgresDatabase(env["DATABASE_URL"], max_size=int(env.get("DB_POOL_SIZE", "10")))
     store = LocalObjectStore(Path(env.get("DATA_DIR", "data")) / "store")
     attempts = int(env.get("QUEUE_MAX_ATTEMPTS", "3"))
     queue = LaneQueues(
@@ -92,7 +95,8 @@ async def _cleanup_loop(services: Services, interval: float) -> None:
             log.exception("upload cleanup failed")
 
 
-def build_app(env: dict[str, str]) -> Starlette:
+def build_app(env: dict[str, str], *, maintenance: bool = True) -> Starlette:
+    """The app; ``maintenance`` runs the periodic sweep (in the API process only)."""
     services = build_services(env)
     extra = []
     frontend = env.get("FRONTEND_DIR")
@@ -109,35 +113,51 @@ def build_app(env: dict[str, str]) -> Starlette:
             ThreadPoolExecutor(max_workers=int(env.get("IO_THREADS", "4")), thread_name_prefix="io")
         )
         await services.db.open()  # type: ignore[attr-defined]
-        task = asyncio.create_task(_cleanup_loop(services, float(env.get("CLEANUP_INTERVAL", "60"))))
+        task = None
+        if maintenance:
+            task = asyncio.create_task(_cleanup_loop(services, float(env.get("CLEANUP_INTERVAL", "60"))))
         try:
             yield
         finally:
-            task.cancel()
+            if task is not None:
+                task.cancel()
             await services.db.close()  # type: ignore[attr-defined]
 
     app.router.lifespan_context = lifespan
     return app
 
 
-def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
-    env = dict(os.environ)
+def http_protocol(env: dict[str, str]) -> type[BoundedHttpToolsProtocol]:
+    """Bounded request heads (431/408); bodies are bounded per route by api/edge.py."""
+    return bounded_protocol(
+        int(env.get("MAX_HEADER_BYTES", MAX_HEADER_BYTES)),
+        float(env.get("HEADER_TIMEOUT_SECONDS", HEADER_TIMEOUT_SECONDS)),
+    )
+
+
+def setup(env: dict[str, str]) -> dict[str, Any]:
+    """Logging, the priority gate, and the uvicorn options both local processes share."""
+    logging.basicConfig(level=env.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     GATE.max_wait_seconds = float(env.get("UPLOAD_YIELD_MS", GATE.max_wait_seconds * 1000)) / 1000
     socket_body.STALL_SECONDS = float(env.get("UPLOAD_STALL_SECONDS", socket_body.STALL_SECONDS))
+    return {
+        "log_level": env.get("LOG_LEVEL", "info").lower(),
+        "access_log": env.get("ACCESS_LOG", "0") == "1",
+        "timeout_graceful_shutdown": 5,
+    }
+
+
+def main() -> None:
+    env = dict(os.environ)
+    options = setup(env)
     app = build_app(env)
+    link = handover.UploadLink(handover.socket_path(env)) if handover.enabled(env) else None
     uvicorn.run(
         app,
         host=env.get("HOST", "127.0.0.1"),
         port=int(env.get("PORT", "8787")),
-        log_level=env.get("LOG_LEVEL", "info").lower(),
-        access_log=env.get("ACCESS_LOG", "0") == "1",
-        timeout_graceful_shutdown=5,
-        # Bounded request heads (431/408); bodies are bounded per route by api/edge.py.
-        http=bounded_protocol(
-            int(env.get("MAX_HEADER_BYTES", MAX_HEADER_BYTES)),
-            float(env.get("HEADER_TIMEOUT_SECONDS", HEADER_TIMEOUT_SECONDS)),
-        ),
+        http=handover.protocol(http_protocol(env), link),
+        **options,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,17 +23,29 @@ from pathlib import Path
 import httpx
 
 
+def _healthy(url: str) -> bool:
+    """``url`` answers 200, or for ``unix:PATH`` a Unix seqpacket socket accepts there."""
+    if url.startswith("unix:"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
+            try:
+                probe.connect(url[len("unix:") :])
+            except OSError:
+                return False
+            return True
+    try:
+        return httpx.get(url, timeout=30).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
-    """Poll ``url`` until it answers 200; raise if the process exits or time runs out."""
+    """Poll ``url`` until it is healthy; raise if the process exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=30).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if _healthy(url):
+            return
         time.sleep(0.3)
     raise RuntimeError(f"{what}: {url} did not answer within {timeout:g}s")
 
@@ -45,7 +58,7 @@ class Child:
     argv: list[str]
     env: dict[str, str]
     log: Path | None = None  # None: share the supervisor's stdout/stderr
-    health: str = ""
+    health: str = ""  # http(s) URL answering 200, or unix:PATH of a listening socket
     timeout: float = 60.0
     nice: int = 0
     cwd: Path | None = None
