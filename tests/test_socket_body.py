@@ -28,8 +28,10 @@ def srv(make_server):
 
 
 def moves(server) -> tuple[int, int]:
-    """(bytes the fast path wrote from the loop's buffer, bytes it moved from the socket) so far."""
-    log = (server.data_dir / f"server-{server.port}.log").read_bytes()
+    """(bytes the fast path wrote from the loop's buffer, bytes it moved from the socket) so far,
+    in whichever process served the PATCH (the API, or the upload process it handed it to)."""
+    logs = [server.data_dir / f"{name}-{server.port}.log" for name in ("server", "uploads")]
+    log = b"".join(path.read_bytes() for path in logs if path.exists())
     found = [(int(a), int(b)) for a, b in MOVE.findall(log)]
     return sum(a for a, _ in found), sum(b for _, b in found)
 
