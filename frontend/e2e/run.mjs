@@ -348,9 +348,12 @@ try {
       await firstPatch;
       await page.waitForFunction(() => !!document.querySelector("[data-status=uploading]"));
       await shot(page, "11-uploading-tile");
-      await page.unroute("**/api/upload/*");
+      // The reload happens while PATCHes are still refused: Uppy retries a reset PATCH at
+      // once, and with the route gone first a retry could finish the whole upload (0.3 s for
+      // the rest of it) before the reload, leaving nothing to resume.
       await page.reload();
       await page.getByRole("grid", { name: "Files" }).waitFor({ state: "attached" });
+      await page.unroute("**/api/upload/*");
       const banner = page.getByRole("region", { name: "Interrupted uploads" });
       await banner.waitFor();
       await page.waitForFunction(() => /% uploaded/.test(document.querySelector(".banner")?.textContent ?? ""), null, { timeout: 10_000 });
