@@ -209,10 +209,10 @@ class UploadProcess(Process):
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         super().__init__(env, log_path)
-        self.nice = int(env.get("UPLOAD_NICE", "5"))  # as make dev runs it
         sys.path.insert(0, str(WORKER_SRC))
-        from mediagate.local.handover import socket_path
+        from mediagate.local.handover import niceness, socket_path
 
+        self.nice = niceness(env)  # as make dev runs it
         self.socket = socket_path(env)
 
     def ready(self) -> bool:

@@ -33,7 +33,7 @@ def children(env: dict[str, str]) -> list[Child]:
         "processor", "processor.service", processor_env, processor_health, int(env.get("PROCESSOR_NICE", "10"))
     )
     uploads_health = f"unix:{handover.socket_path(env)}"
-    uploads = _python("uploads", "mediagate.local.upload_server", env, uploads_health, int(env.get("UPLOAD_NICE", "5")))
+    uploads = _python("uploads", "mediagate.local.upload_server", env, uploads_health, handover.niceness(env))
     has_processor = (Path(env.get("MEDIAGATE_ROOT", ".")) / "container" / "processor" / "service.py").is_file()
     return [
         *([uploads] if handover.enabled(env) else []),

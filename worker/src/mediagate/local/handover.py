@@ -57,6 +57,11 @@ def enabled(env: dict[str, str]) -> bool:
     return env.get("UPLOAD_PROCESSES", "1") != "0"
 
 
+def niceness(env: dict[str, str]) -> int:
+    """The upload process's CPU priority offset (``UPLOAD_NICE``, 5): interactive requests win."""
+    return int(env.get("UPLOAD_NICE", "5"))
+
+
 def socket_path(env: dict[str, str]) -> str:
     """Where the upload process listens: ``UPLOAD_SOCKET``, else next to the data (one per
     API port), else in the temp dir when that path is too long for a Unix socket."""
