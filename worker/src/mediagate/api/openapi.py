@@ -349,6 +349,7 @@ TUS_OVERRIDE = op(
 # -- files ------------------------------------------------------------------------------
 
 FILE_ID = path_param("file_id", "The file's id", {"type": "string", "format": "uuid"})
+HOOK_ID = path_param("hook_id", "The registration's id", {"type": "string", "format": "uuid"})
 REGION_PARAMS = [
     {
         "name": "region",
@@ -630,7 +631,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             ),
         },
         "/api/webhooks/{hook_id}/deliveries": {
-            "parameters": [path_param("hook_id", "The registration's id", {"type": "string", "format": "uuid"})],
+            "parameters": [HOOK_ID],
             "get": op(
                 "listWebhookDeliveries",
                 "The registration's events and their delivery state, newest first",
@@ -650,7 +651,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             ),
         },
         "/api/webhooks/{hook_id}": {
-            "parameters": [path_param("hook_id", "The registration's id", {"type": "string", "format": "uuid"})],
+            "parameters": [HOOK_ID],
             "delete": op(
                 "deleteWebhook",
                 "Remove a webhook registration",
