@@ -256,6 +256,9 @@ def main() -> None:
                             "progress_at_first_frame",
                             "stalls",
                             "stall_ms",
+                            "frame_gaps",
+                            "max_frame_gap_ms",
+                            "playback_events",
                             "watched_to",
                             "error",
                         )

@@ -66,6 +66,19 @@ def run_instant(server: Server, user: str, clip: Path, tmp_path: Path, **extra) 
     return result
 
 
+def assert_seamless_handover(result: dict) -> None:
+    """The ladder replaced what played mid-playback without emptying the element or a stall then."""
+    handover = result["handover"]
+    assert not handover["ended"] and not handover["paused"], handover  # playbackRate 0.5 keeps it playing
+    assert handover["source_changes"] == 0, result["playback_events"]
+    near = [
+        e
+        for e in result["playback_events"]
+        if e["kind"] == "stall" and handover["at_s"] - 5 <= e["at_s"] <= handover["at_s"] + 1
+    ]
+    assert not near, result["playback_events"]
+
+
 class PlaylistWatcher(threading.Thread):
     """Reads the lowest rung's media playlist from the store while it grows."""
 
@@ -111,13 +124,16 @@ def test_hls_plays_while_the_ladder_encodes(instant_stack, user_id, tmp_path):
     )
     watcher = PlaylistWatcher(server, db, clip.name)
     watcher.start()
-    result = run_instant(server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=420_000)
+    result = run_instant(server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=420_000, playbackRate=0.5)
     watcher.join(60)
     assert result["direct_play"] is False
     assert result["engine_at_first_frame"] == "hls.js"
     assert result["status_at_first_frame"] == "processing", "it played only after processing completed"
     assert result["current_time"][1] > result["current_time"][0]
     assert result["final"]["engine"] == "hls.js" and result["final"]["levels"] == 3
+    # still playing when the ladder took over: the element kept its MediaSource and buffer
+    assert_seamless_handover(result)
+    assert not [e for e in result["playback_events"] if e["kind"] == "element switched"]
     # the growing playlist, as stored at several moments
     snaps = watcher.snapshots
     assert len(snaps) >= 2 and not snaps[0].is_endlist and snaps[-1].is_endlist
@@ -150,7 +166,7 @@ def test_direct_play_of_a_browser_playable_original(instant_stack, user_id, tmp_
         ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
         ["-c:a", "aac"],
     )
-    result = run_instant(server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=240_000)
+    result = run_instant(server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=240_000, playbackRate=0.5)
     # the viewer may try a likely-playable original before the probe answers (None), never after a "no"
     assert result["direct_play"] in (True, None)
     assert result["final_direct_play"] is True  # the probe confirmed it
@@ -158,4 +174,8 @@ def test_direct_play_of_a_browser_playable_original(instant_stack, user_id, tmp_
     # the tile came from the upload's answer (the file fetched by id), not a list refresh
     assert result["tile_by_id"] and result["lists_before_tile"] == 0, result
     assert result["final"]["engine"] == "hls.js"  # switched to the ladder once it was ready
+    # ... in a standby element that took over at the playhead: no emptied element, no stall
+    assert_seamless_handover(result)
+    switched = [e for e in result["playback_events"] if e["kind"] == "element switched"]
+    assert len(switched) == 1 and -0.1 <= switched[0]["media_jump_s"] <= 0.5, result["playback_events"]
     print("instant direct:", json.dumps({k: v for k, v in result.items() if k != "final"}))

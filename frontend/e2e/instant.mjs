@@ -7,7 +7,8 @@
 // Config: { baseUrl, token, file: path of the video to upload, artifacts: dir,
 //           watchSeconds: keep playing this long after the first frame (0: just check it advances),
 //           untilComplete: also wait for processing to complete and check the player ended up on
-//           the full ladder (HLS), timeoutMs }
+//           the full ladder (HLS), playbackRate: after the first frame (keeps a short clip playing
+//           through the hand-over to the full ladder), timeoutMs }
 // Prints one JSON object on the last line of stdout; exits 0 when every check passed.
 
 import { mkdirSync } from "node:fs";
@@ -41,10 +42,64 @@ try {
   page.on("pageerror", (e) => log("pageerror:", e.message));
   // stalls: "waiting" on the viewer's video after it first played (seeks excluded)
   await page.addInitScript(() => {
-    const w = (window.__instant = { playing: false, stalls: 0, stallMs: 0, since: 0, engines: [] });
+    // every stall and source change is also logged with where it happened (events), so a stall
+    // can be told apart: the growing rung running dry, or the hand-over to the full ladder
+    const w = (window.__instant = { playing: false, stalls: 0, stallMs: 0, since: 0, t0: 0, events: [] });
+    const where = (v, kind) => {
+      const p = v.closest(".player");
+      const end = v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0;
+      return {
+        kind,
+        at_s: w.t0 ? (Date.now() - w.t0) / 1000 : 0,
+        current_time: Math.round(v.currentTime * 100) / 100,
+        buffered_ahead_s: Math.round((end - v.currentTime) * 100) / 100,
+        engine: p?.dataset.engine ?? null,
+        levels: Number(p?.dataset.levels ?? 0),
+        live: p?.dataset.live ?? null,
+      };
+    };
+    // stricter than "waiting": gaps between presented frames (requestVideoFrameCallback) while
+    // the video plays, e.g. a source hand-over the browser reports as a seek, not a stall
+    w.frameGaps = 0;
+    w.maxFrameGapMs = 0;
+    // one clock across elements: a hand-over to another <video> is timed from the old element's
+    // last presented frame to the new one's first (and how far the media time jumped)
+    let last = null; // { now, mediaTime, v }
+    const watchFrames = (v) => {
+      const onFrame = (now, meta) => {
+        if (!v.isConnected) return;
+        if (last && last.v !== v && last.v.isConnected === false) {
+          w.events.push({ ...where(v, "element switched"), gap_ms: Math.round(now - last.now), media_jump_s: Math.round((meta.mediaTime - last.mediaTime) * 1000) / 1000 });
+        }
+        if (last && !v.paused && !v.ended) {
+          const gap = now - last.now;
+          w.maxFrameGapMs = Math.max(w.maxFrameGapMs, Math.round(gap));
+          if (gap > 200) {
+            w.frameGaps += 1;
+            w.events.push({ ...where(v, "frame gap"), gap_ms: Math.round(gap) });
+          }
+        }
+        if (!last || last.v === v || !last.v.isConnected) last = { now, mediaTime: meta.mediaTime, v };
+        v.requestVideoFrameCallback(onFrame);
+      };
+      v.requestVideoFrameCallback(onFrame);
+      v.addEventListener("pause", () => {
+        if (last?.v === v) last = null;
+      });
+    };
+    const watched = new WeakSet();
     document.addEventListener("playing", (e) => {
-      if (!(e.target instanceof HTMLVideoElement)) return;
-      if (w.since) w.stallMs += Date.now() - w.since;
+      const v = e.target;
+      if (!(v instanceof HTMLVideoElement)) return;
+      if (!w.t0) w.t0 = Date.now();
+      if (!watched.has(v)) {
+        watched.add(v);
+        watchFrames(v);
+      }
+      if (w.since) {
+        w.stallMs += Date.now() - w.since;
+        w.events.push({ ...where(v, "resumed"), stall_ms: Date.now() - w.since });
+      }
       w.since = 0;
       w.playing = true;
     }, true);
@@ -53,6 +108,10 @@ try {
       if (!(v instanceof HTMLVideoElement) || !w.playing || v.seeking || v.ended) return;
       w.stalls += 1;
       w.since = Date.now();
+      w.events.push(where(v, "stall"));
+    }, true);
+    document.addEventListener("emptied", (e) => {
+      if (e.target instanceof HTMLVideoElement && w.playing) w.events.push(where(e.target, "source changed"));
     }, true);
   });
   await page.goto(base + "/");
@@ -139,6 +198,8 @@ try {
   const t2 = await page.evaluate(() => document.querySelector(".viewer video").currentTime);
   result.current_time = [t1, t2];
   if (!(t2 > t1)) throw new Error(`currentTime does not advance (${t1} -> ${t2})`);
+  // slower playback: a short clip is still playing when its ladder completes (the hand-over)
+  if (cfg.playbackRate) await page.evaluate((r) => (document.querySelector(".viewer video").playbackRate = r), cfg.playbackRate);
 
   if (cfg.watchSeconds) {
     // play on (to the end for the bench): stalls are counted by the init script
@@ -166,6 +227,21 @@ try {
       const p = document.querySelector(".viewer .player");
       return p && p.dataset.engine === "hls.js" && Number(p.dataset.levels ?? 0) >= 2;
     }, null, { timeout: 30_000 });
+    // how the hand-over went for a video still playing: the element kept its source (no
+    // "emptied") and its buffer, and no stall
+    result.handover = await page.evaluate(() => {
+      const v = document.querySelector(".viewer video");
+      const events = window.__instant.events;
+      const w = window.__instant;
+      return {
+        at_s: (Date.now() - w.t0) / 1000,
+        ended: v.ended,
+        paused: v.paused,
+        current_time: v.currentTime,
+        source_changes: events.filter((e) => e.kind === "source changed").length,
+        stalls: w.stalls,
+      };
+    });
     // playing on from where it was (or, watched to the end before, from the start on play)
     await page.evaluate(() => {
       const v = document.querySelector(".viewer video");
@@ -187,6 +263,9 @@ try {
   const w = await page.evaluate(() => window.__instant);
   result.stalls = w.stalls;
   result.stall_ms = w.stallMs + (w.since ? Date.now() - w.since : 0);
+  result.playback_events = w.events;
+  result.frame_gaps = w.frameGaps;
+  result.max_frame_gap_ms = w.maxFrameGapMs;
   result.ok = true;
 } catch (err) {
   result.error = String(err?.stack ?? err);

@@ -5,6 +5,7 @@
 
 import { h, icon } from "./dom";
 import { formatDuration } from "./format";
+import { HANDOVER_LEAD_SECONDS, handOver } from "./handover";
 import { icons } from "./icons";
 import { parseStoryboard, tileAt, type StoryboardTile } from "./storyboard";
 
@@ -22,11 +23,14 @@ export interface PlayerOptions {
 }
 
 type HlsModule = typeof import("hls.js");
+type AttachMediaSourceData = import("hls.js").AttachMediaSourceData;
 type HlsInstance = InstanceType<HlsModule["default"]>;
 
 export class Player {
   readonly el: HTMLElement;
-  readonly video: HTMLVideoElement;
+  /** The element showing the video; replaced once, when a direct-played original hands over to HLS. */
+  private current: HTMLVideoElement;
+  private videoEvents = new AbortController();
   private hls: HlsInstance | null = null;
   private tiles: StoryboardTile[] = [];
   private readonly seek: HTMLElement;
@@ -48,8 +52,7 @@ export class Player {
   private destroyed = false;
 
   constructor(private readonly opts: PlayerOptions) {
-    this.video = h("video", { playsinline: true, preload: "auto", "aria-label": `Video: ${opts.title}` }) as HTMLVideoElement;
-    if (opts.poster) this.video.poster = opts.poster;
+    this.current = this.makeVideo();
     this.played = h("div", { class: "seek-played" });
     this.buffered = h("div", { class: "seek-buffered" });
     this.handle = h("div", { class: "seek-handle" });
@@ -83,7 +86,6 @@ export class Player {
     const toggle = () => this.toggle();
     this.playBtn.addEventListener("click", toggle);
     this.bigPlay.addEventListener("click", toggle);
-    this.video.addEventListener("click", toggle);
     this.muteBtn.addEventListener("click", () => (this.video.muted = !this.video.muted));
     this.volume.addEventListener("input", () => {
       this.video.volume = Number(this.volume.value);
@@ -95,18 +97,39 @@ export class Player {
     });
     this.quality.addEventListener("keydown", (e) => e.stopPropagation());
     fullBtn.addEventListener("click", () => this.fullscreen());
-    const v = this.video;
-    v.addEventListener("play", () => this.syncState());
-    v.addEventListener("pause", () => this.syncState());
-    v.addEventListener("ended", () => this.syncState());
-    v.addEventListener("timeupdate", () => this.syncTime());
-    v.addEventListener("durationchange", () => this.syncTime());
-    v.addEventListener("progress", () => this.syncTime());
-    v.addEventListener("volumechange", () => this.syncVolume());
-    v.addEventListener("waiting", () => this.el.classList.add("waiting"));
-    v.addEventListener("playing", () => this.el.classList.remove("waiting"));
-    v.addEventListener("canplay", () => this.el.classList.remove("waiting"));
-    v.addEventListener("error", () => {
+    this.bindVideo(this.current);
+    this.bindSeek();
+    this.el.addEventListener("pointermove", () => this.wake());
+    this.el.addEventListener("focusin", () => this.wake());
+  }
+
+  get video(): HTMLVideoElement {
+    return this.current;
+  }
+
+  private makeVideo(): HTMLVideoElement {
+    const v = h("video", { playsinline: true, preload: "auto", "aria-label": `Video: ${this.opts.title}` }) as HTMLVideoElement;
+    if (this.opts.poster) v.poster = this.opts.poster;
+    return v;
+  }
+
+  /** The player follows ``v``'s state (and only ``v``'s: a replaced element's events are dropped). */
+  private bindVideo(v: HTMLVideoElement): void {
+    this.videoEvents.abort();
+    this.videoEvents = new AbortController();
+    const on = (type: string, fn: () => void) => v.addEventListener(type, fn, { signal: this.videoEvents.signal });
+    on("click", () => this.toggle());
+    on("play", () => this.syncState());
+    on("pause", () => this.syncState());
+    on("ended", () => this.syncState());
+    on("timeupdate", () => this.syncTime());
+    on("durationchange", () => this.syncTime());
+    on("progress", () => this.syncTime());
+    on("volumechange", () => this.syncVolume());
+    on("waiting", () => this.el.classList.add("waiting"));
+    on("playing", () => this.el.classList.remove("waiting"));
+    on("canplay", () => this.el.classList.remove("waiting"));
+    on("error", () => {
       if (this.el.dataset.engine === "direct") {
         this.el.dataset.engine = "direct-failed";
         this.opts.onDirectError?.();
@@ -114,9 +137,6 @@ export class Player {
       }
       if (!this.hls) this.showMessage(`This video can't be played here (${v.error?.message || "media error " + (v.error?.code ?? "")}).`);
     });
-    this.bindSeek();
-    this.el.addEventListener("pointermove", () => this.wake());
-    this.el.addEventListener("focusin", () => this.wake());
   }
 
   async start(): Promise<void> {
@@ -132,9 +152,16 @@ export class Player {
   }
 
   /**
-   * Switch to (or reload) HLS without a visible reload: same element, same position, same
-   * play/pause state. Used when the first rung becomes playable during direct play and when
-   * the full ladder replaces the growing first rung.
+   * Switch to (or reload) HLS without a visible break: same position, same play/pause state.
+   * Used when the full ladder replaces the growing first rung or a direct-played original.
+   *
+   * From hls.js to hls.js (growing rung → full ladder) the MediaSource itself is handed to the
+   * new instance (``transferMedia``, the mechanism hls.js uses for in-place interstitials): what
+   * is buffered stays and keeps playing, the new presentation appends after it, and the ladder's
+   * better rungs take over from the end of that buffer. From a direct-played original, the
+   * ladder loads into a standby element that takes over at the playhead (:mod:`handover`).
+   * Destroying and re-attaching instead empties the element and stalls playback while the new
+   * master, playlist and first segment load (measured: 160–200 ms).
    */
   async switchToHls(hlsUrl: string, storyboardUrl?: string | null): Promise<void> {
     if (this.destroyed) return;
@@ -142,14 +169,100 @@ export class Player {
     const ended = this.video.ended;
     const at = ended ? 0 : this.video.currentTime || 0;
     const playing = !this.video.paused && !ended;
-    this.hls?.destroy();
-    this.hls = null;
+    const previous = this.hls;
     this.opts.hlsUrl = hlsUrl;
-    await this.attachHls(hlsUrl, at, playing);
     if (storyboardUrl && !this.tiles.length) void this.loadStoryboard(storyboardUrl);
+    if (!previous && !ended && this.el.dataset.engine === "direct" && (await this.handOverFromDirect(hlsUrl))) return;
+    if (this.destroyed) return;
+    this.hls = null;
+    const transfer = previous && !ended ? previous.transferMedia() : null;
+    previous?.destroy();
+    await this.attachHls(hlsUrl, at, playing && !transfer, transfer);
   }
 
-  private async attachHls(hlsUrl: string, startPosition: number, autoplay: boolean): Promise<void> {
+  /** The ladder in a standby element, swapped in at the playhead; false (nothing changed) if it could not be. */
+  private async handOverFromDirect(hlsUrl: string): Promise<boolean> {
+    const mod: HlsModule = await import("hls.js");
+    const Hls = mod.default;
+    if (this.destroyed || !Hls.isSupported()) return false;
+    const old = this.current;
+    const standby = this.makeVideo();
+    standby.classList.add("standby");
+    standby.setAttribute("aria-hidden", "true");
+    old.after(standby);
+    const lead = old.paused ? 0 : HANDOVER_LEAD_SECONDS * old.playbackRate;
+    // the original played at its own bitrate, so start on the best rung the player size allows
+    const hls = this.newHls(Hls, { startPosition: old.currentTime + lead, abrEwmaDefaultEstimate: 50_000_000 });
+    hls.loadSource(hlsUrl);
+    hls.attachMedia(standby);
+    const ok = await handOver(old, standby, () => this.destroyed || this.current !== old);
+    if (!ok || this.destroyed || this.current !== old) {
+      hls.destroy();
+      standby.remove();
+      return false;
+    }
+    this.hls = hls;
+    this.current = standby;
+    this.bindVideo(standby);
+    standby.classList.remove("standby");
+    standby.removeAttribute("aria-hidden");
+    this.el.dataset.engine = "hls.js";
+    old.remove();
+    old.removeAttribute("src");
+    old.load();
+    this.syncState();
+    this.syncTime();
+    this.syncVolume();
+    return true;
+  }
+
+  /** An hls.js instance wired to this player's quality menu, status attributes and error message. */
+  private newHls(Hls: HlsModule["default"], config: Partial<HlsInstance["config"]>): HlsInstance {
+    // capLevelToPlayerSize: no 1080p segments for a 600 px player; startFragPrefetch: the first
+    // segment loads while the media element is still attaching
+    const hls = new Hls({ capLevelToPlayerSize: true, maxBufferLength: 30, enableWorker: true, startFragPrefetch: true, ...config });
+    const active = () => this.hls === hls;
+    hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
+      const levels = data.levels
+        .map((l, i) => ({ i, height: l.height, bitrate: l.bitrate }))
+        .sort((a, b) => b.height - a.height);
+      this.quality.replaceChildren(
+        h("option", { value: "-1" }, "Auto"),
+        ...levels.map((l) => h("option", { value: String(l.i) }, l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kb/s`)),
+      );
+      this.quality.disabled = levels.length < 2;
+      this.el.dataset.levels = String(levels.length);
+    });
+    hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => {
+      if (active()) this.el.dataset.live = data.details.live ? "1" : "0"; // EVENT playlist still growing
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => {
+      const level = hls.levels[data.level];
+      this.el.dataset.level = level ? String(level.height) : "";
+      const auto = this.quality.options[0];
+      if (auto) auto.textContent = hls.autoLevelEnabled && level?.height ? `Auto (${level.height}p)` : "Auto";
+    });
+    let mediaRecoveries = 0;
+    hls.on(Hls.Events.ERROR, (_e, data) => {
+      if (!data.fatal || !active()) return; // a standby's failure only cancels its hand-over
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries++ < 2) {
+        hls.recoverMediaError();
+      } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR && mediaRecoveries++ < 3) {
+        hls.startLoad();
+      } else {
+        this.showMessage(`Playback failed: ${data.details}${data.response?.code ? ` (HTTP ${data.response.code})` : ""}.`);
+        this.el.dataset.error = data.details;
+      }
+    });
+    return hls;
+  }
+
+  private async attachHls(
+    hlsUrl: string,
+    startPosition: number,
+    autoplay: boolean,
+    transfer: AttachMediaSourceData | null = null,
+  ): Promise<void> {
     const nativeHls = this.video.canPlayType("application/vnd.apple.mpegurl") !== "";
     const mod: HlsModule = await import("hls.js");
     if (this.destroyed) return;
@@ -157,44 +270,11 @@ export class Player {
     if (Hls.isSupported()) {
       // hls.js over MSE where available: quality selection and the same behaviour everywhere.
       // startPosition: a growing EVENT playlist is played from its start, not its live edge.
-      // startFragPrefetch: the first segment loads while the media element is still attaching
-      const hls = new Hls({ capLevelToPlayerSize: true, maxBufferLength: 30, enableWorker: true, startPosition, startFragPrefetch: true });
+      const hls = this.newHls(Hls, { startPosition });
       this.hls = hls;
       this.el.dataset.engine = "hls.js";
-      hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
-        const levels = data.levels
-          .map((l, i) => ({ i, height: l.height, bitrate: l.bitrate }))
-          .sort((a, b) => b.height - a.height);
-        this.quality.replaceChildren(
-          h("option", { value: "-1" }, "Auto"),
-          ...levels.map((l) => h("option", { value: String(l.i) }, l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kb/s`)),
-        );
-        this.quality.disabled = levels.length < 2;
-        this.el.dataset.levels = String(levels.length);
-      });
-      hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => {
-        this.el.dataset.live = data.details.live ? "1" : "0"; // EVENT playlist still growing
-      });
-      hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => {
-        const level = hls.levels[data.level];
-        this.el.dataset.level = level ? String(level.height) : "";
-        const auto = this.quality.options[0];
-        if (auto) auto.textContent = hls.autoLevelEnabled && level?.height ? `Auto (${level.height}p)` : "Auto";
-      });
-      let mediaRecoveries = 0;
-      hls.on(Hls.Events.ERROR, (_e, data) => {
-        if (!data.fatal) return;
-        if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries++ < 2) {
-          hls.recoverMediaError();
-        } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR && mediaRecoveries++ < 3) {
-          hls.startLoad();
-        } else {
-          this.showMessage(`Playback failed: ${data.details}${data.response?.code ? ` (HTTP ${data.response.code})` : ""}.`);
-          this.el.dataset.error = data.details;
-        }
-      });
       hls.loadSource(hlsUrl);
-      hls.attachMedia(this.video);
+      hls.attachMedia(transfer ?? this.video);
     } else if (nativeHls) {
       this.el.dataset.engine = "native";
       this.video.src = hlsUrl;
