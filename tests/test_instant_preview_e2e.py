@@ -77,6 +77,8 @@ def assert_seamless_handover(result: dict) -> None:
         if e["kind"] == "stall" and handover["at_s"] - 5 <= e["at_s"] <= handover["at_s"] + 1
     ]
     assert not near, result["playback_events"]
+    # and the stream still ends at its end (not waiting at its last frame)
+    assert result["reached_end"]["ended"], result["reached_end"]
 
 
 class PlaylistWatcher(threading.Thread):
@@ -124,7 +126,9 @@ def test_hls_plays_while_the_ladder_encodes(instant_stack, user_id, tmp_path):
     )
     watcher = PlaylistWatcher(server, db, clip.name)
     watcher.start()
-    result = run_instant(server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=420_000, playbackRate=0.5)
+    result = run_instant(
+        server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=420_000, playbackRate=0.5, toEnd=True
+    )
     watcher.join(60)
     assert result["direct_play"] is False
     assert result["engine_at_first_frame"] == "hls.js"
@@ -166,7 +170,9 @@ def test_direct_play_of_a_browser_playable_original(instant_stack, user_id, tmp_
         ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
         ["-c:a", "aac"],
     )
-    result = run_instant(server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=240_000, playbackRate=0.5)
+    result = run_instant(
+        server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=240_000, playbackRate=0.5, toEnd=True
+    )
     # the viewer may try a likely-playable original before the probe answers (None), never after a "no"
     assert result["direct_play"] in (True, None)
     assert result["final_direct_play"] is True  # the probe confirmed it

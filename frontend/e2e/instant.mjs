@@ -8,7 +8,8 @@
 //           watchSeconds: keep playing this long after the first frame (0: just check it advances),
 //           untilComplete: also wait for processing to complete and check the player ended up on
 //           the full ladder (HLS), playbackRate: after the first frame (keeps a short clip playing
-//           through the hand-over to the full ladder), timeoutMs }
+//           through the hand-over to the full ladder), toEnd: then play on (4x) and report whether
+//           the video ended, timeoutMs }
 // Prints one JSON object on the last line of stdout; exits 0 when every check passed.
 
 import { mkdirSync } from "node:fs";
@@ -259,6 +260,17 @@ try {
       return { engine: p.dataset.engine, levels: Number(p.dataset.levels ?? 0), live: p.dataset.live ?? null };
     });
     result.final.current_time = [a, b];
+    if (cfg.toEnd) {
+      // on to the end, faster: the stream ends ("ended") instead of waiting at its last frame
+      await page.evaluate(() => (document.querySelector(".viewer video").playbackRate = 4));
+      await page
+        .waitForFunction(() => document.querySelector(".viewer video").ended, null, { timeout: 120_000 })
+        .catch(() => undefined);
+      result.reached_end = await page.evaluate(() => {
+        const v = document.querySelector(".viewer video");
+        return { ended: v.ended, current_time: v.currentTime, duration: v.duration };
+      });
+    }
   }
   const w = await page.evaluate(() => window.__instant);
   result.stalls = w.stalls;

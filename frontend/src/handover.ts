@@ -88,3 +88,37 @@ export async function handOver(current: HTMLVideoElement, standby: HTMLVideoElem
   current.pause();
   return true;
 }
+
+/** What the new hls.js instance re-fetches after a MediaSource hand-over, measured from the playhead (wall seconds). */
+export const REFRESH_MARGIN_SECONDS = 3;
+
+/** The buffered range holding ``t`` (with hls.js's 0.5 s hole tolerance), or null. */
+function rangeAt(v: HTMLVideoElement, t: number): [number, number] | null {
+  for (let i = 0; i < v.buffered.length; i++) {
+    if (v.buffered.start(i) - 0.5 <= t && t <= v.buffered.end(i)) return [v.buffered.start(i), v.buffered.end(i)];
+  }
+  return null;
+}
+
+/**
+ * After a MediaSource hand-over (hls.js ``transferMedia``) the new instance knows nothing of the
+ * buffer it inherited: it would play the old rung's buffer out (up to ``maxBufferLength``) before
+ * its better rungs, and — never having appended the last segment itself — would never end the
+ * stream, so playback would wait at the last frame instead of ending. So, once its playlist is
+ * loaded: drop what is buffered beyond a safe margin ahead of the playhead (the new instance loads
+ * it again, on its own rung, to the end); when the playhead is already within that margin of a
+ * buffer that reaches the end, end the stream as it is.
+ */
+export function refreshAfterTransfer(
+  media: HTMLVideoElement,
+  totalDuration: number,
+  flush: (from: number) => void,
+  endOfStream: () => void,
+): void {
+  const t = media.currentTime;
+  const range = rangeAt(media, t);
+  if (!range) return; // nothing inherited around the playhead: the new instance loads from here
+  const from = t + REFRESH_MARGIN_SECONDS * Math.max(media.playbackRate, 0.25);
+  if (from < range[1] - 0.5) flush(from);
+  else if (range[1] >= totalDuration - 0.5) endOfStream();
+}

@@ -5,7 +5,7 @@
 
 import { h, icon } from "./dom";
 import { formatDuration } from "./format";
-import { HANDOVER_LEAD_SECONDS, handOver } from "./handover";
+import { HANDOVER_LEAD_SECONDS, handOver, refreshAfterTransfer } from "./handover";
 import { icons } from "./icons";
 import { parseStoryboard, tileAt, type StoryboardTile } from "./storyboard";
 
@@ -175,9 +175,10 @@ export class Player {
     if (!previous && !ended && this.el.dataset.engine === "direct" && (await this.handOverFromDirect(hlsUrl))) return;
     if (this.destroyed) return;
     this.hls = null;
+    const estimate = previous?.bandwidthEstimate;
     const transfer = previous && !ended ? previous.transferMedia() : null;
     previous?.destroy();
-    await this.attachHls(hlsUrl, at, playing && !transfer, transfer);
+    await this.attachHls(hlsUrl, at, playing && !transfer, transfer, estimate);
   }
 
   /** The ladder in a standby element, swapped in at the playhead; false (nothing changed) if it could not be. */
@@ -262,6 +263,7 @@ export class Player {
     startPosition: number,
     autoplay: boolean,
     transfer: AttachMediaSourceData | null = null,
+    bandwidthEstimate?: number,
   ): Promise<void> {
     const nativeHls = this.video.canPlayType("application/vnd.apple.mpegurl") !== "";
     const mod: HlsModule = await import("hls.js");
@@ -270,9 +272,21 @@ export class Player {
     if (Hls.isSupported()) {
       // hls.js over MSE where available: quality selection and the same behaviour everywhere.
       // startPosition: a growing EVENT playlist is played from its start, not its live edge.
-      const hls = this.newHls(Hls, { startPosition });
+      const estimate = bandwidthEstimate && Number.isFinite(bandwidthEstimate) ? { abrEwmaDefaultEstimate: bandwidthEstimate } : {};
+      const hls = this.newHls(Hls, { startPosition, ...estimate });
       this.hls = hls;
       this.el.dataset.engine = "hls.js";
+      if (transfer) {
+        const video = this.video;
+        hls.once(Hls.Events.LEVEL_LOADED, (_e, data) =>
+          refreshAfterTransfer(
+            video,
+            data.details.totalduration,
+            (from) => hls.trigger(Hls.Events.BUFFER_FLUSHING, { startOffset: from, endOffset: Infinity, type: null }),
+            () => hls.trigger(Hls.Events.BUFFER_EOS, { type: null }),
+          ),
+        );
+      }
       hls.loadSource(hlsUrl);
       hls.attachMedia(transfer ?? this.video);
     } else if (nativeHls) {
