@@ -172,20 +172,22 @@ def test_master_playlist_is_true_to_segments(landscape: dict) -> None:
 
 
 def test_keyframes_align_every_two_seconds(landscape: dict) -> None:
+    """The ladder's keyframes every 2 s in every run; the low rung's own run adds one each second between."""
     hls = landscape["out"] / "hls"
     per_rung = {name: video_media.keyframe_times(hls / name / "index.m3u8") for name in ("540p", "360p", "240p")}
-    reference = per_rung["240p"]
-    assert len(reference) == 4  # 0, 2, 4, 6 s in an 8 s clip whose source has one keyframe
-    start = reference[0]
-    for times in per_rung.values():
-        assert times == pytest.approx(reference, abs=1e-3)
-        for t in times:
-            assert (t - start) / 2 == pytest.approx(round((t - start) / 2), abs=0.02)
+    low = per_rung["240p"]
+    assert len(low) == 8  # 0, 1, … 7 s in an 8 s clip whose source has one keyframe
+    start = low[0]
+    for t in low:
+        assert t - start == pytest.approx(round(t - start), abs=0.02)
+    ladder = [t for t in low if round(t - start) % 2 == 0]
+    for name in ("540p", "360p"):
+        assert per_rung[name] == pytest.approx(ladder, abs=1e-3)
     # segment boundaries: identical across the upper (VOD, 6 s) rungs; the progressive rung cuts
-    # at every keyframe (2 s), so each upper-rung boundary is one of its boundaries too
+    # at every keyframe (1 s), so each upper-rung boundary is one of its boundaries too
     durations = {n: [s.duration for s in m3u8.load(str(hls / n / "index.m3u8")).segments] for n in per_rung}
     assert durations["540p"] == durations["360p"]
-    assert durations["240p"] == pytest.approx([2.0] * 4, abs=0.01)
+    assert durations["240p"] == pytest.approx([1.0] * 8, abs=0.01)
 
     def bounds(durs: list[float]) -> set[float]:
         return {round(sum(durs[: i + 1]), 2) for i in range(len(durs))}
@@ -237,8 +239,10 @@ def test_growing_playlist_only_appends(tmp_path: Path, monkeypatch) -> None:
     assert len(sent) == len(set(sent))  # each segment / init section handed out once
     assert len(snapshots) >= 2, "the rung was published only once"
     assert not snapshots[0].is_endlist and snapshots[-1].is_endlist
-    # short segments: the first is out after 2 s of media, not 6
-    assert snapshots[0].target_duration == 2 and snapshots[0].segments[0].duration == pytest.approx(2.0, abs=0.01)
+    # short segments, published from 2 s of media on: 1 s each, re-read every second by players
+    first = snapshots[0]
+    assert first.target_duration == 1 and first.segments[0].duration == pytest.approx(1.0, abs=0.01)
+    assert sum(seg.duration for seg in first.segments) >= 2.0 - 0.01
     previous: list[str] = []
     seq = -1
     for pl in snapshots:
@@ -256,7 +260,7 @@ def test_growing_playlist_only_appends(tmp_path: Path, monkeypatch) -> None:
 def test_a_browser_playable_original_takes_one_run(make_video, tmp_path: Path) -> None:
     """H.264/AAC MP4 plays directly in the viewer meanwhile: one ffmpeg run (one decode, the
     bare ladder's CPU), still published as it grows, with the ladder's 6 s segments; a source
-    browsers cannot play (MPEG-4 part 2 in AVI) gets the low rung first, in 2 s segments."""
+    browsers cannot play (MPEG-4 part 2 in AVI) gets the low rung first, in 1 s segments."""
     firsts: list[str] = []
     src = make_video("phone.mp4", size="640x360", duration=8)
     result = process_video(src, tmp_path / "a", rungs=(360, 240), on_first_playable=firsts.append)
@@ -268,7 +272,13 @@ def test_a_browser_playable_original_takes_one_run(make_video, tmp_path: Path) -
     src = make_video("camera.avi", size="640x360", duration=8)
     result = process_video(src, tmp_path / "b", rungs=(360, 240), on_first_playable=firsts.append)
     assert result.metadata["direct_play"] is False and result.metadata["strategy"]["name"] == "low-rung-first"
-    assert m3u8.load(str(tmp_path / "b/hls/240p/index.m3u8")).segments[0].duration == pytest.approx(2.0, abs=0.01)
+    low = m3u8.load(str(tmp_path / "b/hls/240p/index.m3u8"))
+    assert low.segments[0].duration == pytest.approx(1.0, abs=0.01) and low.target_duration == 1
+    # the upper rung (its own run, the ladder's 2 s keyframes) starts segments where the low rung does
+    upper = m3u8.load(str(tmp_path / "b/hls/360p/index.m3u8"))
+    low_starts = {round(sum(x.duration for x in low.segments[:i]), 2) for i in range(len(low.segments))}
+    upper_starts = {round(sum(x.duration for x in upper.segments[:i]), 2) for i in range(len(upper.segments))}
+    assert upper_starts <= low_starts
 
 
 def test_direct_play_probe(make_video) -> None:

@@ -27,10 +27,12 @@ from .ffrun import FFMPEG
 from .result import MediaError
 
 SEGMENT_SECONDS = 6
-#: Segments of the progressive (EVENT) rung: one keyframe interval, so the first one is out
-#: ~2 s of media into the encode instead of 6 (see media/video.py).
-PROGRESSIVE_SEGMENT_SECONDS = 2
 KEYFRAME_SECONDS = 2
+#: Segments (and keyframe interval) of the lowest rung when it runs on its own ahead of the
+#: ladder: a player of the growing EVENT playlist re-reads it every target duration, so 1 s
+#: segments let it see new media every second (see media/video.py). Its keyframes include
+#: every ladder keyframe, so rungs still switch on keyframes.
+PROGRESSIVE_SEGMENT_SECONDS = 1
 CRF = 21
 AUDIO_BITRATE = "128k"
 AUDIO_GROUP = "audio"
@@ -133,25 +135,29 @@ def build_ladder_command(
     event: bool = False,
     decode_args: Sequence[str] = (),
     segment_seconds: int = SEGMENT_SECONDS,
+    keyframe_seconds: int = KEYFRAME_SECONDS,
 ) -> list[str]:
     """One ffmpeg run encoding ``rungs`` (and the AAC rendition if ``audio``) to HLS fMP4.
 
-    Keyframes every 2 s by timestamp (``-force_key_frames``) with ``-g``/``-keyint_min`` set
-    to the same interval and scene-cut off, so separate runs over the same source produce
-    identical keyframe and segment boundaries. ``lut`` must be filtergraph-safe
+    Keyframes every ``keyframe_seconds`` (2 s) by timestamp (``-force_key_frames``) with
+    ``-g``/``-keyint_min`` set to the same interval and scene-cut off, so separate runs over the
+    same source produce identical keyframe and segment boundaries (a run with shorter keyframe
+    intervals that divide 2 s has all of the ladder's, and more). ``lut`` must be filtergraph-safe
     (see :func:`safe_filter_path`). ``event``: media playlists are ``EVENT`` playlists that
     ffmpeg rewrites (atomically, ``temp_file``) after every finished segment and closes with
     ``EXT-X-ENDLIST``, so they can be published while the run goes on. ``decode_args`` are
     input (decoder) options placed before ``-i``. ``segment_seconds`` must be a multiple of
     the keyframe interval so rungs with different segment lengths still switch on keyframes.
     """
-    if segment_seconds % KEYFRAME_SECONDS:
-        raise ValueError(f"segment length {segment_seconds} s is not a multiple of {KEYFRAME_SECONDS} s")
+    if KEYFRAME_SECONDS % keyframe_seconds:
+        raise ValueError(f"keyframe interval {keyframe_seconds} s does not divide {KEYFRAME_SECONDS} s")
+    if segment_seconds % keyframe_seconds:
+        raise ValueError(f"segment length {segment_seconds} s is not a multiple of {keyframe_seconds} s")
     if not rungs and not audio:
         raise ValueError("nothing to encode")
     hls_dir = Path(hls_dir)
     fps = Fraction(info["fps_rational"])
-    gop = max(1, round(float(fps) * KEYFRAME_SECONDS))
+    gop = max(1, round(float(fps) * keyframe_seconds))
     matrix = color_matrix(info)
     cmd = [FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y"]
     if not audio:
@@ -183,7 +189,7 @@ def build_ladder_command(
         for i, r in enumerate(rungs):
             cmd += [f"-maxrate:v:{i}", f"{r.maxrate_kbps}k", f"-bufsize:v:{i}", f"{2 * r.maxrate_kbps}k"]
         cmd += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
-        cmd += ["-force_key_frames", f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})"]
+        cmd += ["-force_key_frames", f"expr:gte(t,n_forced*{keyframe_seconds})"]
         if lut is not None:
             cmd += ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]
     if audio:

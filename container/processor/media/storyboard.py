@@ -1,8 +1,8 @@
 """Storyboard: a JPEG sprite of small thumbnails plus a WebVTT index (``sprite#xywh=``).
 
 Thumbnails come from the *lowest HLS rung*, decoding keyframes only (``-skip_frame
-nokey``): that rung already has a keyframe every 2 s (so the spacing does not depend on the
-source's GOP), the LOG LUT is already applied, and decoding a few hundred 480p keyframes
+nokey``): that rung already has a keyframe every 1 or 2 s (so the spacing does not depend on
+the source's GOP; tiles are at least ``MIN_TILE_SECONDS`` apart), the LOG LUT is already applied, and decoding a few hundred 480p keyframes
 takes well under a second. Keyframe times come from ffprobe's packet list (no decoding).
 """
 
@@ -20,6 +20,7 @@ from .result import MediaError, MediaOutput
 
 THUMB_WIDTH = 160
 MAX_TILES = 100  # longer videos take every m-th keyframe
+MIN_TILE_SECONDS = 2.0  # a tile per 2 s at most, whatever the rung's keyframe interval
 COLUMNS = 10
 JPEG_QUALITY = 80
 SPRITE = "storyboard/sprite.jpg"
@@ -91,7 +92,8 @@ def make_storyboard(
         raise MediaError("storyboard: the encoded video has no keyframes")
     start = times[0]
     times = [t - start for t in times]
-    step = max(1, math.ceil(len(times) / MAX_TILES))
+    spacing = times[-1] / (len(times) - 1) if len(times) > 1 else MIN_TILE_SECONDS
+    step = max(1, round(MIN_TILE_SECONDS / spacing), math.ceil(len(times) / MAX_TILES))
     chosen = times[::step]
     tw, th = THUMB_WIDTH, even_dim(THUMB_WIDTH * height / width)
     vf = f"select='not(mod(n\\,{step}))',scale={tw}:{th},setsar=1,format=rgb24"
@@ -124,6 +126,6 @@ def make_storyboard(
         tile_height=th,
         columns=cols,
         rows=rows,
-        interval=round(step * 2.0, 3),
+        interval=round(step * spacing, 3),
         tiles=count,
     )

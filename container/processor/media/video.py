@@ -31,7 +31,7 @@ The run carrying the lowest rung (and the audio) writes HLS ``EVENT`` playlists
 (``-hls_playlist_type event``, ``temp_file``: rewritten atomically after each finished
 segment, closed with ``EXT-X-ENDLIST``). While it runs, :class:`_Publisher` hands the caller
 (``on_publish``) each new init section/segment once, then a snapshot of the playlists listing
-only what was handed out before, then — as soon as every rendition has a segment — a
+only what was handed out before, then — as soon as every rendition has ``START_BUFFER_SECONDS`` — a
 provisional master listing that rung (``on_first_playable``). The full ladder joins the master
 when the upper rungs finish (together: they share one run and one decode; joining each rung as
 it completes would take a run, i.e. a decode, per rung — +11–15 % CPU each for 1080p H.264 —
@@ -49,8 +49,18 @@ with ``bench/instant_preview.py``'s phases and ``timings`` here) and what change
   playable 1.2 s into ``process_video`` vs 2.85 s with 6 s segments (medians of 3, interleaved,
   30 s 1080p MPEG-2, 1080/720/480, load ~4; probe 0.08 s, poster 0.6 s of it concurrent). The upper rungs
   keep 6 s segments (fewer objects); their boundaries are a subset of the low rung's, so ABR
-  switches stay on keyframes. Cost: 3x the objects for the low rung and audio, and growing
-  playlists re-sent after every 2 s segment (O(n²) playlist bytes: ~50 MB over a 1 h video).
+  switches stay on keyframes.
+* **the second segment** (playing on from the first frame without a stall): hls.js re-reads a
+  growing (live) playlist once per target duration. With 2 s segments and the master out at
+  the first one, the player started with 2 s to play and learned of the next segment ~2 s
+  after its first read: 0.1–0.2 s of margin, and a 5 min MPEG-2 clip stalled once ~2 s in
+  (29 ms and 181 ms in two bench runs). Now the low rung's own run writes
+  ``PROGRESSIVE_SEGMENT_SECONDS`` = 1 s segments (keyframes every 1 s on that 480p rung only) and
+  the master waits for ``START_BUFFER_SECONDS`` = 2 s of every rendition: the first frame needs
+  the same 2 s of media as before, and the player re-reads every second with ≥ 1 s in hand.
+  Cost: 6x the objects of 6 s segments for the low rung and audio, and the growing playlists
+  re-sent after every 1 s segment (O(n²) playlist bytes: ~200 MB over a 1 h video; a 5 min
+  one ~1.5 MB).
 * **status polling**: the viewer polled every 1 s (0.5 s on average); a video that waits
   for its first rung now polls its own row every 300 ms (one small GET, only while waiting).
   Push (SSE, or a Durable Object's WebSocket) would save those ~150 ms but needs a status
@@ -160,6 +170,7 @@ import m3u8
 from .ffrun import TRUNCATION_MARKERS, FfmpegRun, ProcessingTimeout
 from .hls import (
     AUDIO_DIR,
+    KEYFRAME_SECONDS,
     PROGRESSIVE_SEGMENT_SECONDS,
     SEGMENT_SECONDS,
     Rung,
@@ -191,6 +202,9 @@ DECODE_WEIGHT = 0.2  # decoding a source pixel costs ~1/5 of encoding one with v
 #: Above this estimated extra CPU (see first_pass_overhead) the ladder is one ffmpeg run.
 MAX_FIRST_PASS_OVERHEAD = float(os.environ.get("MEDIAGATE_MAX_FIRST_PASS_OVERHEAD", "0.25"))
 POLL_SECONDS = 0.2
+#: Media every rendition has before the provisional master lists it: a player starting on it has
+#: this much to play while it re-reads the growing playlist (every target duration, 1 s).
+START_BUFFER_SECONDS = 2.0
 #: Keep the low-rung-first split for browser-playable originals too (default: one run, see
 #: the module docstring: the viewer plays the original meanwhile).
 SPLIT_DIRECT_PLAY = os.environ.get("MEDIAGATE_SPLIT_DIRECT_PLAY", "0") == "1"
@@ -268,7 +282,7 @@ class _Publisher:
 
     Each step snapshots the playlists ffmpeg rewrote atomically (``temp_file``), hands out
     the init sections and segments they list that were not handed out before, then the
-    snapshots, then, once every rendition has a segment, the provisional master listing
+    snapshots, then, once every rendition has ``START_BUFFER_SECONDS`` of media, the provisional master listing
     that rung. Segments are immutable and handed out once; only playlists are re-sent, and a
     snapshot only lists segments sent before it, so a reader never sees a dangling URI.
     """
@@ -309,7 +323,10 @@ class _Publisher:
             except (OSError, ValueError):
                 return self.master_sent
             if not pl.segments:
-                return self.master_sent  # every rendition needs a segment before the master lists it
+                return self.master_sent
+            buffered = sum(seg.duration or 0 for seg in pl.segments)
+            if not self.master_sent and buffered < START_BUFFER_SECONDS - 0.01 and not pl.is_endlist:
+                return False  # the master waits for START_BUFFER_SECONDS of every rendition
             snaps[rel] = (text, pl)
         items: list[tuple[str, Path]] = []
         for rel, (text, pl) in snaps.items():
@@ -390,7 +407,8 @@ def process_video(
     # a browser-playable original plays directly while the ladder encodes: no early rung needed
     direct = bool(info.get("direct_play")) and not SPLIT_DIRECT_PLAY
     split = progressive and not direct and len(ladder) > 1 and overhead <= MAX_FIRST_PASS_OVERHEAD
-    early_segment = SEGMENT_SECONDS if direct else PROGRESSIVE_SEGMENT_SECONDS
+    # the low rung's own run: 1 s segments; one run for every rung: the ladder's keyframes
+    early_segment = SEGMENT_SECONDS if direct else PROGRESSIVE_SEGMENT_SECONDS if split else KEYFRAME_SECONDS
     first_rungs, later_rungs = (ladder[:1], ladder[1:]) if split else (ladder, [])
     audio = bool(info["has_audio"])
     duration = float(info["duration"])
@@ -427,6 +445,7 @@ def process_video(
                     event=event,
                     decode_args=LOW_RUN_DECODE_ARGS if split and event else (),
                     segment_seconds=early_segment if event else SEGMENT_SECONDS,
+                    keyframe_seconds=min(early_segment, KEYFRAME_SECONDS) if event else KEYFRAME_SECONDS,
                 ),
                 what="encoding " + "/".join(r.name for r in rs),
                 timeout=timeout,
