@@ -5,7 +5,7 @@
 
 import { h, icon } from "./dom";
 import { formatDuration } from "./format";
-import { HANDOVER_LEAD_SECONDS, handOver, refreshAfterTransfer } from "./handover";
+import { HANDOVER_LEAD_SECONDS, handOver, refreshAfterTransfer } from "./ladderswitch";
 import { icons } from "./icons";
 import { parseStoryboard, tileAt, type StoryboardTile } from "./storyboard";
 
@@ -159,7 +159,7 @@ export class Player {
    * new instance (``transferMedia``, the mechanism hls.js uses for in-place interstitials): what
    * is buffered stays and keeps playing, the new presentation appends after it, and the ladder's
    * better rungs take over from the end of that buffer. From a direct-played original, the
-   * ladder loads into a standby element that takes over at the playhead (:mod:`handover`).
+   * ladder loads into a standby element that takes over at the playhead (`ladderswitch.ts`).
    * Destroying and re-attaching instead empties the element and stalls playback while the new
    * master, playlist and first segment load (measured: 160–200 ms).
    */
