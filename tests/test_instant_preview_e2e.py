@@ -69,14 +69,22 @@ def run_instant(server: Server, user: str, clip: Path, tmp_path: Path, **extra) 
 def assert_seamless_handover(result: dict) -> None:
     """The ladder replaced what played mid-playback without emptying the element or a stall then."""
     handover = result["handover"]
-    assert not handover["ended"] and not handover["paused"], handover  # playbackRate 0.5 keeps it playing
+    print("hand-over:", json.dumps(handover), "events:", json.dumps(result["playback_events"]))
+    assert not handover["ended"] and not handover["paused"], handover  # a slow playbackRate keeps it playing
     assert handover["source_changes"] == 0, result["playback_events"]
-    near = [
+    # from just before the hand-over to the end: no visible stall (Chrome may report a `waiting`
+    # of a few ms as the new instance's first segments land: shorter than a frame, not counted)
+    after = [e for e in result["playback_events"] if e["at_s"] >= handover["at_s"] - 5]
+    stalls = [e for e in after if e["kind"] == "stall"]
+    resumed = [e for e in after if e["kind"] == "resumed"]
+    assert len(resumed) == len(stalls) and all(e["stall_ms"] < 40 for e in resumed), after
+    # nor a frozen picture after it (new segments appended over frames at the playhead would re-decode)
+    frozen = [
         e
         for e in result["playback_events"]
-        if e["kind"] == "stall" and handover["at_s"] - 5 <= e["at_s"] <= handover["at_s"] + 1
+        if e["kind"] == "frame gap" and e["gap_ms"] > 1000 and e["at_s"] >= handover["at_s"] - 5
     ]
-    assert not near, result["playback_events"]
+    assert not frozen, result["playback_events"]
     # and the stream still ends at its end (not waiting at its last frame)
     assert result["reached_end"]["ended"], result["reached_end"]
 
@@ -127,7 +135,7 @@ def test_hls_plays_while_the_ladder_encodes(instant_stack, user_id, tmp_path):
     watcher = PlaylistWatcher(server, db, clip.name)
     watcher.start()
     result = run_instant(
-        server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=420_000, playbackRate=0.5, toEnd=True
+        server, user_id, clip, tmp_path, untilComplete=True, timeoutMs=420_000, playbackRate=0.25, toEnd=True
     )
     watcher.join(60)
     assert result["direct_play"] is False
@@ -138,6 +146,8 @@ def test_hls_plays_while_the_ladder_encodes(instant_stack, user_id, tmp_path):
     # still playing when the ladder took over: the element kept its MediaSource and buffer
     assert_seamless_handover(result)
     assert not [e for e in result["playback_events"] if e["kind"] == "element switched"]
+    # after the inherited buffer, the ladder's own rungs played (not only the low rung)
+    assert result["reached_end"]["max_level"] > 360, result["reached_end"]
     # the growing playlist, as stored at several moments
     snaps = watcher.snapshots
     assert len(snaps) >= 2 and not snaps[0].is_endlist and snaps[-1].is_endlist

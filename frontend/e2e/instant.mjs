@@ -263,13 +263,23 @@ try {
     if (cfg.toEnd) {
       // on to the end, faster: the stream ends ("ended") instead of waiting at its last frame
       await page.evaluate(() => (document.querySelector(".viewer video").playbackRate = 4));
-      await page
-        .waitForFunction(() => document.querySelector(".viewer video").ended, null, { timeout: 120_000 })
-        .catch(() => undefined);
+      // the highest rung shown on the way (hls.js's LEVEL_SWITCHED → data-level)
+      let maxLevel = 0;
+      const until = Date.now() + 120_000;
+      while (Date.now() < until) {
+        const [ended, level] = await page.evaluate(() => [
+          document.querySelector(".viewer video").ended,
+          Number(document.querySelector(".viewer .player")?.dataset.level ?? 0),
+        ]);
+        maxLevel = Math.max(maxLevel, level);
+        if (ended) break;
+        await page.waitForTimeout(250);
+      }
       result.reached_end = await page.evaluate(() => {
         const v = document.querySelector(".viewer video");
         return { ended: v.ended, current_time: v.currentTime, duration: v.duration };
       });
+      result.reached_end.max_level = maxLevel;
     }
   }
   const w = await page.evaluate(() => window.__instant);

@@ -89,36 +89,60 @@ export async function handOver(current: HTMLVideoElement, standby: HTMLVideoElem
   return true;
 }
 
-/** What the new hls.js instance re-fetches after a MediaSource hand-over, measured from the playhead (wall seconds). */
+/** Kept of the inherited buffer ahead of the playhead, in wall seconds: time to load the ladder's first segment. */
 export const REFRESH_MARGIN_SECONDS = 3;
+/**
+ * Added to that margin (media seconds): longer than any segment of the ladder (6 s today). The new
+ * instance loads the segment *holding* the cut, which starts up to one segment earlier; appended
+ * over frames at or behind the playhead, it would make the browser re-decode from its keyframe.
+ */
+export const SEGMENT_OVERLAP_SECONDS = 8;
 
-/** The buffered range holding ``t`` (with hls.js's 0.5 s hole tolerance), or null. */
-function rangeAt(v: HTMLVideoElement, t: number): [number, number] | null {
+/**
+ * What to do with the growing rung's buffer when the ladder's hls.js instance takes the
+ * MediaSource over (``transferMedia``) at playhead ``t``. The new instance knows nothing of what
+ * it inherits: it loads on from the end of that buffer — and hls.js buffers a low rung far
+ * beyond ``maxBufferLength`` (up to ``maxBufferSize``: minutes of 480p), so the better rungs would
+ * show only after all of it — and it ends the stream only after appending the last segment
+ * itself, so a buffer reaching the end would leave playback waiting at the last frame.
+ *
+ * * ``trim``: drop the inherited buffer from ``from`` on; the new instance loads it again, on its
+ *   own rungs, to the end (and ends the stream). The cut is mid-second: every rendition's
+ *   segments start on whole seconds (keyframes forced every 1 or 2 s, audio cut with them), so
+ *   the segment holding the cut overlaps what is kept instead of leaving a hole at a boundary
+ *   that would stall playback until hls.js's gap watchdog (2 s) nudges over it.
+ * * ``defer``: the playhead is within the margin of a buffer that reaches the end: let the old
+ *   instance play to the end; the ladder takes over then (ready for a replay).
+ * * ``as-is``: a short buffer that does not reach the end: the new instance loads on from its end.
+ */
+export type TransferPlan = { kind: "trim"; from: number } | { kind: "defer" } | { kind: "as-is" };
+
+export function planTransfer(t: number, rate: number, bufferedEnd: number | null, streamEnd: number): TransferPlan {
+  if (bufferedEnd === null) return { kind: "as-is" };
+  const from = Math.floor(t + REFRESH_MARGIN_SECONDS * Math.max(rate, 0.25) + SEGMENT_OVERLAP_SECONDS) + 0.5;
+  if (from < bufferedEnd - 0.5) return { kind: "trim", from };
+  if (bufferedEnd >= streamEnd - 0.5) return { kind: "defer" };
+  return { kind: "as-is" };
+}
+
+/** The end of the buffered range holding ``t`` (hls.js's 0.5 s hole tolerance), or null. */
+export function bufferedEndAt(v: HTMLMediaElement, t: number): number | null {
   for (let i = 0; i < v.buffered.length; i++) {
-    if (v.buffered.start(i) - 0.5 <= t && t <= v.buffered.end(i)) return [v.buffered.start(i), v.buffered.end(i)];
+    if (v.buffered.start(i) - 0.5 <= t && t <= v.buffered.end(i)) return v.buffered.end(i);
   }
   return null;
 }
 
-/**
- * After a MediaSource hand-over (hls.js ``transferMedia``) the new instance knows nothing of the
- * buffer it inherited: it would play the old rung's buffer out (up to ``maxBufferLength``) before
- * its better rungs, and — never having appended the last segment itself — would never end the
- * stream, so playback would wait at the last frame instead of ending. So, once its playlist is
- * loaded: drop what is buffered beyond a safe margin ahead of the playhead (the new instance loads
- * it again, on its own rung, to the end); when the playhead is already within that margin of a
- * buffer that reaches the end, end the stream as it is.
- */
-export function refreshAfterTransfer(
-  media: HTMLVideoElement,
-  totalDuration: number,
-  flush: (from: number) => void,
-  endOfStream: () => void,
-): void {
-  const t = media.currentTime;
-  const range = rangeAt(media, t);
-  if (!range) return; // nothing inherited around the playhead: the new instance loads from here
-  const from = t + REFRESH_MARGIN_SECONDS * Math.max(media.playbackRate, 0.25);
-  if (from < range[1] - 0.5) flush(from);
-  else if (range[1] >= totalDuration - 0.5) endOfStream();
+const updated = (sb: SourceBuffer) => new Promise<void>((resolve) => sb.addEventListener("updateend", () => resolve(), { once: true }));
+
+/** Remove everything from ``from`` on in every SourceBuffer of a MediaSource no player owns right now. */
+export async function trimSourceBuffers(ms: MediaSource, from: number): Promise<void> {
+  for (const sb of Array.from(ms.sourceBuffers)) {
+    if (sb.updating) await updated(sb);
+    const end = sb.buffered.length ? sb.buffered.end(sb.buffered.length - 1) : 0;
+    if (end <= from) continue;
+    const done = updated(sb);
+    sb.remove(from, end);
+    await done;
+  }
 }

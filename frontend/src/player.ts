@@ -5,7 +5,7 @@
 
 import { h, icon } from "./dom";
 import { formatDuration } from "./format";
-import { HANDOVER_LEAD_SECONDS, handOver, refreshAfterTransfer } from "./ladderswitch";
+import { HANDOVER_LEAD_SECONDS, bufferedEndAt, handOver, planTransfer, trimSourceBuffers } from "./ladderswitch";
 import { icons } from "./icons";
 import { parseStoryboard, tileAt, type StoryboardTile } from "./storyboard";
 
@@ -157,8 +157,8 @@ export class Player {
    *
    * From hls.js to hls.js (growing rung → full ladder) the MediaSource itself is handed to the
    * new instance (``transferMedia``, the mechanism hls.js uses for in-place interstitials): what
-   * is buffered stays and keeps playing, the new presentation appends after it, and the ladder's
-   * better rungs take over from the end of that buffer. From a direct-played original, the
+   * is buffered stays and keeps playing, and the ladder's rungs take over ~11 s ahead
+   * (planTransfer: the rest of the inherited buffer is dropped). From a direct-played original, the
    * ladder loads into a standby element that takes over at the playhead (`ladderswitch.ts`).
    * Destroying and re-attaching instead empties the element and stalls playback while the new
    * master, playlist and first segment load (measured: 160–200 ms).
@@ -174,10 +174,30 @@ export class Player {
     if (storyboardUrl && !this.tiles.length) void this.loadStoryboard(storyboardUrl);
     if (!previous && !ended && this.el.dataset.engine === "direct" && (await this.handOverFromDirect(hlsUrl))) return;
     if (this.destroyed) return;
-    this.hls = null;
     const estimate = previous?.bandwidthEstimate;
+    let trimFrom: number | null = null;
+    if (previous && !ended) {
+      const details = previous.levels[previous.currentLevel]?.details;
+      const streamEnd = details && !details.live ? details.totalduration : this.video.duration;
+      const plan = planTransfer(at, this.video.playbackRate, bufferedEndAt(this.video, at), streamEnd);
+      if (plan.kind === "defer") {
+        // the rest is buffered already: the ladder takes over at the end (ready for a replay)
+        this.video.addEventListener("ended", () => void this.switchToHls(hlsUrl, storyboardUrl), { once: true });
+        return;
+      }
+      if (plan.kind === "trim") trimFrom = plan.from;
+    }
+    this.hls = null;
     const transfer = previous && !ended ? previous.transferMedia() : null;
     previous?.destroy();
+    if (transfer?.mediaSource && trimFrom !== null) {
+      try {
+        await trimSourceBuffers(transfer.mediaSource, trimFrom);
+      } catch {
+        /* what could not be removed is played as it is */
+      }
+    }
+    if (this.destroyed) return;
     await this.attachHls(hlsUrl, at, playing && !transfer, transfer, estimate);
   }
 
@@ -276,17 +296,6 @@ export class Player {
       const hls = this.newHls(Hls, { startPosition, ...estimate });
       this.hls = hls;
       this.el.dataset.engine = "hls.js";
-      if (transfer) {
-        const video = this.video;
-        hls.once(Hls.Events.LEVEL_LOADED, (_e, data) =>
-          refreshAfterTransfer(
-            video,
-            data.details.totalduration,
-            (from) => hls.trigger(Hls.Events.BUFFER_FLUSHING, { startOffset: from, endOffset: Infinity, type: null }),
-            () => hls.trigger(Hls.Events.BUFFER_EOS, { type: null }),
-          ),
-        );
-      }
       hls.loadSource(hlsUrl);
       hls.attachMedia(transfer ?? this.video);
     } else if (nativeHls) {
