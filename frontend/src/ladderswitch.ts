@@ -1,12 +1,14 @@
 /**
- * Hand playback from one <video> to another without a visible break.
+ * Moving what plays to the finished HLS ladder without a visible break (see Player.switchToHls).
  *
- * A direct-played original (a progressive file) cannot share a MediaSource with HLS, so moving
- * it to the finished ladder means a second element: the ladder is loaded into a hidden standby
- * element a little ahead of the playhead, and the standby starts playing at the moment the
- * original's playhead reaches the standby's position. Changing the source of one element instead
- * empties it: measured 160–200 ms of a stalled picture while hls.js loads the master, a playlist
- * and the first segment.
+ * * From the growing first rung (hls.js): the MediaSource itself goes to the ladder's hls.js
+ *   instance (``transferMedia``); :func:`planTransfer` decides what of the inherited buffer to keep.
+ * * From a direct-played original (a progressive file, which cannot share a MediaSource with
+ *   HLS): the ladder loads into a hidden standby element a little ahead of the playhead, and the
+ *   standby starts playing the moment the original's playhead reaches its frame (:func:`handOver`).
+ *
+ * Changing the source of one element instead empties it: measured 160–200 ms of a stalled picture
+ * while hls.js loads the master, a playlist and the first segment.
  */
 
 /** How far ahead of the playhead the standby waits: time to load a master, a playlist and a segment. */
@@ -32,10 +34,10 @@ async function ready(v: HTMLVideoElement, until: number): Promise<boolean> {
   return false;
 }
 
-/** The next presented frame of ``v`` (its clock's resolution), or a short sleep where unsupported. */
+/** The next presented frame of ``v`` (its clock's resolution) — or 100 ms, if it paused meanwhile. */
 function nextFrame(v: HTMLVideoElement): Promise<void> {
-  if ("requestVideoFrameCallback" in v) return new Promise((resolve) => v.requestVideoFrameCallback(() => resolve()));
-  return sleep(10);
+  if (!("requestVideoFrameCallback" in v)) return sleep(10);
+  return Promise.race([new Promise<void>((resolve) => v.requestVideoFrameCallback(() => resolve())), sleep(100)]);
 }
 
 /**
