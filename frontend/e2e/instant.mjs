@@ -232,14 +232,13 @@ try {
     // "emptied") and its buffer, and no stall
     result.handover = await page.evaluate(() => {
       const v = document.querySelector(".viewer video");
-      const events = window.__instant.events;
       const w = window.__instant;
       return {
         at_s: (Date.now() - w.t0) / 1000,
         ended: v.ended,
         paused: v.paused,
         current_time: v.currentTime,
-        source_changes: events.filter((e) => e.kind === "source changed").length,
+        source_changes: w.events.filter((e) => e.kind === "source changed").length,
         stalls: w.stalls,
       };
     });

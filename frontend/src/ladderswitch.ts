@@ -19,11 +19,6 @@ const LATE_SECONDS = 0.05;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function bufferedAt(v: HTMLVideoElement, t: number): boolean {
-  for (let i = 0; i < v.buffered.length; i++) if (v.buffered.start(i) <= t && t < v.buffered.end(i) - 0.5) return true;
-  return false;
-}
-
 /** Until the standby has a decodable frame at its position (readyState ≥ HAVE_FUTURE_DATA, not seeking). */
 async function ready(v: HTMLVideoElement, until: number): Promise<boolean> {
   while (Date.now() < until) {
@@ -66,7 +61,7 @@ export async function handOver(current: HTMLVideoElement, standby: HTMLVideoElem
     if (lag > LATE_SECONDS) {
       // the playhead passed the standby's frame: seek it a little ahead again, within what it has
       const target = current.currentTime + 0.5 * current.playbackRate;
-      if (!bufferedAt(standby, target)) return false;
+      if ((bufferedEndAt(standby, target, 0) ?? -Infinity) <= target + 0.5) return false;
       standby.currentTime = target;
       if (!(await ready(standby, until))) return false;
       continue;
@@ -127,10 +122,10 @@ export function planTransfer(t: number, rate: number, bufferedEnd: number | null
   return { kind: "as-is" };
 }
 
-/** The end of the buffered range holding ``t`` (hls.js's 0.5 s hole tolerance), or null. */
-export function bufferedEndAt(v: HTMLMediaElement, t: number): number | null {
+/** The end of the buffered range holding ``t`` (by default with hls.js's 0.5 s hole tolerance), or null. */
+export function bufferedEndAt(v: HTMLMediaElement, t: number, holeTolerance = 0.5): number | null {
   for (let i = 0; i < v.buffered.length; i++) {
-    if (v.buffered.start(i) - 0.5 <= t && t <= v.buffered.end(i)) return v.buffered.end(i);
+    if (v.buffered.start(i) - holeTolerance <= t && t <= v.buffered.end(i)) return v.buffered.end(i);
   }
   return null;
 }

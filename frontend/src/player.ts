@@ -229,8 +229,7 @@ export class Player {
     standby.removeAttribute("aria-hidden");
     this.el.dataset.engine = "hls.js";
     old.remove();
-    old.removeAttribute("src");
-    old.load();
+    release(old);
     this.syncState();
     this.syncTime();
     this.syncVolume();
@@ -480,9 +479,14 @@ export class Player {
     if (this.hideTimer) clearTimeout(this.hideTimer);
     this.hls?.destroy();
     this.hls = null;
-    this.video.pause();
-    this.video.removeAttribute("src");
-    this.video.load();
+    release(this.video);
     this.el.remove();
   }
+}
+
+/** Stop a video element and let it drop its source (and the connection or MediaSource behind it). */
+function release(v: HTMLVideoElement): void {
+  v.pause();
+  v.removeAttribute("src");
+  v.load();
 }

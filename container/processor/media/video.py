@@ -324,8 +324,8 @@ class _Publisher:
                 return self.master_sent
             if not pl.segments:
                 return self.master_sent
-            buffered = sum(seg.duration or 0 for seg in pl.segments)
-            if not self.master_sent and buffered < START_BUFFER_SECONDS - 0.01 and not pl.is_endlist:
+            starting = not self.master_sent and not pl.is_endlist  # (the sum only until the master is out)
+            if starting and sum(seg.duration or 0 for seg in pl.segments) < START_BUFFER_SECONDS - 0.01:
                 return False  # the master waits for START_BUFFER_SECONDS of every rendition
             snaps[rel] = (text, pl)
         items: list[tuple[str, Path]] = []
